@@ -1,0 +1,56 @@
+/**
+ * SQLite schema, one entry per version. Applied in order inside a transaction; PRAGMA user_version
+ * records the last one applied. Never edit an applied entry: append a new one.
+ */
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  // 1: users, sessions, refresh tokens, audit events
+  `
+  CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    disabled_at INTEGER
+  ) STRICT;
+
+  CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER NOT NULL,
+    idle_expires_at INTEGER NOT NULL,
+    absolute_expires_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    revoke_reason TEXT,
+    user_agent TEXT,
+    ip TEXT
+  ) STRICT;
+  CREATE INDEX sessions_user ON sessions(user_id, created_at);
+
+  CREATE TABLE refresh_tokens (
+    hash TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    created_at INTEGER NOT NULL,
+    rotated_at INTEGER,
+    child_hash TEXT,
+    child_sealed TEXT
+  ) STRICT;
+  CREATE INDEX refresh_tokens_session ON refresh_tokens(session_id);
+
+  CREATE TABLE audit_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    user_id TEXT,
+    actor_id TEXT,
+    session_id TEXT,
+    ip TEXT,
+    user_agent TEXT,
+    request_id TEXT,
+    details TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX audit_user ON audit_events(user_id, seq);
+  CREATE INDEX audit_type ON audit_events(type, seq);
+  `,
+]

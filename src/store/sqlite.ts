@@ -1,0 +1,295 @@
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite'
+import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts'
+import type {
+  AuditEvent,
+  AuditQuery,
+  NewAuditEvent,
+  NewSession,
+  NewUser,
+  RotateRefreshTokenInput,
+  RotateRefreshTokenResult,
+  Session,
+  Store,
+  User,
+  UserQuery,
+} from './store.ts'
+
+type Row = Record<string, SQLInputValue>
+
+export interface SqliteStoreOptions {
+  /** A file path, or ':memory:' for tests. */
+  path: string
+  /** How long a writer waits for another process's lock before failing. */
+  busyTimeoutMs?: number
+}
+
+/**
+ * The embedded store on node:sqlite. Every method runs synchronously inside the event loop, so a
+ * transaction here is never interleaved with another call in this process; BEGIN IMMEDIATE plus the
+ * busy timeout make it safe across processes sharing the file (WAL mode).
+ */
+export function createSqliteStore(options: SqliteStoreOptions): Store {
+  const db = new DatabaseSync(options.path)
+  db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`)
+  if (options.path !== ':memory:') db.exec('PRAGMA journal_mode = WAL')
+  db.exec('PRAGMA synchronous = NORMAL')
+  db.exec('PRAGMA foreign_keys = ON')
+  migrateSqlite(db)
+
+  const stmt = {
+    insertUser: db.prepare(
+      `INSERT INTO users (id, email, password_hash, scope, created_at) VALUES (:id, :email, :passwordHash, :scope, :createdAt)
+       ON CONFLICT (email) DO NOTHING`,
+    ),
+    userByEmail: db.prepare('SELECT * FROM users WHERE email = ?'),
+    userById: db.prepare('SELECT * FROM users WHERE id = ?'),
+    updatePassword: db.prepare('UPDATE users SET password_hash = ? WHERE id = ?'),
+    setDisabled: db.prepare('UPDATE users SET disabled_at = ? WHERE id = ?'),
+    insertSession: db.prepare(
+      `INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip)
+       VALUES (:id, :userId, :createdAt, :createdAt, :idleExpiresAt, :absoluteExpiresAt, :userAgent, :ip)`,
+    ),
+    insertToken: db.prepare('INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)'),
+    tokenByHash: db.prepare('SELECT * FROM refresh_tokens WHERE hash = ?'),
+    sessionById: db.prepare('SELECT * FROM sessions WHERE id = ?'),
+    sessionByTokenHash: db.prepare(
+      'SELECT s.* FROM sessions s JOIN refresh_tokens t ON t.session_id = s.id WHERE t.hash = ?',
+    ),
+    markRotated: db.prepare(
+      'UPDATE refresh_tokens SET rotated_at = ?, child_hash = ?, child_sealed = ? WHERE hash = ? AND rotated_at IS NULL',
+    ),
+    touchSession: db.prepare('UPDATE sessions SET last_used_at = ?, idle_expires_at = ? WHERE id = ?'),
+    revokeSession: db.prepare(
+      'UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL',
+    ),
+    liveSessionsOfUser: db.prepare(
+      `SELECT * FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND idle_expires_at > ? AND absolute_expires_at > ?
+       ORDER BY created_at DESC, id DESC`,
+    ),
+    insertAudit: db.prepare(
+      `INSERT INTO audit_events (type, at, user_id, actor_id, session_id, ip, user_agent, request_id, details)
+       VALUES (:type, :at, :userId, :actorId, :sessionId, :ip, :userAgent, :requestId, :details)`,
+    ),
+  }
+
+  function transaction<T>(fn: () => T): T {
+    db.exec('BEGIN IMMEDIATE')
+    try {
+      const result = fn()
+      db.exec('COMMIT')
+      return result
+    } catch (err) {
+      if (db.isTransaction) db.exec('ROLLBACK')
+      throw err
+    }
+  }
+
+  function userOf(id: string): User | null {
+    const row = stmt.userById.get(id) as Row | undefined
+    return row ? toUser(row) : null
+  }
+
+  function sessionOf(id: string): Session | null {
+    const row = stmt.sessionById.get(id) as Row | undefined
+    return row ? toSession(row) : null
+  }
+
+  function rotate(input: RotateRefreshTokenInput): RotateRefreshTokenResult {
+    const token = stmt.tokenByHash.get(input.tokenHash) as Row | undefined
+    if (!token) return { outcome: 'unknown' }
+    const session = sessionOf(String(token.session_id))
+    const user = session && userOf(session.userId)
+    if (!session || !user) return { outcome: 'unknown' }
+    if (session.revokedAt !== null) return { outcome: 'revoked', session }
+    if (user.disabledAt !== null) return { outcome: 'disabled', session }
+    if (input.now >= session.idleExpiresAt || input.now >= session.absoluteExpiresAt) return { outcome: 'expired', session }
+
+    if (token.rotated_at === null) {
+      stmt.insertToken.run(input.newTokenHash, session.id, input.now)
+      stmt.markRotated.run(input.now, input.newTokenHash, input.newTokenSealed, input.tokenHash)
+      const idleExpiresAt = Math.min(input.now + input.idleMs, session.absoluteExpiresAt)
+      stmt.touchSession.run(input.now, idleExpiresAt, session.id)
+      return { outcome: 'rotated', session: { ...session, lastUsedAt: input.now, idleExpiresAt }, user }
+    }
+
+    const child = token.child_hash === null ? undefined : (stmt.tokenByHash.get(token.child_hash) as Row | undefined)
+    const withinGrace = input.now - Number(token.rotated_at) <= input.graceMs
+    if (withinGrace && child && child.rotated_at === null && typeof token.child_sealed === 'string') {
+      return { outcome: 'grace', session, user, sealed: token.child_sealed }
+    }
+    stmt.revokeSession.run(input.now, 'refresh_token_reused', session.id)
+    return { outcome: 'reused', session: { ...session, revokedAt: input.now, revokeReason: 'refresh_token_reused' } }
+  }
+
+  return {
+    kind: 'sqlite',
+
+    async createUser(user: NewUser) {
+      const result = stmt.insertUser.run({ ...user })
+      if (result.changes === 0) return null
+      return { ...user, disabledAt: null }
+    },
+    async findUserByEmail(email) {
+      const row = stmt.userByEmail.get(email) as Row | undefined
+      return row ? toUser(row) : null
+    },
+    async findUserById(id) {
+      return userOf(id)
+    },
+    async updatePasswordHash(userId, passwordHash) {
+      stmt.updatePassword.run(passwordHash, userId)
+    },
+    async setUserDisabled(userId, disabledAt) {
+      const result = stmt.setDisabled.run(disabledAt, userId)
+      return result.changes === 0 ? null : userOf(userId)
+    },
+    async listUsers(query: UserQuery) {
+      const where: string[] = []
+      const params: SQLInputValue[] = []
+      if (query.emailPrefix) {
+        where.push("email LIKE ? ESCAPE '\\'")
+        params.push(`${escapeLike(query.emailPrefix)}%`)
+      }
+      if (query.afterEmail !== undefined) {
+        where.push('email > ?')
+        params.push(query.afterEmail)
+      }
+      const sql = `SELECT * FROM users ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY email LIMIT ?`
+      return (db.prepare(sql).all(...params, query.limit) as Row[]).map(toUser)
+    },
+
+    async createSession(session: NewSession) {
+      return transaction(() => {
+        const { tokenHash, ...row } = session
+        stmt.insertSession.run({ ...row })
+        stmt.insertToken.run(tokenHash, session.id, session.createdAt)
+        return sessionOf(session.id) as Session
+      })
+    },
+    async rotateRefreshToken(input) {
+      return transaction(() => rotate(input))
+    },
+    async findSessionByTokenHash(tokenHash) {
+      const row = stmt.sessionByTokenHash.get(tokenHash) as Row | undefined
+      return row ? toSession(row) : null
+    },
+    async findSession(sessionId) {
+      return sessionOf(sessionId)
+    },
+    async listActiveSessions(userId, now) {
+      return (stmt.liveSessionsOfUser.all(userId, now, now) as Row[]).map(toSession)
+    },
+    async revokeSession(sessionId, reason, now) {
+      return stmt.revokeSession.run(now, reason, sessionId).changes > 0
+    },
+    async revokeUserSessions(userId, reason, now, exceptSessionId) {
+      return transaction(() => {
+        const live = (stmt.liveSessionsOfUser.all(userId, now, now) as Row[]).map(toSession)
+        const revoked: string[] = []
+        for (const s of live) {
+          if (s.id === exceptSessionId) continue
+          if (stmt.revokeSession.run(now, reason, s.id).changes > 0) revoked.push(s.id)
+        }
+        return revoked
+      })
+    },
+
+    async appendAudit(event: NewAuditEvent) {
+      stmt.insertAudit.run({ ...event, details: JSON.stringify(event.details) })
+    },
+    async listAudit(query: AuditQuery) {
+      const where: string[] = []
+      const params: SQLInputValue[] = []
+      if (query.userId !== undefined) (where.push('user_id = ?'), params.push(query.userId))
+      if (query.type !== undefined) (where.push('type = ?'), params.push(query.type))
+      if (query.since !== undefined) (where.push('at >= ?'), params.push(query.since))
+      if (query.until !== undefined) (where.push('at < ?'), params.push(query.until))
+      if (query.beforeSeq !== undefined) (where.push('seq < ?'), params.push(query.beforeSeq))
+      const sql = `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`
+      return (db.prepare(sql).all(...params, query.limit) as Row[]).map(toAuditEvent)
+    },
+
+    async ping() {
+      db.prepare('SELECT 1').get()
+    },
+    async close() {
+      if (db.isOpen) db.close()
+    },
+  }
+}
+
+/** Applies pending migrations; returns how many ran. Used at start and by `latchkey migrate`. */
+export function migrateSqlite(db: DatabaseSync): number {
+  const current = Number((db.prepare('PRAGMA user_version').get() as Row).user_version)
+  let applied = 0
+  for (let version = current + 1; version <= SQLITE_MIGRATIONS.length; version++) {
+    db.exec('BEGIN IMMEDIATE')
+    try {
+      // Another process may have migrated while we waited for the lock.
+      const now = Number((db.prepare('PRAGMA user_version').get() as Row).user_version)
+      if (now < version) {
+        db.exec(SQLITE_MIGRATIONS[version - 1] as string)
+        db.exec(`PRAGMA user_version = ${version}`)
+        applied++
+      }
+      db.exec('COMMIT')
+    } catch (err) {
+      if (db.isTransaction) db.exec('ROLLBACK')
+      throw err
+    }
+  }
+  return applied
+}
+
+function escapeLike(value: string): string {
+  return value.replace(/[\\%_]/g, (c) => `\\${c}`)
+}
+
+function nullableNumber(v: SQLInputValue | undefined): number | null {
+  return v === null || v === undefined ? null : Number(v)
+}
+
+function nullableString(v: SQLInputValue | undefined): string | null {
+  return v === null || v === undefined ? null : String(v)
+}
+
+function toUser(r: Row): User {
+  return {
+    id: String(r.id),
+    email: String(r.email),
+    passwordHash: String(r.password_hash),
+    scope: String(r.scope),
+    createdAt: Number(r.created_at),
+    disabledAt: nullableNumber(r.disabled_at),
+  }
+}
+
+function toSession(r: Row): Session {
+  return {
+    id: String(r.id),
+    userId: String(r.user_id),
+    createdAt: Number(r.created_at),
+    lastUsedAt: Number(r.last_used_at),
+    idleExpiresAt: Number(r.idle_expires_at),
+    absoluteExpiresAt: Number(r.absolute_expires_at),
+    revokedAt: nullableNumber(r.revoked_at),
+    revokeReason: nullableString(r.revoke_reason),
+    userAgent: nullableString(r.user_agent),
+    ip: nullableString(r.ip),
+  }
+}
+
+function toAuditEvent(r: Row): AuditEvent {
+  return {
+    seq: Number(r.seq),
+    type: String(r.type) as AuditEvent['type'],
+    at: Number(r.at),
+    userId: nullableString(r.user_id),
+    actorId: nullableString(r.actor_id),
+    sessionId: nullableString(r.session_id),
+    ip: nullableString(r.ip),
+    userAgent: nullableString(r.user_agent),
+    requestId: nullableString(r.request_id),
+    details: JSON.parse(String(r.details)) as AuditEvent['details'],
+  }
+}

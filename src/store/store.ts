@@ -1,0 +1,159 @@
+/**
+ * The one store interface. Adapters (SQLite, PostgreSQL) implement it and pass
+ * test/store/conformance.ts. Times are epoch milliseconds; the service layer owns the clock and
+ * passes `now` in, so adapters never read the time themselves.
+ */
+
+export interface User {
+  id: string
+  email: string
+  passwordHash: string
+  /** Space-separated scopes granted to the user's tokens, e.g. "user" or "user admin". */
+  scope: string
+  createdAt: number
+  disabledAt: number | null
+}
+
+export interface NewUser {
+  id: string
+  email: string
+  passwordHash: string
+  scope: string
+  createdAt: number
+}
+
+export interface Session {
+  id: string
+  userId: string
+  createdAt: number
+  lastUsedAt: number
+  /** When the session ends if unused: lastUsedAt + idle lifetime, capped by absoluteExpiresAt. */
+  idleExpiresAt: number
+  absoluteExpiresAt: number
+  revokedAt: number | null
+  revokeReason: string | null
+  userAgent: string | null
+  ip: string | null
+}
+
+export interface NewSession {
+  id: string
+  userId: string
+  createdAt: number
+  idleExpiresAt: number
+  absoluteExpiresAt: number
+  userAgent: string | null
+  ip: string | null
+  /** SHA-256 (base64url) of the session's first refresh token. */
+  tokenHash: string
+}
+
+export interface RotateRefreshTokenInput {
+  tokenHash: string
+  /** The successor, minted by the caller before the call: used only if this call wins the rotation. */
+  newTokenHash: string
+  /** The successor's plaintext sealed with a key derived from the presented token (see refresh-token.ts). */
+  newTokenSealed: string
+  now: number
+  graceMs: number
+  idleMs: number
+}
+
+/**
+ * The outcome of one atomic rotation attempt:
+ * - rotated: this call won; newTokenHash is now the session's live token.
+ * - grace: the token was rotated moments ago (within graceMs) and its child is still the live token;
+ *   `sealed` is the child's sealed plaintext so the retry gets the very same token.
+ * - reused: an already-rotated token outside the grace window; the store revoked the session.
+ * - unknown / revoked / expired / disabled: refused, nothing changed.
+ */
+export type RotateRefreshTokenResult =
+  | { outcome: 'rotated'; session: Session; user: User }
+  | { outcome: 'grace'; session: Session; user: User; sealed: string }
+  | { outcome: 'reused'; session: Session }
+  | { outcome: 'unknown' }
+  | { outcome: 'revoked'; session: Session }
+  | { outcome: 'expired'; session: Session }
+  | { outcome: 'disabled'; session: Session }
+
+export type AuditEventType =
+  | 'register'
+  | 'login_succeeded'
+  | 'login_failed'
+  | 'refresh'
+  | 'refresh_reuse_detected'
+  | 'logout'
+  | 'session_revoked'
+  | 'password_changed'
+  | 'account_disabled'
+  | 'account_enabled'
+  | 'key_rotated'
+  | 'csrf_rejected'
+
+export interface NewAuditEvent {
+  type: AuditEventType
+  at: number
+  userId: string | null
+  actorId: string | null
+  sessionId: string | null
+  ip: string | null
+  userAgent: string | null
+  requestId: string | null
+  /** Non-secret facts about the event, e.g. {reason:"unknown_email"}. */
+  details: Record<string, string | number | boolean | null>
+}
+
+export interface AuditEvent extends NewAuditEvent {
+  /** Monotonic per store: pages are keyed on it, so concurrent inserts never shift a page. */
+  seq: number
+}
+
+export interface AuditQuery {
+  userId?: string
+  type?: AuditEventType
+  since?: number
+  until?: number
+  /** Return events with seq strictly below this (newest first). */
+  beforeSeq?: number
+  limit: number
+}
+
+export interface UserQuery {
+  emailPrefix?: string
+  /** Return users whose email sorts strictly after this one. */
+  afterEmail?: string
+  limit: number
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres'
+
+  /** Returns null when the email is already registered. */
+  createUser(user: NewUser): Promise<User | null>
+  findUserByEmail(email: string): Promise<User | null>
+  findUserById(id: string): Promise<User | null>
+  updatePasswordHash(userId: string, passwordHash: string): Promise<void>
+  /** Sets or clears disabledAt; returns the updated user, or null when there is no such user. */
+  setUserDisabled(userId: string, disabledAt: number | null): Promise<User | null>
+  listUsers(query: UserQuery): Promise<User[]>
+
+  createSession(session: NewSession): Promise<Session>
+  /** Atomic: N concurrent calls with one token yield exactly one `rotated`. */
+  rotateRefreshToken(input: RotateRefreshTokenInput): Promise<RotateRefreshTokenResult>
+  /** The session a refresh token (live or rotated) belongs to. */
+  findSessionByTokenHash(tokenHash: string): Promise<Session | null>
+  findSession(sessionId: string): Promise<Session | null>
+  /** Sessions neither revoked nor expired at `now`, newest first. */
+  listActiveSessions(userId: string, now: number): Promise<Session[]>
+  /** Returns false when the session was already revoked or does not exist. */
+  revokeSession(sessionId: string, reason: string, now: number): Promise<boolean>
+  /** Revokes every live session of the user except `exceptSessionId`; returns the revoked ids. */
+  revokeUserSessions(userId: string, reason: string, now: number, exceptSessionId?: string): Promise<string[]>
+
+  appendAudit(event: NewAuditEvent): Promise<void>
+  listAudit(query: AuditQuery): Promise<AuditEvent[]>
+
+  /** Throws when the store cannot serve requests (readiness). */
+  ping(): Promise<void>
+  close(): Promise<void>
+}
