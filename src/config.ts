@@ -36,6 +36,7 @@ export const EnvSchema = z.object({
   REFRESH_IDLE_TTL: seconds(60, 365 * 86400).default(30 * 86400),
   REFRESH_ABSOLUTE_TTL: seconds(60, 5 * 365 * 86400).default(90 * 86400),
   REFRESH_GRACE_PERIOD: seconds(0, 120).default(10),
+  JWKS_MAX_AGE: seconds(0, 86400).default(300),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   METRICS_PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).optional(),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
@@ -65,6 +66,7 @@ export interface Config {
   refreshIdleTtl: number
   refreshAbsoluteTtl: number
   refreshGracePeriod: number
+  jwksMaxAge: number
   logLevel: Env['LOG_LEVEL']
   metricsPort: number | undefined
   metricsHost: string
@@ -113,6 +115,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     refreshIdleTtl: e.REFRESH_IDLE_TTL,
     refreshAbsoluteTtl: e.REFRESH_ABSOLUTE_TTL,
     refreshGracePeriod: e.REFRESH_GRACE_PERIOD,
+    jwksMaxAge: e.JWKS_MAX_AGE,
     logLevel: e.LOG_LEVEL,
     metricsPort: e.METRICS_PORT,
     metricsHost: e.METRICS_HOST,

@@ -112,7 +112,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return { outcome: 'rotated', session: { ...session, lastUsedAt: input.now, idleExpiresAt }, user }
     }
 
-    const child = token.child_hash === null ? undefined : (stmt.tokenByHash.get(token.child_hash) as Row | undefined)
+    const child = token.child_hash === null ? undefined : (stmt.tokenByHash.get(String(token.child_hash)) as Row | undefined)
     const withinGrace = input.now - Number(token.rotated_at) <= input.graceMs
     if (withinGrace && child && child.rotated_at === null && typeof token.child_sealed === 'string') {
       return { outcome: 'grace', session, user, sealed: token.child_sealed }

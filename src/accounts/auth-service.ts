@@ -1,0 +1,187 @@
+import { randomUUID } from 'node:crypto'
+import type { Clock } from '../clock.ts'
+import type { Config } from '../config.ts'
+import { AppError } from '../errors.ts'
+import type { KeyRing } from '../keys/key-ring.ts'
+import type { Session, Store, User } from '../store/store.ts'
+import { signAccessToken } from '../tokens/sign-access-token.ts'
+import {
+  hashRefreshToken,
+  isRefreshTokenShaped,
+  mintRefreshToken,
+  openSuccessor,
+  sealSuccessor,
+} from '../tokens/refresh-token.ts'
+import type { AuditLog, RequestContext } from './audit-log.ts'
+import { normalizeEmail, passwordProblem } from './password-policy.ts'
+import type { PasswordHasher } from './passwords.ts'
+
+/** RFC 6749 §5.1 token response. */
+export interface TokenResponse {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  refresh_token: string
+  refresh_expires_in: number
+  scope: string
+}
+
+export interface AuthEvents {
+  signed?: (seconds: number) => void
+  rotated?: () => void
+  reuseDetected?: () => void
+}
+
+export interface AuthServiceDeps {
+  config: Config
+  store: Store
+  keys: KeyRing
+  clock: Clock
+  passwords: PasswordHasher
+  audit: AuditLog
+  events?: AuthEvents
+}
+
+export type AuthService = ReturnType<typeof createAuthService>
+
+/** Sign-up, sign-in and the refresh-session lifecycle; routes only parse and reply. */
+export function createAuthService(deps: AuthServiceDeps) {
+  const { config, store, clock, passwords, audit } = deps
+
+  function issueAccessToken(user: User, sessionId: string): { token: string; expiresIn: number } {
+    const key = deps.keys.current.signing
+    if (!key) throw new Error('no current signing key')
+    const started = performance.now()
+    const { token } = signAccessToken(
+      {
+        issuer: config.issuer,
+        audience: config.audience,
+        subject: user.id,
+        sessionId,
+        scope: user.scope,
+        now: Math.floor(clock.now() / 1000),
+        ttl: config.accessTokenTtl,
+      },
+      key,
+    )
+    deps.events?.signed?.((performance.now() - started) / 1000)
+    return { token, expiresIn: config.accessTokenTtl }
+  }
+
+  function tokenResponse(user: User, session: Session, refreshToken: string): TokenResponse {
+    const access = issueAccessToken(user, session.id)
+    const endsAt = Math.min(session.idleExpiresAt, session.absoluteExpiresAt)
+    return {
+      access_token: access.token,
+      token_type: 'Bearer',
+      expires_in: access.expiresIn,
+      refresh_token: refreshToken,
+      refresh_expires_in: Math.max(0, Math.floor((endsAt - clock.now()) / 1000)),
+      scope: user.scope,
+    }
+  }
+
+  async function startSession(user: User, ctx: RequestContext): Promise<TokenResponse> {
+    const now = clock.now()
+    const refreshToken = mintRefreshToken()
+    const absoluteExpiresAt = now + config.refreshAbsoluteTtl * 1000
+    const session = await store.createSession({
+      id: randomUUID(),
+      userId: user.id,
+      createdAt: now,
+      idleExpiresAt: Math.min(now + config.refreshIdleTtl * 1000, absoluteExpiresAt),
+      absoluteExpiresAt,
+      userAgent: ctx.userAgent ? ctx.userAgent.slice(0, 512) : null,
+      ip: ctx.ip,
+      tokenHash: hashRefreshToken(refreshToken),
+    })
+    return tokenResponse(user, session, refreshToken)
+  }
+
+  return {
+    issueAccessToken,
+
+    async register(rawEmail: string, password: string, ctx: RequestContext): Promise<TokenResponse> {
+      const email = normalizeEmail(rawEmail)
+      const problem = passwordProblem(password, email)
+      if (problem) throw new AppError('weak_password', `password ${problem}`, { errors: [{ field: 'password', message: problem }] })
+      // Hash before the insert so a taken email costs the same time as a new one.
+      const passwordHash = await passwords.hash(password)
+      const user = await store.createUser({ id: randomUUID(), email, passwordHash, scope: 'user', createdAt: clock.now() })
+      if (!user) throw new AppError('email_taken', 'an account with this email already exists')
+      const tokens = await startSession(user, ctx)
+      await audit.record('register', ctx, { userId: user.id })
+      return tokens
+    },
+
+    async login(rawEmail: string, password: string, ctx: RequestContext): Promise<TokenResponse> {
+      const email = normalizeEmail(rawEmail)
+      const user = await store.findUserByEmail(email)
+      if (!user) {
+        await passwords.verifyDummy(password)
+        await audit.record('login_failed', ctx, { details: { reason: 'unknown_email' } })
+        throw new AppError('invalid_credentials', 'email or password is incorrect')
+      }
+      const check = await passwords.verify(user.passwordHash, password)
+      if (!check.ok) {
+        await audit.record('login_failed', ctx, { userId: user.id, details: { reason: 'wrong_password' } })
+        throw new AppError('invalid_credentials', 'email or password is incorrect')
+      }
+      if (user.disabledAt !== null) {
+        await audit.record('login_failed', ctx, { userId: user.id, details: { reason: 'account_disabled' } })
+        throw new AppError('account_disabled', 'this account is disabled')
+      }
+      if (check.needsRehash) await store.updatePasswordHash(user.id, await passwords.hash(password))
+      const tokens = await startSession(user, ctx)
+      await audit.record('login_succeeded', ctx, { userId: user.id })
+      return tokens
+    },
+
+    async refresh(refreshToken: string, ctx: RequestContext): Promise<TokenResponse> {
+      if (!isRefreshTokenShaped(refreshToken)) throw new AppError('invalid_refresh_token', 'refresh token is malformed')
+      const successor = mintRefreshToken()
+      const result = await store.rotateRefreshToken({
+        tokenHash: hashRefreshToken(refreshToken),
+        newTokenHash: hashRefreshToken(successor),
+        newTokenSealed: sealSuccessor(refreshToken, successor),
+        now: clock.now(),
+        graceMs: config.refreshGracePeriod * 1000,
+        idleMs: config.refreshIdleTtl * 1000,
+      })
+      switch (result.outcome) {
+        case 'rotated':
+          deps.events?.rotated?.()
+          await audit.record('refresh', ctx, { userId: result.user.id, sessionId: result.session.id })
+          return tokenResponse(result.user, result.session, successor)
+        case 'grace': {
+          const same = openSuccessor(refreshToken, result.sealed)
+          if (!same) throw new AppError('invalid_refresh_token', 'refresh token is not valid')
+          await audit.record('refresh', ctx, { userId: result.user.id, sessionId: result.session.id, details: { grace_retry: true } })
+          return tokenResponse(result.user, result.session, same)
+        }
+        case 'reused':
+          deps.events?.reuseDetected?.()
+          await audit.record('refresh_reuse_detected', ctx, { userId: result.session.userId, sessionId: result.session.id })
+          throw new AppError('refresh_token_reused', 'this refresh token was already used; the session has been revoked')
+        case 'revoked':
+          throw new AppError('session_revoked', 'this session has been revoked')
+        case 'disabled':
+          throw new AppError('account_disabled', 'this account is disabled')
+        case 'expired':
+          throw new AppError('invalid_refresh_token', 'the session has expired; sign in again')
+        case 'unknown':
+          throw new AppError('invalid_refresh_token', 'refresh token is not valid')
+      }
+    },
+
+    /** RFC 7009 style: an unknown token is not an error, so logout never reveals which tokens exist. */
+    async logout(refreshToken: string, ctx: RequestContext): Promise<void> {
+      if (!isRefreshTokenShaped(refreshToken)) return
+      const session = await store.findSessionByTokenHash(hashRefreshToken(refreshToken))
+      if (!session) return
+      if (await store.revokeSession(session.id, 'logout', clock.now())) {
+        await audit.record('logout', ctx, { userId: session.userId, sessionId: session.id })
+      }
+    },
+  }
+}

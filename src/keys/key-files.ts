@@ -1,0 +1,114 @@
+import { createPrivateKey, createPublicKey } from 'node:crypto'
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { generateSigningKey, rsaThumbprint } from './generate-key.ts'
+import { assertStrongRsaKey, type KeyRecord } from './key-set.ts'
+
+/**
+ * The key directory: `manifest.json` (states and times) plus one `<kid>.pem` (PKCS#8, mode 0600)
+ * per key. Writers replace the manifest by rename, so a reader never sees a half-written one.
+ */
+
+export const ManifestSchema = z.object({
+  version: z.literal(1),
+  keys: z.array(
+    z.object({
+      kid: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'kid must be an RFC 7638 SHA-256 thumbprint'),
+      state: z.enum(['next', 'current', 'previous', 'retired']),
+      createdAt: z.iso.datetime(),
+      activatedAt: z.iso.datetime().nullable(),
+      retiredAt: z.iso.datetime().nullable(),
+    }),
+  ),
+})
+
+export type Manifest = z.infer<typeof ManifestSchema>
+export type ManifestEntry = Manifest['keys'][number]
+
+export const MANIFEST_FILE = 'manifest.json'
+
+export class KeyDirError extends Error {
+  override name = 'KeyDirError'
+}
+
+export async function readManifest(dir: string): Promise<Manifest | null> {
+  let text: string
+  try {
+    text = await readFile(join(dir, MANIFEST_FILE), 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw new KeyDirError(`cannot read ${join(dir, MANIFEST_FILE)}: ${(err as Error).message}`)
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    throw new KeyDirError(`${join(dir, MANIFEST_FILE)} is not valid JSON`)
+  }
+  const parsed = ManifestSchema.safeParse(json)
+  if (!parsed.success) {
+    throw new KeyDirError(`${join(dir, MANIFEST_FILE)} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
+  }
+  return parsed.data
+}
+
+export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
+  const tmp = join(dir, `.${MANIFEST_FILE}.${process.pid}.tmp`)
+  await writeFile(tmp, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 })
+  await rename(tmp, join(dir, MANIFEST_FILE))
+}
+
+export async function writePrivateKey(dir: string, kid: string, pem: string): Promise<void> {
+  const path = join(dir, `${kid}.pem`)
+  await writeFile(path, pem, { mode: 0o600, flag: 'wx' })
+  await chmod(path, 0o600)
+}
+
+/** Loads every non-retired key of the manifest, checking each PEM's strength and that its kid matches. */
+export async function loadKeyRecords(dir: string, manifest: Manifest): Promise<KeyRecord[]> {
+  const records: KeyRecord[] = []
+  for (const entry of manifest.keys) {
+    if (entry.state === 'retired') continue
+    const path = join(dir, `${entry.kid}.pem`)
+    let pem: string
+    try {
+      pem = await readFile(path, 'utf8')
+    } catch (err) {
+      throw new KeyDirError(`cannot read private key ${path}: ${(err as Error).message}`)
+    }
+    let privateKey
+    try {
+      privateKey = createPrivateKey(pem)
+    } catch {
+      throw new KeyDirError(`${path} is not a PEM private key`)
+    }
+    try {
+      assertStrongRsaKey(privateKey, path)
+    } catch (err) {
+      throw new KeyDirError((err as Error).message)
+    }
+    const publicKey = createPublicKey(privateKey)
+    const thumbprint = await rsaThumbprint(publicKey)
+    if (thumbprint !== entry.kid) throw new KeyDirError(`${path} does not match its kid (thumbprint ${thumbprint})`)
+    records.push({ ...entry, privateKey, publicKey })
+  }
+  return records
+}
+
+/**
+ * Makes sure the directory holds a usable key set: on first start with no manifest, generates a
+ * development key as `current`. Returns true when it generated one (the caller logs a warning).
+ */
+export async function ensureKeyDir(dir: string, now: Date): Promise<boolean> {
+  await mkdir(dir, { recursive: true })
+  if (await readManifest(dir)) return false
+  const key = await generateSigningKey()
+  await writePrivateKey(dir, key.kid, key.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string)
+  const at = now.toISOString()
+  await writeManifest(dir, {
+    version: 1,
+    keys: [{ kid: key.kid, state: 'current', createdAt: at, activatedAt: at, retiredAt: null }],
+  })
+  return true
+}

@@ -1,0 +1,35 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { AppError } from '../errors.ts'
+
+/**
+ * 404 for unknown paths, 405 (with Allow) for a known path with the wrong method. Fastify's router
+ * answers both with its not-found handler, so the registered routes are kept here to tell them apart.
+ */
+export const notFoundPlugin = fp(
+  async function notFound(app: FastifyInstance) {
+    const routes: Array<{ pattern: RegExp; methods: Set<string> }> = []
+    app.addHook('onRoute', (route) => {
+      const source = `^${route.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+')}/?$`
+      let entry = routes.find((r) => r.pattern.source === source)
+      if (!entry) {
+        entry = { pattern: new RegExp(source), methods: new Set() }
+        routes.push(entry)
+      }
+      for (const m of [route.method].flat()) entry.methods.add(m)
+    })
+
+    app.setNotFoundHandler(async function handleNotFound(request) {
+      const path = request.url.split('?')[0] ?? '/'
+      const allowed = new Set<string>()
+      for (const r of routes) if (r.pattern.test(path)) for (const m of r.methods) allowed.add(m)
+      if (allowed.size > 0) {
+        throw new AppError('method_not_allowed', `${request.method} is not allowed here`, {
+          headers: { allow: [...allowed].sort().join(', ') },
+        })
+      }
+      throw new AppError('not_found', 'no such resource')
+    })
+  },
+  { name: 'latchkey-not-found', fastify: '5.x' },
+)

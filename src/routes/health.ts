@@ -1,0 +1,46 @@
+import type { FastifyInstance } from 'fastify'
+
+export interface HealthCheck {
+  name: string
+  check: () => Promise<void>
+}
+
+export interface HealthRoutesOptions {
+  checks: HealthCheck[]
+}
+
+/** Liveness says the process serves; readiness says each dependency answers (a 503 takes it out of rotation). */
+export async function healthRoutes(app: FastifyInstance, { checks }: HealthRoutesOptions) {
+  const config = { public: true } as const
+
+  app.get('/health/live', { config }, async () => ({ status: 'ok' }))
+
+  app.get('/health/ready', { config }, async (request, reply) => {
+    const results = await Promise.all(
+      checks.map(async ({ name, check }) => {
+        try {
+          await check()
+          return [name, 'ok'] as const
+        } catch (err) {
+          request.log.error({ err, dependency: name }, 'readiness check failed')
+          return [name, 'unavailable'] as const
+        }
+      }),
+    )
+    const status = Object.fromEntries(results)
+    if (results.every(([, s]) => s === 'ok')) return { status: 'ok', checks: status }
+    const down = results.filter(([, s]) => s !== 'ok').map(([n]) => n)
+    return reply
+      .code(503)
+      .header('retry-after', '5')
+      .type('application/problem+json')
+      .send({
+        type: 'https://latchkey.dev/problems/service-unavailable',
+        title: 'Service temporarily unavailable',
+        status: 503,
+        detail: `not ready: ${down.join(', ')}`,
+        code: 'service_unavailable',
+        checks: status,
+      })
+  })
+}

@@ -1,0 +1,25 @@
+/** The RFC 9068 claims Latchkey puts in every access token. */
+export interface AccessTokenClaims {
+  iss: string
+  sub: string
+  aud: string
+  exp: number
+  iat: number
+  nbf: number
+  jti: string
+  /** The refresh session (token family) this access token was issued from. */
+  sid: string
+  /** Space-separated scopes, e.g. "user admin". */
+  scope: string
+}
+
+export const ACCESS_TOKEN_TYPE = 'at+jwt'
+
+/** The longest lifetime a verifier accepts (exp − iat), whatever the issuer's configuration. */
+export const MAX_ACCESS_TOKEN_LIFETIME = 3600
+
+export function hasScopes(granted: string, required: readonly string[]): boolean {
+  if (required.length === 0) return true
+  const have = new Set(granted.split(' '))
+  return required.every((s) => have.has(s))
+}

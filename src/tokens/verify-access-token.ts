@@ -1,0 +1,121 @@
+import { verify, type KeyObject } from 'node:crypto'
+import { AppError } from '../errors.ts'
+import { ACCESS_TOKEN_TYPE, MAX_ACCESS_TOKEN_LIFETIME, type AccessTokenClaims } from './access-token-claims.ts'
+
+/**
+ * The one verification policy (DESIGN §4), shared by Latchkey's routes and the exported verifier.
+ * Hand-written on node:crypto rather than a JOSE library because the policy rejects things before
+ * any crypto that libraries accept (non-canonical base64url, any header parameter beyond
+ * alg/typ/kid, oversized input), and because a synchronous verify lets the auth hook stay sync.
+ */
+export interface VerificationPolicy {
+  issuer: string
+  audience: string
+  /** Seconds of leeway for exp, nbf and iat. */
+  clockTolerance: number
+  /** Largest accepted exp − iat, in seconds. */
+  maxLifetime?: number
+  /** Tokens longer than this are refused before any parsing. */
+  maxTokenLength?: number
+}
+
+export const DEFAULT_MAX_TOKEN_LENGTH = 4096
+
+const SEGMENT = /^[A-Za-z0-9_-]+$/
+const ALLOWED_HEADER_PARAMS = new Set(['alg', 'typ', 'kid'])
+
+function invalid(description: string): AppError {
+  return new AppError('invalid_token', description)
+}
+
+/** Decodes one base64url segment, refusing padding, foreign characters and non-canonical trailing bits. */
+function decodeSegment(segment: string, what: string): Buffer {
+  if (!SEGMENT.test(segment) || segment.length % 4 === 1) throw invalid(`${what} is not base64url`)
+  const bytes = Buffer.from(segment, 'base64url')
+  if (bytes.toString('base64url') !== segment) throw invalid(`${what} is not canonical base64url`)
+  return bytes
+}
+
+function parseJsonObject(bytes: Buffer, what: string): Record<string, unknown> {
+  let value: unknown
+  try {
+    value = JSON.parse(bytes.toString('utf8'))
+  } catch {
+    throw invalid(`${what} is not JSON`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`${what} is not a JSON object`)
+  return value as Record<string, unknown>
+}
+
+function isNumericDate(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v < 1e11
+}
+
+/**
+ * Verifies a compact JWS access token; returns its claims or throws AppError
+ * (`invalid_token` or `token_expired`) with a description fit for an RFC 6750 challenge.
+ * `now` is in seconds since the epoch.
+ */
+export function verifyAccessToken(
+  token: string,
+  keys: ReadonlyMap<string, KeyObject>,
+  policy: VerificationPolicy,
+  now: number,
+): AccessTokenClaims {
+  if (token.length > (policy.maxTokenLength ?? DEFAULT_MAX_TOKEN_LENGTH)) throw invalid('token is too large')
+  const parts = token.split('.')
+  if (parts.length !== 3) throw invalid('token must have three segments')
+  const [h, p, s] = parts as [string, string, string]
+
+  const header = parseJsonObject(decodeSegment(h, 'header'), 'header')
+  for (const name of Object.keys(header)) {
+    if (!ALLOWED_HEADER_PARAMS.has(name)) throw invalid(`header parameter "${name}" is not accepted`)
+  }
+  if (header.alg !== 'RS256') throw invalid('algorithm must be RS256')
+  if (typeof header.typ !== 'string' || !isAccessTokenType(header.typ)) throw invalid('typ must be at+jwt')
+  if (typeof header.kid !== 'string') throw invalid('kid is missing')
+  const key = keys.get(header.kid)
+  if (!key) throw invalid('unknown key id')
+
+  const payloadBytes = decodeSegment(p, 'payload')
+  const signature = decodeSegment(s, 'signature')
+  const modulusBytes = Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? 0) / 8)
+  if (signature.length !== modulusBytes) throw invalid('signature has the wrong length')
+  if (!verify('sha256', Buffer.from(`${h}.${p}`), key, signature)) throw invalid('signature is invalid')
+
+  return checkClaims(parseJsonObject(payloadBytes, 'payload'), policy, now)
+}
+
+function isAccessTokenType(typ: string): boolean {
+  const t = typ.toLowerCase()
+  return t === ACCESS_TOKEN_TYPE || t === `application/${ACCESS_TOKEN_TYPE}`
+}
+
+function checkClaims(c: Record<string, unknown>, policy: VerificationPolicy, now: number): AccessTokenClaims {
+  if (c.iss !== policy.issuer) throw invalid('issuer is not accepted')
+  const audienceOk = c.aud === policy.audience || (Array.isArray(c.aud) && c.aud.includes(policy.audience))
+  if (!audienceOk) throw invalid('audience is not accepted')
+  for (const name of ['sub', 'jti', 'sid', 'scope'] as const) {
+    if (typeof c[name] !== 'string' || (name !== 'scope' && c[name] === '')) throw invalid(`${name} claim is missing`)
+  }
+  const { exp, iat, nbf } = c
+  if (!isNumericDate(exp)) throw invalid('exp claim is missing or not a number')
+  if (!isNumericDate(iat)) throw invalid('iat claim is missing or not a number')
+  if (nbf !== undefined && !isNumericDate(nbf)) throw invalid('nbf claim is not a number')
+  if (exp <= iat || exp - iat > (policy.maxLifetime ?? MAX_ACCESS_TOKEN_LIFETIME)) throw invalid('token lifetime is not acceptable')
+  const tolerance = policy.clockTolerance
+  if (iat > now + tolerance) throw invalid('token was issued in the future')
+  if (nbf !== undefined && nbf > now + tolerance) throw invalid('token is not yet valid')
+  if (exp <= now - tolerance) throw new AppError('token_expired', 'token has expired')
+  return {
+    iss: c.iss as string,
+    sub: c.sub as string,
+    aud: policy.audience,
+    exp,
+    iat,
+    nbf: (nbf as number | undefined) ?? iat,
+    jti: c.jti as string,
+    sid: c.sid as string,
+    scope: c.scope as string,
+  }
+}
