@@ -68,19 +68,24 @@ export function assertSchemaName(schema: string): void {
 
 /**
  * Applies pending migrations in one transaction; returns how many ran. Used at start and by
- * `latchkey migrate`. Instances starting together queue on a transaction-scoped advisory lock (keyed
- * by schema) and each re-reads schema_migrations after taking it, so every migration runs once.
+ * `latchkey migrate`. Instances starting together queue on a transaction-scoped advisory lock and
+ * each re-reads schema_migrations after taking it, so every migration runs once. The lock key is
+ * the same for every schema: migrations take milliseconds, and one key cannot be missed by two
+ * callers that spell the same schema differently (explicitly vs. through the default search_path).
+ * Without `schema`, tables go where the connection's search_path points.
  */
-export async function migratePostgres(pool: Pool, schema = 'public'): Promise<number> {
-  assertSchemaName(schema)
+export async function migratePostgres(pool: Pool, schema?: string): Promise<number> {
+  if (schema !== undefined) assertSchemaName(schema)
   const client = await pool.connect()
   let failed: Error | undefined
   try {
     await client.query('BEGIN')
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`latchkey:migrate:${schema}`])
-    // Even IF NOT EXISTS races on the catalog's unique index, so schema creation waits for the lock too.
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
-    await client.query(`SET LOCAL search_path TO ${schema}`)
+    await client.query("SELECT pg_advisory_xact_lock(hashtext('latchkey:migrate'))")
+    if (schema !== undefined) {
+      // Even IF NOT EXISTS races on the catalog's unique index, so schema creation waits for the lock too.
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
+      await client.query(`SET LOCAL search_path TO ${schema}`)
+    }
     await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, applied_at BIGINT NOT NULL)')
     const { rows } = await client.query<{ version: number | null }>('SELECT max(version) AS version FROM schema_migrations')
     const current = rows[0]?.version ?? 0
