@@ -53,7 +53,9 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     const client = await pool.connect()
     let failed: Error | undefined
     try {
-      await client.query('BEGIN')
+      // Explicit, not the server default: rotation's row locks rely on READ COMMITTED handing a
+      // waiter the winner's committed row, where REPEATABLE READ would raise a serialization failure.
+      await client.query('BEGIN ISOLATION LEVEL READ COMMITTED')
       const result = await fn(client)
       await client.query('COMMIT')
       return result
