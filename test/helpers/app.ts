@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { Writable } from 'node:stream'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { createPasswordHasher } from '../../src/accounts/passwords.ts'
@@ -58,7 +59,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     clock,
     logger: createLogger(config.logLevel, sink),
     ...(passwords ? { passwords } : {}),
-    openapiYaml: 'openapi: 3.1.0\n',
+    openapiYaml: readFileSync(new URL('../../openapi.yaml', import.meta.url), 'utf8'),
     ...options.deps,
   })
   await app.ready()
