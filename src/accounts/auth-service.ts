@@ -163,8 +163,13 @@ export function createAuthService(deps: AuthServiceDeps) {
           deps.events?.reuseDetected?.()
           await audit.record('refresh_reuse_detected', ctx, { userId: result.session.userId, sessionId: result.session.id })
           throw new AppError('refresh_token_reused', 'this refresh token was already used; the session has been revoked')
-        case 'revoked':
+        case 'revoked': {
+          // Disabling an account revokes its sessions: while it stays disabled, say so, so the client
+          // shows the right message instead of a plain sign-in prompt. The lookup is on this rare path only.
+          const owner = result.session.revokeReason === 'account_disabled' ? await store.findUserById(result.session.userId) : null
+          if (owner && owner.disabledAt !== null) throw new AppError('account_disabled', 'this account is disabled')
           throw new AppError('session_revoked', 'this session has been revoked')
+        }
         case 'disabled':
           throw new AppError('account_disabled', 'this account is disabled')
         case 'expired':
