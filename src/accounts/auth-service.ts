@@ -81,7 +81,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     }
   }
 
-  async function startSession(user: User, ctx: RequestContext): Promise<TokenResponse> {
+  async function startSession(user: User, ctx: RequestContext): Promise<{ tokens: TokenResponse; sessionId: string }> {
     const now = clock.now()
     const refreshToken = mintRefreshToken()
     const absoluteExpiresAt = now + config.refreshAbsoluteTtl * 1000
@@ -95,7 +95,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       ip: ctx.ip,
       tokenHash: hashRefreshToken(refreshToken),
     })
-    return tokenResponse(user, session, refreshToken)
+    return { tokens: tokenResponse(user, session, refreshToken), sessionId: session.id }
   }
 
   return {
@@ -109,8 +109,8 @@ export function createAuthService(deps: AuthServiceDeps) {
       const passwordHash = await passwords.hash(password)
       const user = await store.createUser({ id: randomUUID(), email, passwordHash, scope: 'user', createdAt: clock.now() })
       if (!user) throw new AppError('email_taken', 'an account with this email already exists')
-      const tokens = await startSession(user, ctx)
-      await audit.record('register', ctx, { userId: user.id })
+      const { tokens, sessionId } = await startSession(user, ctx)
+      await audit.record('register', ctx, { userId: user.id, sessionId })
       return tokens
     },
 
@@ -132,8 +132,8 @@ export function createAuthService(deps: AuthServiceDeps) {
         throw new AppError('account_disabled', 'this account is disabled')
       }
       if (check.needsRehash) await store.updatePasswordHash(user.id, await passwords.hash(password))
-      const tokens = await startSession(user, ctx)
-      await audit.record('login_succeeded', ctx, { userId: user.id })
+      const { tokens, sessionId } = await startSession(user, ctx)
+      await audit.record('login_succeeded', ctx, { userId: user.id, sessionId })
       return tokens
     },
 
