@@ -83,3 +83,40 @@ describe('password hashing overload sheds load with 503 server_busy', () => {
     }
   })
 })
+
+describe('every documented error of the account and admin routes', () => {
+  it('PUT /me/password answers 413, 415 and 503 server_busy problems', async () => {
+    const passwords = createPasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1, concurrency: 1, queueLimit: 0 })
+    const t = await createTestApp({ deps: { passwords } })
+    try {
+      const { access_token } = await registerUser(t)
+      const big = await t.inject({ method: 'PUT', url: '/me/password', headers: bearer(access_token), payload: { current_password: 'x'.repeat(20_000), new_password: 'y' } })
+      expect(big.statusCode).toBe(413)
+      const text = await t.inject({ method: 'PUT', url: '/me/password', headers: { ...bearer(access_token), 'content-type': 'text/plain' }, payload: 'x' })
+      expect(text.statusCode).toBe(415)
+      const change = () => t.inject({ method: 'PUT', url: '/me/password', headers: bearer(access_token), payload: { current_password: PASSWORD, new_password: 'another fine passphrase' } })
+      const burst = await Promise.all([change(), change(), change()])
+      const busy = burst.filter((r) => r.statusCode === 503)
+      expect(busy.length).toBeGreaterThanOrEqual(1)
+      expect(busy[0]!.json().code).toBe('server_busy')
+    } finally {
+      await t.close()
+    }
+  })
+
+  it('admin disable of a malformed id is 400; enable of an unknown id is 404', async () => {
+    const { createAdmin } = await import('../helpers/app.ts')
+    const t = await createTestApp()
+    try {
+      const admin = await createAdmin(t)
+      const bad = await t.inject({ method: 'POST', url: '/admin/users/not-a-uuid/disable', headers: bearer(admin.access_token) })
+      expect(bad.statusCode).toBe(400)
+      expect(bad.json().code).toBe('validation_failed')
+      const unknown = await t.inject({ method: 'POST', url: `/admin/users/${randomUUID()}/enable`, headers: bearer(admin.access_token) })
+      expect(unknown.statusCode).toBe(404)
+      expect(unknown.json().code).toBe('not_found')
+    } finally {
+      await t.close()
+    }
+  })
+})
