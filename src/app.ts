@@ -1,15 +1,19 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Redis } from 'ioredis'
 import { createAuditLog } from './accounts/audit-log.ts'
 import { createAuthService } from './accounts/auth-service.ts'
 import { createPasswordHasher, type PasswordHasher } from './accounts/passwords.ts'
-import { createStoreRevokedSessionSet, type RevokedSessionSet } from './accounts/revoked-sessions.ts'
+import { createRedisRevokedSessionSet } from './accounts/redis-revoked-sessions.ts'
+import { withRevocationFeed } from './accounts/revocation-feed.ts'
+import { createStoreRevokedSessionSet, revocationTtlSeconds, type RevokedSessionSet } from './accounts/revoked-sessions.ts'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { KeyRing } from './keys/key-ring.ts'
 import { authenticatePlugin } from './plugins/authenticate.ts'
 import { errorHandlerPlugin } from './plugins/error-handler.ts'
 import { notFoundPlugin } from './plugins/not-found.ts'
+import { rateLimitPlugin } from './plugins/rate-limit.ts'
 import { authRoutes } from './routes/auth.ts'
 import { docsRoutes } from './routes/docs.ts'
 import { healthRoutes } from './routes/health.ts'
@@ -26,6 +30,12 @@ export interface AppDeps {
   logger: FastifyBaseLogger
   /** Defaults to argon2id at the configured parameters; tests may pass cheaper ones. */
   passwords?: PasswordHasher
+  /**
+   * Shared state for several instances (DESIGN §2): rate-limit counters and the revoked-session
+   * set. Without it both live in the process (the set in the store). The caller owns the client.
+   */
+  redis?: Redis
+  /** Overrides the revoked-session set chosen from `redis`. */
   revokedSessions?: RevokedSessionSet
   /** The OpenAPI document served at /openapi.yaml. */
   openapiYaml?: string
@@ -35,7 +45,7 @@ export const REALM = 'latchkey'
 
 /** Builds the whole API from injected parts; touches no environment, disk or network itself. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const { config, store, clock, keys } = deps
+  const { config, clock, keys, redis } = deps
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: config.bodyLimit,
@@ -67,9 +77,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       concurrency: config.argon2.concurrency,
       queueLimit: config.argon2.queueLimit,
     })
+  const revokedSessions =
+    deps.revokedSessions ??
+    (redis
+      ? createRedisRevokedSessionSet({ redis, ttlSeconds: revocationTtlSeconds(config.clockTolerance) })
+      : createStoreRevokedSessionSet(deps.store))
+  // Every revocation the store makes reaches the set, whichever service asks for it.
+  const store = withRevocationFeed(deps.store, revokedSessions)
   const audit = createAuditLog(store, clock)
   const auth = createAuthService({ config, store, keys, clock, passwords, audit })
-  const revokedSessions = deps.revokedSessions ?? createStoreRevokedSessionSet(store)
+
+  // Before the routes: the plugin attaches its hook to each route that names a policy.
+  if (config.rateLimitEnabled) await app.register(rateLimitPlugin, { limits: config.rateLimits, redis })
 
   await app.register(authenticatePlugin, {
     realm: REALM,
@@ -84,7 +103,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(authRoutes, { auth })
   await app.register(meRoutes, { store })
   await app.register(wellKnownRoutes, { keys, jwksMaxAge: config.jwksMaxAge })
-  await app.register(healthRoutes, { checks: [{ name: 'store', check: () => store.ping() }] })
+  const checks = [{ name: 'store', check: () => store.ping() }]
+  if (redis) checks.push({ name: 'redis', check: async () => void (await redis.ping()) })
+  await app.register(healthRoutes, { checks })
   if (deps.openapiYaml) await app.register(docsRoutes, { openapiYaml: deps.openapiYaml })
 
   return app

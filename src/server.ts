@@ -6,6 +6,7 @@ import { ensureKeyDir, loadKeyRecords, readManifest } from './keys/key-files.ts'
 import { KeyRing } from './keys/key-ring.ts'
 import { createKeySet } from './keys/key-set.ts'
 import { createLogger } from './logger.ts'
+import { createRedisClient, waitForRedis } from './redis-client.ts'
 import { openStore } from './store/open-store.ts'
 
 /** The process: environment → config, keys and store from disk, the app, the listener, a clean exit. */
@@ -29,9 +30,18 @@ async function main(): Promise<void> {
   const keys = new KeyRing(createKeySet(await loadKeyRecords(config.keysDir, manifest!)))
   if (!keys.current.signing) throw new Error(`no current signing key in ${config.keysDir}`)
 
-  const store = await openStore(config.databaseUrl)
+  const store = await openStore(config.databaseUrl, {
+    schema: config.databaseSchema,
+    // Fail a request within seconds when PostgreSQL is unreachable, rather than queue it forever.
+    pool: { connectionTimeoutMillis: 5000 },
+    onPoolError: (err) => logger.error({ err: { message: err.message } }, 'postgres: idle connection lost; reconnecting on demand'),
+  })
+  // Redis is optional and may be down at start: the instance still serves (degraded, see
+  // docs/scale-out.md) and /health/ready reports it until the client connects.
+  const redis = config.redisUrl ? createRedisClient({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger }) : undefined
+  if (redis && !(await waitForRedis(redis, 5000))) logger.error('redis not reachable at start; serving degraded until it is')
   const openapiYaml = await readFile(new URL('../openapi.yaml', import.meta.url), 'utf8')
-  const app = await buildApp({ config, keys, store, clock: systemClock, logger, openapiYaml })
+  const app = await buildApp({ config, keys, store, clock: systemClock, logger, openapiYaml, redis })
 
   let closing = false
   const shutdown = async (signal: string) => {
@@ -45,6 +55,7 @@ async function main(): Promise<void> {
     deadline.unref()
     await app.close()
     await store.close()
+    await redis?.quit().catch(() => redis.disconnect())
     logger.info('stopped')
     process.exit(0)
   }
