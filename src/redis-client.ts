@@ -31,7 +31,7 @@ export function createRedisClient({ url, keyPrefix, logger }: RedisClientOptions
   redis.on('error', (err: Error) => {
     if (!healthy) return
     healthy = false
-    logger.error({ err: { message: err.message } }, 'redis unavailable: rate limits fall back to per-process counters; revocation-checked routes answer 503')
+    logger.error({ reason: err.message }, 'redis unavailable: rate limits fall back to per-process counters; revocation-checked routes answer 503')
   })
   return redis
 }

@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     schema: config.databaseSchema,
     // Fail a request within seconds when PostgreSQL is unreachable, rather than queue it forever.
     pool: { connectionTimeoutMillis: 5000 },
-    onPoolError: (err) => logger.error({ err: { message: err.message } }, 'postgres: idle connection lost; reconnecting on demand'),
+    onPoolError: (err) => logger.error({ reason: err.message }, 'postgres: idle connection lost; reconnecting on demand'),
   })
   // Redis is optional and may be down at start: the instance still serves (degraded, see
   // docs/scale-out.md) and /health/ready reports it until the client connects.

@@ -90,7 +90,7 @@ export const rateLimitPlugin = fp(
           // One line per 30 s is enough to page someone; one per request would flood the logs.
           if (Date.now() - lastRedisErrorLog < 30_000) return
           lastRedisErrorLog = Date.now()
-          app.log.error({ err: { message: err.message } }, 'rate limiting: Redis unavailable, counting per process')
+          app.log.error({ reason: err.message }, 'rate limiting: Redis unavailable, counting per process')
         },
       }),
     })
