@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Redis } from 'ioredis'
 import { createAdminService } from './accounts/admin-service.ts'
 import { createAuditLog } from './accounts/audit-log.ts'
 import { createAuthService } from './accounts/auth-service.ts'
 import { createPasswordChanger } from './accounts/password-change.ts'
 import { createPasswordHasher, type PasswordHasher } from './accounts/passwords.ts'
-import { createStoreRevokedSessionSet, type RevokedSessionSet } from './accounts/revoked-sessions.ts'
+import { createRedisRevokedSessionSet } from './accounts/redis-revoked-sessions.ts'
+import { withRevocationFeed } from './accounts/revocation-feed.ts'
+import { createStoreRevokedSessionSet, revocationTtlSeconds, type RevokedSessionSet } from './accounts/revoked-sessions.ts'
 import { createSessionService } from './accounts/session-service.ts'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
@@ -14,6 +17,7 @@ import type { Metrics } from './metrics.ts'
 import { authenticatePlugin } from './plugins/authenticate.ts'
 import { errorHandlerPlugin } from './plugins/error-handler.ts'
 import { notFoundPlugin } from './plugins/not-found.ts'
+import { rateLimitPlugin } from './plugins/rate-limit.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { authRoutes } from './routes/auth.ts'
 import { docsRoutes } from './routes/docs.ts'
@@ -33,6 +37,12 @@ export interface AppDeps {
   logger: FastifyBaseLogger
   /** Defaults to argon2id at the configured parameters; tests may pass cheaper ones. */
   passwords?: PasswordHasher
+  /**
+   * Shared state for several instances (DESIGN §2): rate-limit counters and the revoked-session
+   * set. Without it both live in the process (the set in the store). The caller owns the client.
+   */
+  redis?: Redis
+  /** Overrides the revoked-session set chosen from `redis`. */
   revokedSessions?: RevokedSessionSet
   /** Prometheus metrics (src/metrics.ts); the server serves them on their own listener. */
   metrics?: Metrics
@@ -44,7 +54,7 @@ export const REALM = 'latchkey'
 
 /** Builds the whole API from injected parts; touches no environment, disk or network itself. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const { config, store, clock, keys, metrics } = deps
+  const { config, clock, keys, redis, metrics } = deps
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: config.bodyLimit,
@@ -85,6 +95,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       queueLimit: config.argon2.queueLimit,
       ...(metrics ? { onDuration: (seconds: number) => metrics.argon2Duration.observe(seconds) } : {}),
     })
+  const revokedSessions =
+    deps.revokedSessions ??
+    (redis
+      ? createRedisRevokedSessionSet({ redis, ttlSeconds: revocationTtlSeconds(config.clockTolerance) })
+      : createStoreRevokedSessionSet(deps.store))
+  // Every revocation the store makes reaches the set, whichever service asks for it.
+  const store = withRevocationFeed(deps.store, revokedSessions)
   const audit = createAuditLog(store, clock, metrics && ((type) => metrics.auditEvents.inc({ type })))
   const auth = createAuthService({
     config,
@@ -104,12 +121,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       : {}),
   })
   const sessions = createSessionService({ store, clock, audit })
-  const revokedSessions = deps.revokedSessions ?? createStoreRevokedSessionSet(store)
   const verifyToken = createAccessTokenVerifier({
     keys: () => keys.current.verificationKeys,
     policy: { issuer: config.issuer, audience: config.audience, clockTolerance: config.clockTolerance },
     clock,
   })
+
+  // Before the routes: the plugin attaches its hook to each route that names a policy.
+  if (config.rateLimitEnabled) await app.register(rateLimitPlugin, { limits: config.rateLimits, redis })
 
   await app.register(authenticatePlugin, {
     realm: REALM,
@@ -123,7 +142,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(passwordRoutes, { changePassword: createPasswordChanger({ store, passwords, audit, sessions }) })
   await app.register(adminRoutes, { admin: createAdminService({ store, clock, audit, sessions }) })
   await app.register(wellKnownRoutes, { keys, jwksMaxAge: config.jwksMaxAge })
-  await app.register(healthRoutes, { checks: [{ name: 'store', check: () => store.ping() }] })
+  const checks = [{ name: 'store', check: () => store.ping() }]
+  if (redis) checks.push({ name: 'redis', check: async () => void (await redis.ping()) })
+  await app.register(healthRoutes, { checks })
   if (deps.openapiYaml) await app.register(docsRoutes, { openapiYaml: deps.openapiYaml })
 
   return app

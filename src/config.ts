@@ -17,6 +17,13 @@ const databaseUrl = z
     message: 'must be sqlite:<path>, sqlite::memory: or postgres://…',
   })
 
+// Requests allowed per RATE_LIMIT_WINDOW for one key (an IP, an account, a refresh token).
+const limit = z.coerce
+  .number({ message: 'must be a whole number of requests' })
+  .int({ message: 'must be a whole number of requests' })
+  .min(1, { message: 'must be at least 1' })
+  .max(1_000_000, { message: 'must be at most 1000000' })
+
 const originList = z
   .string()
   .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
@@ -27,7 +34,12 @@ export const EnvSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).default(3000),
   DATABASE_URL: databaseUrl.default('sqlite:./data/latchkey.db'),
+  DATABASE_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'must be a lowercase SQL identifier, e.g. latchkey' })
+    .optional(),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, { message: 'must be redis://… or rediss://…' }).optional(),
+  REDIS_KEY_PREFIX: z.string().min(1).max(100).default('latchkey:'),
   KEYS_DIR: z.string().min(1).default('./keys'),
   ISSUER: z.url({ message: 'must be a URL, e.g. http://127.0.0.1:3000' }).default('http://127.0.0.1:3000'),
   AUDIENCE: z.string().min(1).default('latchkey'),
@@ -42,6 +54,15 @@ export const EnvSchema = z.object({
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   CORS_ORIGINS: originList.default([]),
   RATE_LIMIT_ENABLED: booleanFromEnv.default(true),
+  RATE_LIMIT_WINDOW: seconds(1, 3600).default(60),
+  RATE_LIMIT_REGISTER_PER_IP: limit.default(20),
+  RATE_LIMIT_REGISTER_PER_ACCOUNT: limit.default(5),
+  RATE_LIMIT_LOGIN_PER_IP: limit.default(100),
+  RATE_LIMIT_LOGIN_PER_ACCOUNT: limit.default(10),
+  RATE_LIMIT_REFRESH_PER_IP: limit.default(300),
+  RATE_LIMIT_REFRESH_PER_TOKEN: limit.default(30),
+  RATE_LIMIT_PASSWORD_PER_IP: limit.default(50),
+  RATE_LIMIT_PASSWORD_PER_ACCOUNT: limit.default(5),
   ARGON2_MEMORY_KIB: z.coerce.number().int().min(8192).max(1048576).default(19456),
   ARGON2_TIME_COST: z.coerce.number().int().min(1).max(10).default(2),
   ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
@@ -57,7 +78,11 @@ export interface Config {
   host: string
   port: number
   databaseUrl: string
+  /** PostgreSQL schema holding Latchkey's tables; undefined = the server's search_path. */
+  databaseSchema: string | undefined
   redisUrl: string | undefined
+  /** Prepended to every Redis key, so several deployments (or test runs) can share one Redis. */
+  redisKeyPrefix: string
   keysDir: string
   issuer: string
   audience: string
@@ -72,9 +97,19 @@ export interface Config {
   metricsHost: string
   corsOrigins: string[]
   rateLimitEnabled: boolean
+  rateLimits: RateLimits
   argon2: { memoryCost: number; timeCost: number; parallelism: number; concurrency: number | undefined; queueLimit: number }
   bodyLimit: number
   trustProxy: boolean
+}
+
+/** Requests allowed per window and key, for each rate-limited operation (DESIGN §7). */
+export interface RateLimits {
+  windowSeconds: number
+  register: { perIp: number; perAccount: number }
+  login: { perIp: number; perAccount: number }
+  refresh: { perIp: number; perToken: number }
+  passwordChange: { perIp: number; perAccount: number }
 }
 
 export class ConfigError extends Error {
@@ -106,7 +141,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     host: e.HOST,
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
+    databaseSchema: e.DATABASE_SCHEMA,
     redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     keysDir: e.KEYS_DIR,
     issuer: e.ISSUER,
     audience: e.AUDIENCE,
@@ -121,6 +158,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     metricsHost: e.METRICS_HOST,
     corsOrigins: e.CORS_ORIGINS,
     rateLimitEnabled: e.RATE_LIMIT_ENABLED,
+    rateLimits: {
+      windowSeconds: e.RATE_LIMIT_WINDOW,
+      register: { perIp: e.RATE_LIMIT_REGISTER_PER_IP, perAccount: e.RATE_LIMIT_REGISTER_PER_ACCOUNT },
+      login: { perIp: e.RATE_LIMIT_LOGIN_PER_IP, perAccount: e.RATE_LIMIT_LOGIN_PER_ACCOUNT },
+      refresh: { perIp: e.RATE_LIMIT_REFRESH_PER_IP, perToken: e.RATE_LIMIT_REFRESH_PER_TOKEN },
+      passwordChange: { perIp: e.RATE_LIMIT_PASSWORD_PER_IP, perAccount: e.RATE_LIMIT_PASSWORD_PER_ACCOUNT },
+    },
     argon2: {
       memoryCost: e.ARGON2_MEMORY_KIB,
       timeCost: e.ARGON2_TIME_COST,

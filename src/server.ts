@@ -8,6 +8,7 @@ import { createKeySet } from './keys/key-set.ts'
 import { createLogger } from './logger.ts'
 import { startMetricsListener, type MetricsListener } from './metrics-listener.ts'
 import { createMetrics } from './metrics.ts'
+import { createRedisClient, waitForRedis } from './redis-client.ts'
 import { openStore } from './store/open-store.ts'
 
 /** The process: environment → config, keys and store from disk, the app, the listener, a clean exit. */
@@ -31,11 +32,20 @@ async function main(): Promise<void> {
   const keys = new KeyRing(createKeySet(await loadKeyRecords(config.keysDir, manifest!)))
   if (!keys.current.signing) throw new Error(`no current signing key in ${config.keysDir}`)
 
-  const store = await openStore(config.databaseUrl)
+  const store = await openStore(config.databaseUrl, {
+    schema: config.databaseSchema,
+    // Fail a request within seconds when PostgreSQL is unreachable, rather than queue it forever.
+    pool: { connectionTimeoutMillis: 5000 },
+    onPoolError: (err) => logger.error({ reason: err.message }, 'postgres: idle connection lost; reconnecting on demand'),
+  })
+  // Redis is optional and may be down at start: the instance still serves (degraded, see
+  // docs/scale-out.md) and /health/ready reports it until the client connects.
+  const redis = config.redisUrl ? createRedisClient({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger }) : undefined
+  if (redis && !(await waitForRedis(redis, 5000))) logger.error('redis not reachable at start; serving degraded until it is')
   const openapiYaml = await readFile(new URL('../openapi.yaml', import.meta.url), 'utf8')
   // Metrics cost a little on every request, so they exist only when someone will scrape them.
   const metrics = config.metricsPort === undefined ? undefined : createMetrics({ processMetrics: true })
-  const app = await buildApp({ config, keys, store, clock: systemClock, logger, openapiYaml, ...(metrics ? { metrics } : {}) })
+  const app = await buildApp({ config, keys, store, clock: systemClock, logger, openapiYaml, redis, ...(metrics ? { metrics } : {}) })
   let metricsListener: MetricsListener | undefined
 
   let closing = false
@@ -51,6 +61,7 @@ async function main(): Promise<void> {
     await app.close()
     await metricsListener?.close()
     await store.close()
+    await redis?.quit().catch(() => redis.disconnect())
     logger.info('stopped')
     process.exit(0)
   }

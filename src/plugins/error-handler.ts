@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { DependencyUnavailableError, UNAVAILABLE_RETRY_AFTER_SECONDS } from '../dependency-unavailable.ts'
 import { AppError, toProblem, type ErrorCode } from '../errors.ts'
 import { bearerChallenge } from './bearer-challenge.ts'
 
@@ -21,6 +22,12 @@ declare module 'fastify' {
 /** Maps anything thrown to an AppError: ours as they are, Fastify's by code, the rest as a 500. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err
+  if (err instanceof DependencyUnavailableError) {
+    return new AppError('service_unavailable', 'a backing service is temporarily unavailable; retry shortly', {
+      cause: err,
+      headers: { 'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS) },
+    })
+  }
   const e = err as FastifyError & { status?: number }
   switch (e.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -62,6 +69,9 @@ export const errorHandlerPlugin = fp(
       const appError = toAppError(err)
       if (appError.status >= 500 && appError.code === 'internal_error') {
         request.log.error({ err }, 'request failed')
+      } else if (err instanceof DependencyUnavailableError) {
+        // An outage is an operator's problem: log it loudly, but without a stack per request.
+        request.log.error({ dependency: err.dependency, cause: err.message }, 'dependency unavailable')
       } else {
         request.log.info({ code: appError.code, status: appError.status }, 'request refused')
       }

@@ -21,18 +21,18 @@ export interface AuthRoutesOptions {
 export async function authRoutes(app: FastifyInstance, { auth }: AuthRoutesOptions) {
   const config = { public: true } as const
 
-  app.post('/auth/register', { config }, async (request, reply) => {
+  app.post('/auth/register', { config: { ...config, rateLimitPolicy: 'register' } }, async (request, reply) => {
     const body = parse(RegisterBody, request.body)
     const tokens = await auth.register(body.email, body.password, requestContext(request))
     return reply.code(201).send(tokens)
   })
 
-  app.post('/auth/login', { config }, async (request) => {
+  app.post('/auth/login', { config: { ...config, rateLimitPolicy: 'login' } }, async (request) => {
     const body = parse(Credentials, request.body)
     return auth.login(body.email, body.password, requestContext(request))
   })
 
-  app.post('/auth/refresh', { config }, async (request) => {
+  app.post('/auth/refresh', { config: { ...config, rateLimitPolicy: 'refresh' } }, async (request) => {
     const body = parse(RefreshBody, request.body)
     return auth.refresh(body.refresh_token, requestContext(request))
   })

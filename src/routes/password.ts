@@ -16,9 +16,8 @@ export interface PasswordRoutesOptions {
 
 /** PUT /me/password: revocation-checked and rate-limited, since a stolen access token could guess with it. */
 export async function passwordRoutes(app: FastifyInstance, { changePassword }: PasswordRoutesOptions) {
-  // A variable, not an inline literal: `rateLimit` is typed only once @fastify/rate-limit is registered,
-  // and Fastify ignores config keys no plugin reads, so this is inert until then.
-  const config = { revocationCheck: true, rateLimit: { max: 5, timeWindow: '1 minute' } }
+  // Rate-limited per IP and per account: a stolen access token must not become a password oracle.
+  const config = { revocationCheck: true, rateLimitPolicy: 'password_change' } as const
 
   app.put('/me/password', { config }, async (request, reply) => {
     const body = parse(ChangePasswordBody, request.body)

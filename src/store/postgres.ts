@@ -1,5 +1,6 @@
 import pg, { type PoolClient, type PoolConfig } from 'pg'
 import { assertSchemaName, migratePostgres } from './postgres-migrations.ts'
+import { isPostgresUnavailable, withUnavailableErrors } from './postgres-unavailable.ts'
 import { escapeLike, toAuditEvent, toSession, toUser, type Row } from './rows.ts'
 import type {
   AuditQuery,
@@ -122,7 +123,8 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     return { outcome: 'reused', session: { ...session, revokedAt: input.now, revokeReason: 'refresh_token_reused' } }
   }
 
-  return {
+  // Connection failures become DependencyUnavailableError (503 + Retry-After), not 500s.
+  return withUnavailableErrors<PostgresStore>({
     kind: 'postgres',
 
     async migrate() {
@@ -262,5 +264,5 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       closed = true
       await pool.end()
     },
-  }
+  }, isPostgresUnavailable)
 }

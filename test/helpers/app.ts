@@ -35,6 +35,8 @@ export interface TestAppOptions {
   /** Use the configured (OWASP) argon2 cost instead of the cheap test cost. */
   realArgon2?: boolean
   deps?: Partial<AppDeps>
+  /** Adds test-only routes after the app's own plugins, before it is ready. */
+  routes?: (app: FastifyInstance) => void
 }
 
 /** A whole app on an in-memory SQLite store, in-memory keys and a fixed clock. */
@@ -63,6 +65,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     openapiYaml: readFileSync(new URL('../../openapi.yaml', import.meta.url), 'utf8'),
     ...options.deps,
   })
+  options.routes?.(app)
   await app.ready()
   return {
     app,

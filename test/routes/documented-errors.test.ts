@@ -120,3 +120,24 @@ describe('every documented error of the account and admin routes', () => {
     }
   })
 })
+
+describe('rate limits on the account routes', () => {
+  it('PUT /me/password is limited per account: the sixth attempt in a minute is 429 with Retry-After', async () => {
+    const t = await createTestApp({ env: { RATE_LIMIT_PASSWORD_PER_ACCOUNT: '5' } })
+    try {
+      const { access_token } = await registerUser(t)
+      const statuses: number[] = []
+      for (let i = 0; i < 6; i++) {
+        const res = await t.inject({ method: 'PUT', url: '/me/password', headers: bearer(access_token), payload: { current_password: `guess number ${i}!!`, new_password: 'another fine passphrase' } })
+        statuses.push(res.statusCode)
+        if (res.statusCode === 429) {
+          expect(res.json().code).toBe('rate_limited')
+          expect(Number(res.headers['retry-after'])).toBeGreaterThan(0)
+        }
+      }
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 429])
+    } finally {
+      await t.close()
+    }
+  })
+})

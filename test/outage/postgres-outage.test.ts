@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { openStore } from '../../src/store/open-store.ts'
+import { bearer, createTestApp, PASSWORD, registerUser, type TestApp } from '../helpers/app.ts'
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
+
+const url = process.env.TEST_DATABASE_URL
+
+if (!url) {
+  console.warn('PostgreSQL outage suite SKIPPED: TEST_DATABASE_URL is not set')
+  describe.skip('PostgreSQL outage (set TEST_DATABASE_URL to run)', () => {
+    it('keeps stateless routes serving and answers 503 on store routes while PostgreSQL is unreachable', () => {})
+  })
+} else {
+  const target = new URL(url)
+  const schema = `latchkey_outage_${randomBytes(6).toString('hex')}`
+
+  describe('with PostgreSQL unreachable', () => {
+    let proxy: TcpProxy
+    let t: TestApp
+
+    beforeAll(async () => {
+      proxy = await startTcpProxy(target.hostname, Number(target.port || 5432))
+      const proxied = new URL(url)
+      proxied.hostname = '127.0.0.1'
+      proxied.port = String(proxy.port)
+      const store = await openStore(proxied.toString(), { schema, pool: { connectionTimeoutMillis: 2000 } })
+      t = await createTestApp({ store })
+    })
+
+    afterAll(async () => {
+      await t?.close()
+      await proxy?.close()
+      const admin = new pg.Client({ connectionString: url })
+      await admin.connect()
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+      await admin.end()
+    })
+
+    it('serves /me/claims, answers 503 with Retry-After on login/refresh/logout, and recovers without a restart', async () => {
+      const user = await registerUser(t)
+      expect((await t.inject({ method: 'GET', url: '/health/ready' })).json()).toEqual({ status: 'ok', checks: { store: 'ok' } })
+
+      await proxy.cut()
+
+      const claims = await t.inject({ method: 'GET', url: '/me/claims', headers: bearer(user.access_token) })
+      expect(claims.statusCode).toBe(200)
+
+      for (const [url, payload] of [
+        ['/auth/login', { email: user.email, password: PASSWORD }],
+        ['/auth/refresh', { refresh_token: user.refresh_token }],
+        ['/auth/logout', { refresh_token: user.refresh_token }],
+      ] as const) {
+        const res = await t.inject({ method: 'POST', url, payload })
+        expect(res.statusCode, url).toBe(503)
+        expect(res.json()).toMatchObject({ code: 'service_unavailable' })
+        expect(res.headers['retry-after']).toMatch(/^[0-9]+$/)
+        // The cause is logged, never sent.
+        expect(res.body).not.toMatch(/ECONNREFUSED|terminated|5432/)
+      }
+
+      const ready = await t.inject({ method: 'GET', url: '/health/ready' })
+      expect(ready.statusCode).toBe(503)
+      expect(ready.json().checks).toEqual({ store: 'unavailable' })
+      expect(t.logs.some((line) => line.includes('dependency unavailable'))).toBe(true)
+
+      await proxy.restore()
+
+      const login = await t.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: PASSWORD } })
+      expect(login.statusCode).toBe(200)
+      const refreshed = await t.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: user.refresh_token } })
+      expect(refreshed.statusCode).toBe(200)
+      expect((await t.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200)
+    })
+  })
+}
