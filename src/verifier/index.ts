@@ -80,7 +80,7 @@ export const latchkeyVerifier = fp(
       }
     }
 
-    if (options.problemErrors !== false) await app.register(errorHandlerPlugin, { realm })
+    if (options.problemErrors !== false && !app.hasPlugin('latchkey-error-handler')) await app.register(errorHandlerPlugin, { realm })
     await app.register(authenticatePlugin, { realm, verifyToken, isSessionRevoked: options.isSessionRevoked })
   },
   { name: 'latchkey-verifier', fastify: '5.x' },

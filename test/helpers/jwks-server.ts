@@ -25,9 +25,14 @@ export async function startJwksServer(keys: GeneratedKey[]): Promise<JwksServer>
       case 'malformed':
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys": [')
         return
-      case 'huge':
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [], pad: 'x'.repeat(1024 * 1024) }))
+      case 'huge': {
+        // Chunked, with no Content-Length to refuse up front: the cap must stop the read itself.
+        res.writeHead(200, { 'content-type': 'application/json' })
+        const doc = JSON.stringify({ keys: state.keys.map((k) => toPublicJwk(k.kid, k.publicKey)), pad: 'x'.repeat(1024 * 1024) })
+        for (let i = 0; i < doc.length; i += 8192) res.write(doc.slice(i, i + 8192))
+        res.end()
         return
+      }
       case 'slow':
         return // never answers; the verifier's timeout must end it
       case 'trickle': {
