@@ -49,6 +49,8 @@ export const EnvSchema = z.object({
   REFRESH_ABSOLUTE_TTL: seconds(60, 5 * 365 * 86400).default(90 * 86400),
   REFRESH_GRACE_PERIOD: seconds(0, 120).default(10),
   JWKS_MAX_AGE: seconds(0, 86400).default(300),
+  // Upper bound on how long a running server takes to see a key change the file watch missed.
+  KEYS_RELOAD_INTERVAL: seconds(1, 3600).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   METRICS_PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).optional(),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
@@ -92,6 +94,7 @@ export interface Config {
   refreshAbsoluteTtl: number
   refreshGracePeriod: number
   jwksMaxAge: number
+  keysReloadInterval: number
   logLevel: Env['LOG_LEVEL']
   metricsPort: number | undefined
   metricsHost: string
@@ -153,6 +156,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     refreshAbsoluteTtl: e.REFRESH_ABSOLUTE_TTL,
     refreshGracePeriod: e.REFRESH_GRACE_PERIOD,
     jwksMaxAge: e.JWKS_MAX_AGE,
+    keysReloadInterval: e.KEYS_RELOAD_INTERVAL,
     logLevel: e.LOG_LEVEL,
     metricsPort: e.METRICS_PORT,
     metricsHost: e.METRICS_HOST,

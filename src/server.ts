@@ -2,9 +2,9 @@ import { readFile } from 'node:fs/promises'
 import { buildApp } from './app.ts'
 import { systemClock } from './clock.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
-import { ensureKeyDir, loadKeyRecords, readManifest } from './keys/key-files.ts'
+import { ensureKeyDir, loadKeySet } from './keys/key-files.ts'
 import { KeyRing } from './keys/key-ring.ts'
-import { createKeySet } from './keys/key-set.ts'
+import { startKeyWatcher } from './keys/key-watcher.ts'
 import { createLogger } from './logger.ts'
 import { startMetricsListener, type MetricsListener } from './metrics-listener.ts'
 import { createMetrics } from './metrics.ts'
@@ -28,9 +28,10 @@ async function main(): Promise<void> {
   if (await ensureKeyDir(config.keysDir, new Date())) {
     logger.warn({ keysDir: config.keysDir }, 'no signing key found: generated a development key; use `latchkey keys` to manage production keys')
   }
-  const manifest = await readManifest(config.keysDir)
-  const keys = new KeyRing(createKeySet(await loadKeyRecords(config.keysDir, manifest!)))
-  if (!keys.current.signing) throw new Error(`no current signing key in ${config.keysDir}`)
+  // At start a bad key set is fatal; once running, the watcher keeps the last good one instead.
+  const keys = new KeyRing(await loadKeySet(config.keysDir))
+  const keyWatcher = startKeyWatcher({ dir: config.keysDir, ring: keys, logger, intervalMs: config.keysReloadInterval * 1000 })
+  process.on('SIGHUP', () => void keyWatcher.reload('SIGHUP'))
 
   const store = await openStore(config.databaseUrl, {
     schema: config.databaseSchema,
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
       process.exit(1)
     }, 10_000)
     deadline.unref()
+    keyWatcher.close()
     await app.close()
     await metricsListener?.close()
     await store.close()

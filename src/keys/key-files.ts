@@ -1,9 +1,9 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto'
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { generateSigningKey, rsaThumbprint } from './generate-key.ts'
-import { assertStrongRsaKey, type KeyRecord } from './key-set.ts'
+import { assertStrongRsaKey, createKeySet, type KeyRecord, type KeySet } from './key-set.ts'
 
 /**
  * The key directory: `manifest.json` (states and times) plus one `<kid>.pem` (PKCS#8, mode 0600)
@@ -18,6 +18,8 @@ export const ManifestSchema = z.object({
       state: z.enum(['next', 'current', 'previous', 'retired']),
       createdAt: z.iso.datetime(),
       activatedAt: z.iso.datetime().nullable(),
+      // When it stopped signing (became previous): its last tokens expire one lifetime later.
+      deactivatedAt: z.iso.datetime().nullable().default(null),
       retiredAt: z.iso.datetime().nullable(),
     }),
   ),
@@ -65,6 +67,26 @@ export async function writePrivateKey(dir: string, kid: string, pem: string): Pr
   await chmod(path, 0o600)
 }
 
+/** A retired key's private material serves nothing any more: remove it. */
+export async function removePrivateKey(dir: string, kid: string): Promise<void> {
+  await rm(join(dir, `${kid}.pem`), { force: true })
+}
+
+/** Loads the whole directory into a key set a server can sign with, or throws KeyDirError. */
+export async function loadKeySet(dir: string): Promise<KeySet> {
+  const manifest = await readManifest(dir)
+  if (!manifest) throw new KeyDirError(`no ${MANIFEST_FILE} in ${dir}`)
+  let keySet: KeySet
+  try {
+    keySet = createKeySet(await loadKeyRecords(dir, manifest))
+  } catch (err) {
+    if (err instanceof KeyDirError) throw err
+    throw new KeyDirError(`${join(dir, MANIFEST_FILE)}: ${(err as Error).message}`)
+  }
+  if (!keySet.signing) throw new KeyDirError(`${join(dir, MANIFEST_FILE)} has no current signing key`)
+  return keySet
+}
+
 /** Loads every non-retired key of the manifest, checking each PEM's strength and that its kid matches. */
 export async function loadKeyRecords(dir: string, manifest: Manifest): Promise<KeyRecord[]> {
   const records: KeyRecord[] = []
@@ -108,7 +130,7 @@ export async function ensureKeyDir(dir: string, now: Date): Promise<boolean> {
   const at = now.toISOString()
   await writeManifest(dir, {
     version: 1,
-    keys: [{ kid: key.kid, state: 'current', createdAt: at, activatedAt: at, retiredAt: null }],
+    keys: [{ kid: key.kid, state: 'current', createdAt: at, activatedAt: at, deactivatedAt: null, retiredAt: null }],
   })
   return true
 }

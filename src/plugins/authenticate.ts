@@ -22,8 +22,12 @@ declare module 'fastify' {
 
 export interface AuthenticateOptions {
   realm: string
-  /** The one verification policy, bound to its keys and clock; throws AppError on any failure. */
-  verifyToken: (token: string) => AccessTokenClaims
+  /**
+   * The one verification policy, bound to its keys and clock; throws (or rejects with) AppError on
+   * any failure. It answers synchronously whenever it can; a promise is only for the rare token whose
+   * key must be fetched first (the resource-server verifier meeting an unknown `kid`).
+   */
+  verifyToken: (token: string) => AccessTokenClaims | Promise<AccessTokenClaims>
   /** Answers whether a session was revoked; required when any route asks for revocationCheck. */
   isSessionRevoked?: (sessionId: string) => Promise<boolean>
 }
@@ -43,8 +47,9 @@ export function bearerToken(request: FastifyRequest): string {
 
 /**
  * The verification plugin: one onRequest hook for every route that is not marked public, so a route
- * added without thinking is protected. The hook is synchronous; only routes that opt into the
- * revocation check pay for an asynchronous lookup.
+ * added without thinking is protected. The hook is synchronous for every token whose key is at hand;
+ * only an unknown-key fetch (resource servers) and routes that opt into the revocation check pay
+ * for an asynchronous step.
  */
 export const authenticatePlugin = fp(
   async function authenticate(app: FastifyInstance, options: AuthenticateOptions) {
@@ -60,21 +65,32 @@ export const authenticatePlugin = fp(
       sendProblem(request, reply, appError, options.realm)
     }
 
-    app.addHook('onRequest', function verifyBearer(request, reply, done: HookHandlerDoneFunction) {
-      const config = request.routeOptions.config
-      if (config.public || request.is404) return done()
-      let claims: AccessTokenClaims
-      try {
-        claims = options.verifyToken(bearerToken(request))
-      } catch (err) {
-        return refuse(request, reply, err)
-      }
-      const scopes = config.scopes ?? []
+    function admit(request: FastifyRequest, reply: FastifyReply, claims: AccessTokenClaims, done: HookHandlerDoneFunction): void {
+      const scopes = request.routeOptions.config.scopes ?? []
       if (!hasScopes(claims.scope, scopes)) {
         return refuse(request, reply, new AppError('insufficient_scope', `this route requires scope: ${scopes.join(' ')}`), scopes)
       }
       request.auth = claims
       done()
+    }
+
+    app.addHook('onRequest', function verifyBearer(request, reply, done: HookHandlerDoneFunction) {
+      const config = request.routeOptions.config
+      if (config.public || request.is404) return done()
+      let verified: AccessTokenClaims | Promise<AccessTokenClaims>
+      try {
+        verified = options.verifyToken(bearerToken(request))
+      } catch (err) {
+        return refuse(request, reply, err)
+      }
+      if (verified instanceof Promise) {
+        verified.then(
+          (claims) => admit(request, reply, claims, done),
+          (err: unknown) => refuse(request, reply, err),
+        )
+        return
+      }
+      admit(request, reply, verified, done)
     })
 
     app.addHook('preHandler', function checkRevocation(request, reply, done: HookHandlerDoneFunction) {

@@ -24,6 +24,19 @@ export const DEFAULT_MAX_TOKEN_LENGTH = 4096
 const SEGMENT = /^[A-Za-z0-9_-]+$/
 const ALLOWED_HEADER_PARAMS = new Set(['alg', 'typ', 'kid'])
 
+/**
+ * The token names a key this verifier does not hold. Still an `invalid_token` 401 to the client; a
+ * verifier that fetches its keys (src/verifier) catches it to refresh its key set once and retry.
+ * Thrown only after the header passed every other check, so junk headers never cause a fetch.
+ */
+export class UnknownKeyError extends AppError {
+  readonly kid: string
+  constructor(kid: string) {
+    super('invalid_token', 'unknown key id')
+    this.kid = kid
+  }
+}
+
 function invalid(description: string): AppError {
   return new AppError('invalid_token', description)
 }
@@ -75,7 +88,7 @@ export function verifyAccessToken(
   if (typeof header.typ !== 'string' || !isAccessTokenType(header.typ)) throw invalid('typ must be at+jwt')
   if (typeof header.kid !== 'string') throw invalid('kid is missing')
   const key = keys.get(header.kid)
-  if (!key) throw invalid('unknown key id')
+  if (!key) throw new UnknownKeyError(header.kid)
 
   const payloadBytes = decodeSegment(p, 'payload')
   const signature = decodeSegment(s, 'signature')

@@ -1,0 +1,23 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+// In your own service: `npm install latchkey` and the same import; here it resolves to this repo.
+import { latchkeyVerifier, type VerifierOptions } from 'latchkey/verifier'
+
+/**
+ * A resource server: it never talks to Latchkey per request. It verifies access tokens locally
+ * with the keys from Latchkey's JWKS, exactly as Latchkey's own routes do.
+ */
+export async function buildResourceServer(verifier: VerifierOptions, fastify: FastifyServerOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify(fastify)
+  await app.register(latchkeyVerifier, verifier)
+
+  // Public: marked explicitly; every other route needs a valid access token.
+  app.get('/health', { config: { public: true } }, async () => ({ status: 'ok', keys: app.latchkeyKeys.keys.size }))
+
+  // Protected: request.auth holds the verified claims.
+  app.get('/orders', async (request) => ({ owner: request.auth!.sub, orders: [] }))
+
+  // Protected and scoped: a token without `admin` gets 403 insufficient_scope.
+  app.get('/reports', { config: { scopes: ['admin'] } }, async () => ({ reports: [] }))
+
+  return app
+}

@@ -1,0 +1,147 @@
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
+import { ConfigError, loadConfig } from '../config.ts'
+import { KeyDirError } from '../keys/key-files.ts'
+import { KeyLifecycleError } from '../keys/key-lifecycle.ts'
+import { CommandError, UsageError, type CliIo } from './cli-io.ts'
+
+// Command modules load on demand: `users` pulls in argon2 and a 49k-word password list, the store
+// pulls in pg; a `keys list` should not pay for them.
+const keysCommands = () => import('./keys.ts')
+const usersCommands = () => import('./users.ts')
+
+const ALLOWED_BITS = [2048, 3072, 4096]
+
+export const USAGE = `usage: latchkey <command>
+
+  keys list                           keys in KEYS_DIR: state, created, activated, retired
+  keys generate [--bits N]            add a next key (the first key becomes current)
+  keys rotate [--bits N] [--force]    next → current, current → previous, a new next key
+  keys retire <kid> [--force]         stop publishing and trusting a key (--force: compromised)
+  users create --email E [--admin]    password from stdin or LATCHKEY_PASSWORD
+  users disable --email E             disable the account and revoke all its sessions
+  migrate                             apply pending store migrations (DATABASE_URL)
+
+--bits is 2048 (default), 3072 or 4096. The CLI reads the same environment as the server
+(KEYS_DIR, DATABASE_URL, ACCESS_TOKEN_TTL, JWKS_MAX_AGE, KEYS_RELOAD_INTERVAL, …).`
+
+function parse(args: string[], options: ParseArgsOptionsConfig, positionals: number) {
+  let parsed
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true })
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  if (parsed.positionals.length !== positionals) {
+    throw new UsageError(positionals === 0 ? `unexpected argument "${parsed.positionals[0]}"` : 'missing or extra arguments')
+  }
+  return parsed
+}
+
+/**
+ * A kid is base64url and may start with "-", which parseArgs would read as an option: keep the
+ * "--flags" first and the rest after "--". (A kid starting with "--" needs an explicit "--".)
+ */
+function kidLast(args: string[]): string[] {
+  if (args.includes('--')) return args
+  return [...args.filter((a) => a.startsWith('--')), '--', ...args.filter((a) => !a.startsWith('--'))]
+}
+
+function bitsOf(value: unknown): number {
+  const bits = value === undefined ? 2048 : Number(value)
+  if (!ALLOWED_BITS.includes(bits)) throw new UsageError(`--bits must be one of ${ALLOWED_BITS.join(', ')} (got ${String(value)})`)
+  return bits
+}
+
+function requiredEmail(value: unknown): string {
+  if (typeof value !== 'string' || value === '') throw new UsageError('--email is required')
+  return value
+}
+
+/** Runs one command; returns the exit code (0 ok, 1 failed, 2 usage). */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [group, action, ...rest] = argv
+  const command = group === 'migrate' ? 'migrate' : `${group ?? ''} ${action ?? ''}`.trim()
+  try {
+    if (command === '' || group === '--help' || group === '-h' || group === 'help') {
+      io.out(USAGE)
+      return command === '' ? 2 : 0
+    }
+    const config = loadConfig(io.env)
+    switch (command) {
+      case 'keys list':
+        parse(rest, {}, 0)
+        await (await keysCommands()).listKeys(config, io)
+        break
+      case 'keys generate': {
+        const { values } = parse(rest, { bits: { type: 'string' } }, 0)
+        await (await keysCommands()).generateKey(config, io, bitsOf(values.bits))
+        break
+      }
+      case 'keys rotate': {
+        const { values } = parse(rest, { bits: { type: 'string' }, force: { type: 'boolean' } }, 0)
+        await (await keysCommands()).rotateKeys(config, io, bitsOf(values.bits), values.force === true)
+        break
+      }
+      case 'keys retire': {
+        const { values, positionals } = parse(kidLast(rest), { force: { type: 'boolean' } }, 1)
+        await (await keysCommands()).retireKey(config, io, positionals[0]!, values.force === true)
+        break
+      }
+      case 'users create': {
+        const { values } = parse(rest, { email: { type: 'string' }, admin: { type: 'boolean' } }, 0)
+        await (await usersCommands()).createUser(config, io, requiredEmail(values.email), values.admin === true)
+        break
+      }
+      case 'users disable': {
+        const { values } = parse(rest, { email: { type: 'string' } }, 0)
+        await (await usersCommands()).disableUser(config, io, requiredEmail(values.email))
+        break
+      }
+      case 'migrate': {
+        parse(argv.slice(1), {}, 0)
+        const { migrateStore } = await import('../store/open-store.ts')
+        const applied = await migrateStore(config.databaseUrl)
+        io.out(applied === 0 ? 'store is up to date: no migrations to apply' : `applied ${applied} migration(s)`)
+        break
+      }
+      default:
+        throw new UsageError(`unknown command "${command}"`)
+    }
+    return 0
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`latchkey: ${err.message}\nrun \`latchkey --help\` for usage`)
+      return 2
+    }
+    if (err instanceof CommandError || err instanceof KeyLifecycleError || err instanceof KeyDirError || err instanceof ConfigError) {
+      io.err(`latchkey: ${err.message}`)
+      return 1
+    }
+    io.err(`latchkey: ${command} failed: ${err instanceof Error ? err.message : String(err)}`)
+    return 1
+  }
+}
+
+async function readAllStdin(limit = 64 * 1024): Promise<string | null> {
+  if (process.stdin.isTTY) return null
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > limit) throw new CommandError('stdin is larger than 64 KiB; pipe only the password')
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/** The process entry (bin/latchkey.js): real argv, environment, streams and clock. */
+export async function main(): Promise<void> {
+  const io: CliIo = {
+    env: process.env,
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+    readStdin: () => readAllStdin(),
+    now: () => new Date(Date.now()),
+  }
+  process.exitCode = await runCli(process.argv.slice(2), io)
+}

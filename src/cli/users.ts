@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto'
+import { z } from 'zod'
+import { createAuditLog, type RequestContext } from '../accounts/audit-log.ts'
+import { normalizeEmail, passwordProblem } from '../accounts/password-policy.ts'
+import { createPasswordHasher } from '../accounts/passwords.ts'
+import type { Config } from '../config.ts'
+import { openStore } from '../store/open-store.ts'
+import type { Store } from '../store/store.ts'
+import { CommandError, UsageError, type CliIo } from './cli-io.ts'
+
+/** `latchkey users …`: the same rules as the HTTP API (email normalisation, password policy, audit). */
+
+const CLI_CONTEXT: RequestContext = { ip: null, userAgent: 'latchkey-cli', requestId: null }
+
+async function withStore<T>(config: Config, work: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(config.databaseUrl)
+  try {
+    return await work(store)
+  } finally {
+    await store.close()
+  }
+}
+
+function parseEmail(raw: string): string {
+  const email = normalizeEmail(raw)
+  if (!z.email().safeParse(email).success) throw new UsageError(`--email "${raw}" is not an email address`)
+  return email
+}
+
+async function readPassword(io: CliIo): Promise<string> {
+  const fromEnv = io.env.LATCHKEY_PASSWORD
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv
+  const piped = await io.readStdin()
+  if (piped === null) throw new UsageError('give the password on stdin (e.g. `printf %s "$PW" | latchkey users create …`) or in LATCHKEY_PASSWORD')
+  // `echo pw |` adds a newline that is not part of the password.
+  const password = piped.replace(/\r?\n$/, '')
+  if (password === '') throw new UsageError('the password on stdin is empty')
+  return password
+}
+
+export async function createUser(config: Config, io: CliIo, rawEmail: string, admin: boolean): Promise<void> {
+  const email = parseEmail(rawEmail)
+  const password = await readPassword(io)
+  const problem = passwordProblem(password, email)
+  if (problem) throw new CommandError(`password ${problem}`)
+  const hasher = createPasswordHasher({
+    memoryCost: config.argon2.memoryCost,
+    timeCost: config.argon2.timeCost,
+    parallelism: config.argon2.parallelism,
+    queueLimit: 1,
+  })
+  const passwordHash = await hasher.hash(password)
+  const scope = admin ? 'user admin' : 'user'
+  const clock = { now: () => io.now().getTime() }
+  await withStore(config, async (store) => {
+    const user = await store.createUser({ id: randomUUID(), email, passwordHash, scope, createdAt: clock.now() })
+    if (!user) throw new CommandError(`an account with email ${email} already exists`)
+    await createAuditLog(store, clock).record('register', CLI_CONTEXT, { userId: user.id, details: { via: 'cli', scope } })
+    io.out(`created user ${user.id} ${email} (scope: ${scope})`)
+  })
+}
+
+export async function disableUser(config: Config, io: CliIo, rawEmail: string): Promise<void> {
+  const email = parseEmail(rawEmail)
+  const now = io.now().getTime()
+  await withStore(config, async (store) => {
+    const user = await store.findUserByEmail(email)
+    if (!user) throw new CommandError(`no account with email ${email}`)
+    if (user.disabledAt === null) await store.setUserDisabled(user.id, now)
+    // Revoke even when it was already disabled: a session created by a race must not survive.
+    const revoked = await store.revokeUserSessions(user.id, 'account_disabled', now)
+    await createAuditLog(store, { now: () => now }).record('account_disabled', CLI_CONTEXT, {
+      userId: user.id,
+      details: { via: 'cli', sessions_revoked: revoked.length },
+    })
+    io.out(`${email} ${user.disabledAt === null ? 'disabled' : 'was already disabled'}; revoked ${revoked.length} session(s)`)
+  })
+}

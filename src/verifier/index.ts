@@ -1,0 +1,90 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { systemClock, type Clock } from '../clock.ts'
+import { authenticatePlugin } from '../plugins/authenticate.ts'
+import { errorHandlerPlugin } from '../plugins/error-handler.ts'
+import type { AccessTokenClaims } from '../tokens/access-token-claims.ts'
+import { UnknownKeyError, verifyAccessToken, type VerificationPolicy } from '../tokens/verify-access-token.ts'
+import { createJwksKeySource, type JwksKeySource } from './jwks-key-source.ts'
+
+/**
+ * `latchkey/verifier`: Latchkey's own verification for another Fastify service. The same policy
+ * (verifyAccessToken), the same plugin (secure by default, `config.public`, `config.scopes`,
+ * `config.revocationCheck`) and the same problem+json 401/403s — only the keys come from the JWKS
+ * URL instead of the key directory.
+ */
+
+export interface VerifierOptions {
+  /** Must equal the `iss` Latchkey puts in its tokens (its ISSUER). */
+  issuer: string
+  /** Must equal Latchkey's AUDIENCE. */
+  audience: string
+  /** e.g. https://auth.example.com/.well-known/jwks.json */
+  jwksUrl: string
+  /** Seconds of leeway for exp/nbf/iat (default 30). */
+  clockTolerance?: number
+  /** The realm of WWW-Authenticate challenges (default "api"). */
+  realm?: string
+  /** How often the JWKS is fetched again, so retired keys drop out (default 60 s; keep ≤ Latchkey's JWKS_MAX_AGE). */
+  refreshIntervalMs?: number
+  /** At most one unknown-kid fetch per this many ms (default 30 s). */
+  unknownKidCooldownMs?: number
+  /** Deadline for one JWKS fetch, body included (default 5 s). */
+  fetchTimeoutMs?: number
+  /** Largest JWKS response accepted (default 64 KiB). */
+  maxJwksBytes?: number
+  /** Answers whether a session was revoked, for routes with `config.revocationCheck`. */
+  isSessionRevoked?: (sessionId: string) => Promise<boolean>
+  /** Install the problem+json error handler for the whole app (default true). */
+  problemErrors?: boolean
+  clock?: Clock
+  fetch?: typeof fetch
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The verifier's JWKS cache: its current keys and a manual refresh (e.g. on SIGHUP). */
+    latchkeyKeys: Pick<JwksKeySource, 'keys' | 'refresh'>
+  }
+}
+
+export const latchkeyVerifier = fp(
+  async function latchkeyVerifier(app: FastifyInstance, options: VerifierOptions) {
+    const clock = options.clock ?? systemClock
+    const realm = options.realm ?? 'api'
+    const policy: VerificationPolicy = { issuer: options.issuer, audience: options.audience, clockTolerance: options.clockTolerance ?? 30 }
+    const source = createJwksKeySource({
+      jwksUrl: options.jwksUrl,
+      clock,
+      logger: app.log,
+      refreshIntervalMs: options.refreshIntervalMs ?? 60_000,
+      unknownKidCooldownMs: options.unknownKidCooldownMs ?? 30_000,
+      fetchTimeoutMs: options.fetchTimeoutMs ?? 5_000,
+      maxJwksBytes: options.maxJwksBytes ?? 64 * 1024,
+      fetch: options.fetch,
+    })
+    await source.start()
+    app.addHook('onClose', async () => source.close())
+    app.decorate('latchkeyKeys', { get keys() { return source.keys }, refresh: source.refresh })
+
+    const now = () => Math.floor(clock.now() / 1000)
+    // Synchronous for every token whose key is cached; only an unknown kid waits for the one fetch.
+    function verifyToken(token: string): AccessTokenClaims | Promise<AccessTokenClaims> {
+      try {
+        return verifyAccessToken(token, source.keys, policy, now())
+      } catch (err) {
+        if (!(err instanceof UnknownKeyError)) throw err
+        const refreshing = source.refreshForUnknownKid()
+        if (!refreshing) throw err
+        return refreshing.then(() => verifyAccessToken(token, source.keys, policy, now()))
+      }
+    }
+
+    if (options.problemErrors !== false && !app.hasPlugin('latchkey-error-handler')) await app.register(errorHandlerPlugin, { realm })
+    await app.register(authenticatePlugin, { realm, verifyToken, isSessionRevoked: options.isSessionRevoked })
+  },
+  { name: 'latchkey-verifier', fastify: '5.x' },
+)
+
+export type { AccessTokenClaims } from '../tokens/access-token-claims.ts'
+export { verifyAccessToken, type VerificationPolicy } from '../tokens/verify-access-token.ts'
