@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import fastifyCookie from '@fastify/cookie'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { createAuditLog } from './accounts/audit-log.ts'
 import { createAuthService } from './accounts/auth-service.ts'
@@ -8,12 +9,16 @@ import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { KeyRing } from './keys/key-ring.ts'
 import { authenticatePlugin } from './plugins/authenticate.ts'
+import { corsPlugin } from './plugins/cors.ts'
+import { createCsrfCheck } from './plugins/csrf.ts'
 import { errorHandlerPlugin } from './plugins/error-handler.ts'
 import { notFoundPlugin } from './plugins/not-found.ts'
+import { createRefreshCookie } from './plugins/refresh-cookie.ts'
 import { authRoutes } from './routes/auth.ts'
 import { docsRoutes } from './routes/docs.ts'
 import { healthRoutes } from './routes/health.ts'
 import { meRoutes } from './routes/me.ts'
+import { createRefreshDelivery } from './routes/refresh-delivery.ts'
 import { wellKnownRoutes } from './routes/well-known.ts'
 import type { Store } from './store/store.ts'
 import { createAccessTokenVerifier } from './tokens/access-token-verifier.ts'
@@ -71,6 +76,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const auth = createAuthService({ config, store, keys, clock, passwords, audit })
   const revokedSessions = deps.revokedSessions ?? createStoreRevokedSessionSet(store)
 
+  // Before authentication: preflights carry no token, and refusals must still be readable by the page.
+  await app.register(corsPlugin, { origins: config.corsOrigins, maxAge: config.corsMaxAge })
+  await app.register(fastifyCookie)
+
   await app.register(authenticatePlugin, {
     realm: REALM,
     verifyToken: createAccessTokenVerifier({
@@ -81,7 +90,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     isSessionRevoked: (sid) => revokedSessions.isRevoked(sid),
   })
 
-  await app.register(authRoutes, { auth })
+  const delivery = createRefreshDelivery({
+    cookie: createRefreshCookie(config.refreshCookie),
+    csrf: createCsrfCheck({ allowedOrigins: config.corsOrigins, audit }),
+  })
+  await app.register(authRoutes, { auth, delivery })
   await app.register(meRoutes, { store })
   await app.register(wellKnownRoutes, { keys, jwksMaxAge: config.jwksMaxAge })
   await app.register(healthRoutes, { checks: [{ name: 'store', check: () => store.ping() }] })
