@@ -1,4 +1,17 @@
 import type { FastifyInstance } from 'fastify'
+
+export interface RegisteredRoute {
+  method: string
+  url: string
+  public: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route registered so far, with its public flag: the secure-by-default test walks it. */
+    registeredRoutes(): RegisteredRoute[]
+  }
+}
 import fp from 'fastify-plugin'
 import { AppError } from '../errors.ts'
 
@@ -9,7 +22,10 @@ import { AppError } from '../errors.ts'
 export const notFoundPlugin = fp(
   async function notFound(app: FastifyInstance) {
     const routes: Array<{ pattern: RegExp; methods: Set<string> }> = []
+    const catalog: RegisteredRoute[] = []
+    app.decorate('registeredRoutes', () => [...catalog])
     app.addHook('onRoute', (route) => {
+      for (const method of [route.method].flat()) catalog.push({ method, url: route.url, public: route.config?.public === true })
       const source = `^${route.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+')}/?$`
       let entry = routes.find((r) => r.pattern.source === source)
       if (!entry) {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import type { AuthService } from '../accounts/auth-service.ts'
-import { MAX_PASSWORD_BYTES } from '../accounts/password-policy.ts'
+import { MAX_PASSWORD_BYTES, normalizeEmail } from '../accounts/password-policy.ts'
 import { AppError } from '../errors.ts'
 import { parse, requestContext } from './parse.ts'
 import { missingRefreshToken, type RefreshDelivery } from './refresh-delivery.ts'
@@ -11,7 +11,7 @@ const Credentials = z.strictObject({
   password: z.string().min(1).max(MAX_PASSWORD_BYTES * 4),
 })
 const RegisterBody = Credentials.extend({
-  email: z.string().trim().max(320).pipe(z.email({ message: 'must be an email address' })),
+  email: z.string().max(320).transform(normalizeEmail).pipe(z.email({ message: 'must be an email address' })),
 })
 // Optional: in cookie mode the token comes from the cookie and the body may be empty.
 const RefreshBody = z.strictObject({ refresh_token: z.string().min(1).max(512).optional() })

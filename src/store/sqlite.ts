@@ -1,7 +1,7 @@
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite'
+import { escapeLike, toAuditEvent, toSession, toUser } from './rows.ts'
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts'
 import type {
-  AuditEvent,
   AuditQuery,
   NewAuditEvent,
   NewSession,
@@ -112,7 +112,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return { outcome: 'rotated', session: { ...session, lastUsedAt: input.now, idleExpiresAt }, user }
     }
 
-    const child = token.child_hash === null ? undefined : (stmt.tokenByHash.get(String(token.child_hash)) as Row | undefined)
+    const child = typeof token.child_hash === 'string' ? (stmt.tokenByHash.get(token.child_hash) as Row | undefined) : undefined
     const withinGrace = input.now - Number(token.rotated_at) <= input.graceMs
     if (withinGrace && child && child.rotated_at === null && typeof token.child_sealed === 'string') {
       return { outcome: 'grace', session, user, sealed: token.child_sealed }
@@ -200,11 +200,15 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async listAudit(query: AuditQuery) {
       const where: string[] = []
       const params: SQLInputValue[] = []
-      if (query.userId !== undefined) (where.push('user_id = ?'), params.push(query.userId))
-      if (query.type !== undefined) (where.push('type = ?'), params.push(query.type))
-      if (query.since !== undefined) (where.push('at >= ?'), params.push(query.since))
-      if (query.until !== undefined) (where.push('at < ?'), params.push(query.until))
-      if (query.beforeSeq !== undefined) (where.push('seq < ?'), params.push(query.beforeSeq))
+      const add = (clause: string, value: SQLInputValue) => {
+        where.push(clause)
+        params.push(value)
+      }
+      if (query.userId !== undefined) add('user_id = ?', query.userId)
+      if (query.type !== undefined) add('type = ?', query.type)
+      if (query.since !== undefined) add('at >= ?', query.since)
+      if (query.until !== undefined) add('at < ?', query.until)
+      if (query.beforeSeq !== undefined) add('seq < ?', query.beforeSeq)
       const sql = `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`
       return (db.prepare(sql).all(...params, query.limit) as Row[]).map(toAuditEvent)
     },
@@ -239,57 +243,4 @@ export function migrateSqlite(db: DatabaseSync): number {
     }
   }
   return applied
-}
-
-function escapeLike(value: string): string {
-  return value.replace(/[\\%_]/g, (c) => `\\${c}`)
-}
-
-function nullableNumber(v: SQLInputValue | undefined): number | null {
-  return v === null || v === undefined ? null : Number(v)
-}
-
-function nullableString(v: SQLInputValue | undefined): string | null {
-  return v === null || v === undefined ? null : String(v)
-}
-
-function toUser(r: Row): User {
-  return {
-    id: String(r.id),
-    email: String(r.email),
-    passwordHash: String(r.password_hash),
-    scope: String(r.scope),
-    createdAt: Number(r.created_at),
-    disabledAt: nullableNumber(r.disabled_at),
-  }
-}
-
-function toSession(r: Row): Session {
-  return {
-    id: String(r.id),
-    userId: String(r.user_id),
-    createdAt: Number(r.created_at),
-    lastUsedAt: Number(r.last_used_at),
-    idleExpiresAt: Number(r.idle_expires_at),
-    absoluteExpiresAt: Number(r.absolute_expires_at),
-    revokedAt: nullableNumber(r.revoked_at),
-    revokeReason: nullableString(r.revoke_reason),
-    userAgent: nullableString(r.user_agent),
-    ip: nullableString(r.ip),
-  }
-}
-
-function toAuditEvent(r: Row): AuditEvent {
-  return {
-    seq: Number(r.seq),
-    type: String(r.type) as AuditEvent['type'],
-    at: Number(r.at),
-    userId: nullableString(r.user_id),
-    actorId: nullableString(r.actor_id),
-    sessionId: nullableString(r.session_id),
-    ip: nullableString(r.ip),
-    userAgent: nullableString(r.user_agent),
-    requestId: nullableString(r.request_id),
-    details: JSON.parse(String(r.details)) as AuditEvent['details'],
-  }
 }

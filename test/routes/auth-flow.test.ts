@@ -95,3 +95,21 @@ describe('the sign-in flow', () => {
     expect(down.json()).toMatchObject({ code: 'service_unavailable', checks: { store: 'unavailable' } })
   })
 })
+
+describe('access token format', () => {
+  it('is an RS256 at+jwt with the RFC 9068 claims, under 1 KB', async () => {
+    const t = await createTestApp()
+    try {
+      const { access_token } = await registerUser(t)
+      const [h, p] = access_token.split('.')
+      expect(JSON.parse(Buffer.from(h!, 'base64url').toString())).toEqual({ alg: 'RS256', typ: 'at+jwt', kid: t.keys.current.signing!.kid })
+      const claims = JSON.parse(Buffer.from(p!, 'base64url').toString())
+      expect(Object.keys(claims).sort()).toEqual(['aud', 'exp', 'iat', 'iss', 'jti', 'nbf', 'scope', 'sid', 'sub'])
+      expect(claims.exp - claims.iat).toBe(600)
+      expect(access_token.length).toBeLessThan(1024)
+      console.info(`access token size: ${access_token.length} bytes`)
+    } finally {
+      await t.close()
+    }
+  })
+})

@@ -121,6 +121,14 @@ describe('cookie mode (X-Latchkey-Refresh: cookie)', () => {
     expect(await auditTypes(t)).toContain('logout')
   })
 
+  it('never logs the refresh cookie, on the way in or out', async () => {
+    const { cookie } = await signInWithCookie(t)
+    const res = await t.inject({ method: 'POST', url: '/auth/refresh', headers: browser(), cookies: { [COOKIE]: cookie } })
+    const logs = t.logs.join('')
+    expect(logs).toContain('/auth/refresh')
+    for (const secret of [cookie, refreshCookieOf(res)!.value]) expect(logs).not.toContain(secret)
+  })
+
   it('logout in cookie mode without a cookie is still a 204 that clears it', async () => {
     const res = await t.inject({ method: 'POST', url: '/auth/logout', headers: browser() })
     expect(res.statusCode).toBe(204)

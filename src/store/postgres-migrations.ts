@@ -1,0 +1,106 @@
+import type { Pool } from 'pg'
+
+/**
+ * PostgreSQL schema, one entry per version. Each runs in the migration transaction and is recorded
+ * in schema_migrations. Never edit an applied entry: append a new one. Times are BIGINT epoch ms,
+ * like SQLite's INTEGER columns, so both adapters hand the service layer the same numbers.
+ */
+export const POSTGRES_MIGRATIONS: readonly string[] = [
+  // 1: users, sessions, refresh tokens, audit events
+  `
+  CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    -- byte order, whatever the database locale: the same listing and keyset pages as SQLite
+    email TEXT COLLATE "C" NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    disabled_at BIGINT
+  );
+
+  CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT NOT NULL,
+    idle_expires_at BIGINT NOT NULL,
+    absolute_expires_at BIGINT NOT NULL,
+    revoked_at BIGINT,
+    revoke_reason TEXT,
+    user_agent TEXT,
+    ip TEXT
+  );
+  CREATE INDEX sessions_user ON sessions(user_id, created_at);
+
+  CREATE TABLE refresh_tokens (
+    hash TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    created_at BIGINT NOT NULL,
+    rotated_at BIGINT,
+    child_hash TEXT,
+    child_sealed TEXT
+  );
+  CREATE INDEX refresh_tokens_session ON refresh_tokens(session_id);
+
+  CREATE TABLE audit_events (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    type TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    user_id TEXT,
+    actor_id TEXT,
+    session_id TEXT,
+    ip TEXT,
+    user_agent TEXT,
+    request_id TEXT,
+    details JSONB NOT NULL
+  );
+  CREATE INDEX audit_user ON audit_events(user_id, seq);
+  CREATE INDEX audit_type ON audit_events(type, seq);
+  `,
+]
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
+
+/** Throws unless `schema` is a plain lower-case identifier, so it can be spliced into SQL and startup options. */
+export function assertSchemaName(schema: string): void {
+  if (!SCHEMA_NAME.test(schema)) throw new Error(`invalid PostgreSQL schema name: ${JSON.stringify(schema)}`)
+}
+
+/**
+ * Applies pending migrations in one transaction; returns how many ran. Used at start and by
+ * `latchkey migrate`. Instances starting together queue on a transaction-scoped advisory lock and
+ * each re-reads schema_migrations after taking it, so every migration runs once. The lock key is
+ * the same for every schema: migrations take milliseconds, and one key cannot be missed by two
+ * callers that spell the same schema differently (explicitly vs. through the default search_path).
+ * Without `schema`, tables go where the connection's search_path points.
+ */
+export async function migratePostgres(pool: Pool, schema?: string): Promise<number> {
+  if (schema !== undefined) assertSchemaName(schema)
+  const client = await pool.connect()
+  let failed: Error | undefined
+  try {
+    await client.query('BEGIN')
+    await client.query("SELECT pg_advisory_xact_lock(hashtext('latchkey:migrate'))")
+    if (schema !== undefined) {
+      // Even IF NOT EXISTS races on the catalog's unique index, so schema creation waits for the lock too.
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
+      await client.query(`SET LOCAL search_path TO ${schema}`)
+    }
+    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, applied_at BIGINT NOT NULL)')
+    const { rows } = await client.query<{ version: number | null }>('SELECT max(version) AS version FROM schema_migrations')
+    const current = rows[0]?.version ?? 0
+    for (let version = current + 1; version <= POSTGRES_MIGRATIONS.length; version++) {
+      await client.query(POSTGRES_MIGRATIONS[version - 1] as string)
+      await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [version, Date.now()])
+    }
+    await client.query('COMMIT')
+    return Math.max(0, POSTGRES_MIGRATIONS.length - current)
+  } catch (err) {
+    failed = err as Error
+    await client.query('ROLLBACK').catch(() => undefined)
+    throw err
+  } finally {
+    // A connection that failed mid-transaction is discarded rather than returned to the pool.
+    client.release(failed)
+  }
+}

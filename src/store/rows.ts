@@ -1,0 +1,63 @@
+import type { AuditEvent, Session, User } from './store.ts'
+
+/**
+ * Row → domain mappers shared by the SQL adapters. Both use the same snake_case columns; integer
+ * columns may arrive as numbers, bigints or strings (pg returns BIGINT as text), and epoch ms and
+ * audit seqs stay far below 2^53, so Number() is exact.
+ */
+export type Row = Record<string, unknown>
+
+function nullableNumber(v: unknown): number | null {
+  return v === null || v === undefined ? null : Number(v)
+}
+
+function nullableString(v: unknown): string | null {
+  return v === null || v === undefined ? null : String(v)
+}
+
+export function toUser(r: Row): User {
+  return {
+    id: String(r.id),
+    email: String(r.email),
+    passwordHash: String(r.password_hash),
+    scope: String(r.scope),
+    createdAt: Number(r.created_at),
+    disabledAt: nullableNumber(r.disabled_at),
+  }
+}
+
+export function toSession(r: Row): Session {
+  return {
+    id: String(r.id),
+    userId: String(r.user_id),
+    createdAt: Number(r.created_at),
+    lastUsedAt: Number(r.last_used_at),
+    idleExpiresAt: Number(r.idle_expires_at),
+    absoluteExpiresAt: Number(r.absolute_expires_at),
+    revokedAt: nullableNumber(r.revoked_at),
+    revokeReason: nullableString(r.revoke_reason),
+    userAgent: nullableString(r.user_agent),
+    ip: nullableString(r.ip),
+  }
+}
+
+export function toAuditEvent(r: Row): AuditEvent {
+  return {
+    seq: Number(r.seq),
+    type: String(r.type) as AuditEvent['type'],
+    at: Number(r.at),
+    userId: nullableString(r.user_id),
+    actorId: nullableString(r.actor_id),
+    sessionId: nullableString(r.session_id),
+    ip: nullableString(r.ip),
+    userAgent: nullableString(r.user_agent),
+    requestId: nullableString(r.request_id),
+    // SQLite stores the JSON text; pg parses JSONB itself.
+    details: (typeof r.details === 'string' ? JSON.parse(r.details) : r.details) as AuditEvent['details'],
+  }
+}
+
+/** Escapes LIKE wildcards so a user-typed prefix matches literally (with ESCAPE '\\'). */
+export function escapeLike(value: string): string {
+  return value.replace(/[\\%_]/g, (c) => `\\${c}`)
+}

@@ -1,0 +1,62 @@
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const root = new URL('../..', import.meta.url).pathname
+const serverArgs = ['--disable-warning=ExperimentalWarning', 'src/server.ts']
+
+describe('the server process (npm start)', () => {
+  let dir: string
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'latchkey-server-'))
+  })
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('starts with no key, generates a 0600 dev key with a warning, serves, and stops cleanly on SIGTERM', async () => {
+    const keysDir = join(dir, 'keys')
+    const child = spawn(process.execPath, serverArgs, {
+      cwd: root,
+      env: { ...process.env, PORT: '0', KEYS_DIR: keysDir, DATABASE_URL: `sqlite:${join(dir, 'data', 'db.sqlite')}`, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout.on('data', (c) => (out += String(c)))
+    child.stderr.on('data', (c) => (out += String(c)))
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no listen line: ${out}`)), 15_000)
+      child.stdout.on('data', () => {
+        const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)
+        if (m) {
+          clearTimeout(timer)
+          resolve(m[1]!)
+        }
+      })
+    })
+    expect(out).toMatch(/"level":40.*generated a development key/)
+    const pem = readdirSync(keysDir).find((f) => f.endsWith('.pem'))!
+    expect(statSync(join(keysDir, pem)).mode & 0o777).toBe(0o600)
+
+    const ready = await fetch(`${url}/health/ready`)
+    expect(ready.status).toBe(200)
+    const jwks = (await (await fetch(`${url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> }
+    expect(`${jwks.keys[0]!.kid}.pem`).toBe(pem)
+
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    child.kill('SIGTERM')
+    expect(await exited).toBe(0)
+    expect(out).toContain('stopped')
+  })
+
+  it('refuses to start on an invalid variable, naming it', () => {
+    const res = spawnSync(process.execPath, serverArgs, {
+      cwd: root,
+      env: { ...process.env, PORT: 'not-a-port', KEYS_DIR: join(dir, 'k2') },
+      encoding: 'utf8',
+      timeout: 15_000,
+    })
+    expect(res.status).toBe(1)
+    expect(res.stderr).toContain('PORT="not-a-port": must be a port number')
+  })
+})

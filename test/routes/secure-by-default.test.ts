@@ -1,0 +1,42 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestApp, type TestApp } from '../helpers/app.ts'
+
+describe('secure by default', () => {
+  let t: TestApp
+  beforeAll(async () => {
+    t = await createTestApp()
+  })
+  afterAll(() => t.close())
+
+  it('every registered route that is not marked public answers 401 without a token', async () => {
+    const routes = t.app.registeredRoutes().filter((r) => r.method !== 'HEAD' && r.method !== 'OPTIONS')
+    const protectedRoutes = routes.filter((r) => !r.public)
+    expect(protectedRoutes.length).toBeGreaterThanOrEqual(2)
+    for (const route of protectedRoutes) {
+      const url = route.url.replace(/:[A-Za-z0-9_]+/g, '00000000-0000-4000-8000-000000000000')
+      const res = await t.inject({ method: route.method as 'GET', url, payload: route.method === 'GET' || route.method === 'DELETE' ? undefined : {} })
+      expect(res.statusCode, `${route.method} ${route.url}`).toBe(401)
+      expect(res.json().code).toBe('missing_token')
+      expect(res.headers['www-authenticate']).toBe('Bearer realm="latchkey"')
+    }
+  })
+
+  it('the public routes are exactly the documented public ones', () => {
+    const publicRoutes = t.app
+      .registeredRoutes()
+      .filter((r) => r.public && r.method !== 'HEAD')
+      .map((r) => `${r.method} ${r.url}`)
+      .sort()
+    // A security contract: adding a public route means adding it here, on purpose.
+    expect(publicRoutes).toEqual([
+      'GET /.well-known/jwks.json',
+      'GET /health/live',
+      'GET /health/ready',
+      'GET /openapi.yaml',
+      'POST /auth/login',
+      'POST /auth/logout',
+      'POST /auth/refresh',
+      'POST /auth/register',
+    ])
+  })
+})

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from '../../src/config.ts'
+
+describe('configuration', () => {
+  it('defaults serve one developer on one machine', () => {
+    const c = loadConfig({})
+    expect(c).toMatchObject({
+      host: '127.0.0.1',
+      port: 3000,
+      databaseUrl: 'sqlite:./data/latchkey.db',
+      redisUrl: undefined,
+      keysDir: './keys',
+      accessTokenTtl: 600,
+      clockTolerance: 30,
+      refreshIdleTtl: 30 * 86400,
+      refreshAbsoluteTtl: 90 * 86400,
+      refreshGracePeriod: 10,
+      logLevel: 'info',
+      metricsPort: undefined,
+      corsOrigins: [],
+      rateLimitEnabled: true,
+      argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
+    })
+  })
+
+  it('parses every documented variable', () => {
+    const c = loadConfig({ PORT: '8080', ACCESS_TOKEN_TTL: '120', CORS_ORIGINS: 'http://a.test, https://b.test', RATE_LIMIT_ENABLED: 'false', DATABASE_URL: 'postgres://u@h/db' })
+    expect(c).toMatchObject({ port: 8080, accessTokenTtl: 120, corsOrigins: ['http://a.test', 'https://b.test'], rateLimitEnabled: false, databaseUrl: 'postgres://u@h/db' })
+  })
+
+  it('an invalid value names the variable and what is allowed', () => {
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ PORT: 'eighty' }, /PORT="eighty": must be a port number/],
+      [{ ACCESS_TOKEN_TTL: '7200' }, /ACCESS_TOKEN_TTL="7200": must be at most 3600/],
+      [{ ACCESS_TOKEN_TTL: '10' }, /ACCESS_TOKEN_TTL="10": must be at least 60/],
+      [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL="mysql:\/\/x": must be sqlite:<path>, sqlite::memory: or postgres/],
+      [{ RATE_LIMIT_ENABLED: 'maybe' }, /RATE_LIMIT_ENABLED="maybe": must be true or false/],
+      [{ CORS_ORIGINS: 'not a url' }, /CORS_ORIGINS/],
+      [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud"/],
+      [{ REFRESH_IDLE_TTL: '864000', REFRESH_ABSOLUTE_TTL: '86400' }, /REFRESH_IDLE_TTL=864000: must not exceed REFRESH_ABSOLUTE_TTL/],
+    ]
+    for (const [env, message] of cases) {
+      let error: unknown
+      try {
+        loadConfig(env)
+      } catch (err) {
+        error = err
+      }
+      expect(error).toBeInstanceOf(ConfigError)
+      expect((error as Error).message).toMatch(message)
+    }
+  })
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ PORT: '', REDIS_URL: '' }).port).toBe(3000)
+  })
+})
