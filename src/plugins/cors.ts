@@ -24,7 +24,9 @@ export const corsPlugin = fp(
       allowedHeaders: ['Authorization', 'Content-Type', REFRESH_MODE_HEADER],
       exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-Request-Id'],
       maxAge: options.maxAge,
-      strictPreflight: true,
+      // Strict mode answers a plain OPTIONS (no Origin) with a text/plain 400, breaking the rule that
+      // every error is a problem document; a bare 204 is an honest answer to OPTIONS and grants nothing.
+      strictPreflight: false,
     })
   },
   { name: 'latchkey-cors', fastify: '5.x' },

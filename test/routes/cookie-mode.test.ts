@@ -257,6 +257,13 @@ describe('CORS', () => {
     expect(String(res.headers.vary)).toMatch(/origin/i)
   })
 
+  it('answers a plain OPTIONS (no Origin) with an empty 204 that grants no origin, not a text/plain error', async () => {
+    const res = await t.app.inject({ method: 'OPTIONS', url: '/me' })
+    expect(res.statusCode).toBe(204)
+    expect(res.body).toBe('')
+    expect(res.headers['access-control-allow-origin']).toBeUndefined()
+  })
+
   it('gives a foreign origin no Access-Control-Allow-Origin, so the browser blocks the request', async () => {
     const res = await preflight(FOREIGN)
     expect(res.headers['access-control-allow-origin']).toBeUndefined()
