@@ -29,6 +29,8 @@ if (!availability.available) console.warn(`SKIPPED ${availability.reason}`)
 const describeBrowser = availability.available ? describe : describe.skip
 
 const COOKIE = 'latchkey_refresh'
+// The default poll timeout (1 s) is too tight for a browser on a busy two-core machine.
+const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 15_000 })
 
 interface SeenRequest {
   method: string
@@ -144,7 +146,7 @@ describeBrowser('the example SPA in Chromium', { timeout: 60_000 }, () => {
     await page.fill('#email', email)
     await page.fill('#password', PASSWORD)
     await page.click('#sign-up')
-    await expect.poll(() => page.textContent('#me-email')).toBe(email)
+    await poll(() => page.textContent('#me-email')).toBe(email)
     return email
   }
 
@@ -183,8 +185,9 @@ describeBrowser('the example SPA in Chromium', { timeout: 60_000 }, () => {
     await page.reload()
     await page.waitForSelector('body[data-state="signed-in"]')
     expect(await page.textContent('#me-email')).toBe(email)
-    const restore = seen.slice(beforeReload).filter((r) => r.method === 'POST')
-    expect(restore).toEqual([{ method: 'POST', path: '/auth/refresh', origin: spaUrl, sentCookie: true, status: 200 }])
+    await poll(() => seen.slice(beforeReload).filter((r) => r.method === 'POST')).toEqual([
+      { method: 'POST', path: '/auth/refresh', origin: spaUrl, sentCookie: true, status: 200 },
+    ])
     expect((await refreshCookie())?.value).not.toBe(cookie?.value)
   })
 
@@ -205,7 +208,7 @@ describeBrowser('the example SPA in Chromium', { timeout: 60_000 }, () => {
     }
     await check()
     await page.click('#refresh')
-    await expect.poll(() => page.textContent('#refresh-count')).toBe('1')
+    await poll(() => page.textContent('#refresh-count')).toBe('1')
     await check()
     await page.reload()
     await page.waitForSelector('body[data-state="signed-in"]')
@@ -234,8 +237,8 @@ describeBrowser('the example SPA in Chromium', { timeout: 60_000 }, () => {
     await page.clock.runFor(530_000)
     expect(rotations()).toHaveLength(0)
     await page.clock.runFor(15_000)
-    await expect.poll(() => page.textContent('#refresh-count')).toBe('1')
-    expect(rotations()).toHaveLength(1)
+    await poll(() => page.textContent('#refresh-count')).toBe('1')
+    await poll(() => rotations().length).toBe(1)
     await page.click('#reload-me')
     expect(await page.textContent('#error')).toBe('')
   })
@@ -244,7 +247,7 @@ describeBrowser('the example SPA in Chromium', { timeout: 60_000 }, () => {
     const first = await openSpa()
     const email = await signUp(first)
     const second = await openSpa()
-    await expect.poll(() => second.textContent('#me-email')).toBe(email)
+    await poll(() => second.textContent('#me-email')).toBe(email)
 
     const graceBefore = (await audit('refresh')).filter((e) => e.details.grace_retry).length
     const countsBefore = await Promise.all([first, second].map(async (p) => Number(await p.textContent('#refresh-count'))))
@@ -255,7 +258,7 @@ describeBrowser('the example SPA in Chromium', { timeout: 60_000 }, () => {
     expect(cookies[0]).toContain(`${COOKIE}=lkr_`)
     expect(cookies[1]).toBe(cookies[0])
     for (const [i, page] of [first, second].entries()) {
-      await expect.poll(() => page.textContent('#refresh-count')).toBe(String(countsBefore[i]! + 1))
+      await poll(() => page.textContent('#refresh-count')).toBe(String(countsBefore[i]! + 1))
       expect(await stateOf(page)).toBe('signed-in')
       await page.click('#reload-me')
       expect(await page.textContent('#error')).toBe('')
@@ -265,7 +268,7 @@ describeBrowser('the example SPA in Chromium', { timeout: 60_000 }, () => {
 
     // And the session goes on: the next refresh from either tab still works.
     await second.click('#refresh')
-    await expect.poll(() => second.textContent('#refresh-count')).toBe(String(countsBefore[1]! + 2))
+    await poll(() => second.textContent('#refresh-count')).toBe(String(countsBefore[1]! + 2))
     expect(await stateOf(second)).toBe('signed-in')
   })
 
@@ -311,8 +314,8 @@ describeBrowser('the example SPA in Chromium', { timeout: 60_000 }, () => {
     // A simple cross-site POST is sent, but SameSite=Strict keeps the cookie out of it.
     const simple = await fetchFrom(foreign, `${apiUrl}/auth/logout`, { method: 'POST', credentials: 'include', mode: 'no-cors' })
     expect(simple).toMatchObject({ ok: true, type: 'opaque', status: 0, body: '' })
-    const fromForeign = seen.filter((r) => r.origin === foreignUrl)
-    expect(fromForeign.filter((r) => r.method === 'POST').map((r) => [r.path, r.sentCookie, r.status])).toEqual([['/auth/logout', false, 400]])
+    const postsFrom = (origin: string) => seen.filter((r) => r.origin === origin && r.method === 'POST').map((r) => [r.path, r.sentCookie, r.status])
+    await poll(() => postsFrom(foreignUrl)).toEqual([['/auth/logout', false, 400]])
 
     // Same site, other origin: the browser does send the cookie, and the CSRF check refuses it.
     const sibling = await context.newPage()
@@ -323,12 +326,12 @@ describeBrowser('the example SPA in Chromium', { timeout: 60_000 }, () => {
       const forged = await fetchFrom(sibling, `${apiUrl}${path}`, { method: 'POST', credentials: 'include', mode: 'no-cors' })
       expect(forged).toMatchObject({ ok: true, type: 'opaque' })
     }
-    const fromSibling = seen.filter((r) => r.origin === siblingUrl && r.method === 'POST')
-    expect(fromSibling.map((r) => [r.path, r.sentCookie, r.status])).toEqual([
+    await poll(() => postsFrom(siblingUrl)).toEqual([
       ['/auth/refresh', true, 403],
       ['/auth/logout', true, 403],
     ])
-    const rejected = (await audit('csrf_rejected')).slice(0, (await audit('csrf_rejected')).length - rejectedBefore)
+    const allRejected = await audit('csrf_rejected')
+    const rejected = allRejected.slice(0, allRejected.length - rejectedBefore)
     expect(rejected.map((e) => [e.details.path, e.details.origin, e.details.reason]).reverse()).toEqual([
       ['/auth/refresh', siblingUrl, 'missing_header'],
       ['/auth/logout', siblingUrl, 'missing_header'],
@@ -338,12 +341,19 @@ describeBrowser('the example SPA in Chromium', { timeout: 60_000 }, () => {
     expect((await audit('refresh')).length).toBe(refreshesBefore)
     expect((await refreshCookie())!.value).toBe(before)
     await page.click('#refresh')
-    await expect.poll(() => page.textContent('#refresh-count')).toBe('1')
+    await poll(() => page.textContent('#refresh-count')).toBe('1')
     expect(await stateOf(page)).toBe('signed-in')
   })
 
   // Needs GET /me/sessions and DELETE /me/sessions/{id} (DESIGN §3), built on the `sessions` branch.
   describe('session management (needs the /me/sessions routes from the sessions branch)', () => {
+    /** Shows the session list, failing at once with the SPA's error (e.g. not_found) if the API refused. */
+    async function showSessions(page: Page) {
+      await page.click('#load-sessions')
+      await page.waitForSelector('#sessions li, #error:not(:empty)')
+      expect(await page.textContent('#error')).toBe('')
+    }
+
     it('lists this browser among the sessions and revokes another one', async () => {
       const email = uniqueEmail()
       const other = await fetch(`${apiUrl}/auth/register`, {
@@ -359,12 +369,12 @@ describeBrowser('the example SPA in Chromium', { timeout: 60_000 }, () => {
       await page.fill('#password', PASSWORD)
       await page.click('#sign-in')
       await page.waitForSelector('body[data-state="signed-in"]')
-      await page.click('#load-sessions')
-      await expect.poll(() => page.locator('#sessions li').count()).toBe(2)
+      await showSessions(page)
+      await poll(() => page.locator('#sessions li').count()).toBe(2)
       expect(await page.locator('#sessions li.current').count()).toBe(1)
 
       await page.locator('#sessions li:not(.current) button.revoke').click()
-      await expect.poll(() => page.locator('#sessions li').count()).toBe(1)
+      await poll(() => page.locator('#sessions li').count()).toBe(1)
       const refused = await fetch(`${apiUrl}/auth/refresh`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -377,8 +387,8 @@ describeBrowser('the example SPA in Chromium', { timeout: 60_000 }, () => {
     it("revoking this browser's own session signs it out", async () => {
       const page = await openSpa()
       await signUp(page)
-      await page.click('#load-sessions')
-      await expect.poll(() => page.locator('#sessions li.current').count()).toBe(1)
+      await showSessions(page)
+      await poll(() => page.locator('#sessions li.current').count()).toBe(1)
       await page.locator('#sessions li.current button.revoke').click()
       await page.waitForSelector('body[data-state="signed-out"]')
       await page.reload()
