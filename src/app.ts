@@ -1,24 +1,31 @@
 import { randomUUID } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { createAdminService } from './accounts/admin-service.ts'
 import { createAuditLog } from './accounts/audit-log.ts'
 import { createAuthService } from './accounts/auth-service.ts'
+import { createPasswordChanger } from './accounts/password-change.ts'
 import { createPasswordHasher, type PasswordHasher } from './accounts/passwords.ts'
 import { createStoreRevokedSessionSet, type RevokedSessionSet } from './accounts/revoked-sessions.ts'
+import { createSessionService } from './accounts/session-service.ts'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { KeyRing } from './keys/key-ring.ts'
+import type { Metrics } from './metrics.ts'
 import { authenticatePlugin } from './plugins/authenticate.ts'
 import { corsPlugin } from './plugins/cors.ts'
 import { createCsrfCheck } from './plugins/csrf.ts'
 import { errorHandlerPlugin } from './plugins/error-handler.ts'
 import { notFoundPlugin } from './plugins/not-found.ts'
 import { createRefreshCookie } from './plugins/refresh-cookie.ts'
+import { adminRoutes } from './routes/admin.ts'
 import { authRoutes } from './routes/auth.ts'
 import { docsRoutes } from './routes/docs.ts'
 import { healthRoutes } from './routes/health.ts'
 import { meRoutes } from './routes/me.ts'
+import { passwordRoutes } from './routes/password.ts'
 import { createRefreshDelivery } from './routes/refresh-delivery.ts'
+import { sessionRoutes } from './routes/sessions.ts'
 import { wellKnownRoutes } from './routes/well-known.ts'
 import type { Store } from './store/store.ts'
 import { createAccessTokenVerifier } from './tokens/access-token-verifier.ts'
@@ -32,6 +39,8 @@ export interface AppDeps {
   /** Defaults to argon2id at the configured parameters; tests may pass cheaper ones. */
   passwords?: PasswordHasher
   revokedSessions?: RevokedSessionSet
+  /** Prometheus metrics (src/metrics.ts); the server serves them on their own listener. */
+  metrics?: Metrics
   /** The OpenAPI document served at /openapi.yaml. */
   openapiYaml?: string
 }
@@ -40,7 +49,7 @@ export const REALM = 'latchkey'
 
 /** Builds the whole API from injected parts; touches no environment, disk or network itself. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const { config, store, clock, keys } = deps
+  const { config, store, clock, keys, metrics } = deps
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: config.bodyLimit,
@@ -63,6 +72,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return payload
   })
 
+  if (metrics) {
+    app.addHook('onResponse', (_request, reply, done) => {
+      const status = reply.statusCode
+      if (status === 401 || status === 403) metrics.authFailures.inc({ status, code: reply.problemCode ?? 'unknown' })
+      done()
+    })
+  }
+
   const passwords =
     deps.passwords ??
     createPasswordHasher({
@@ -71,10 +88,33 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       parallelism: config.argon2.parallelism,
       concurrency: config.argon2.concurrency,
       queueLimit: config.argon2.queueLimit,
+      ...(metrics ? { onDuration: (seconds: number) => metrics.argon2Duration.observe(seconds) } : {}),
     })
-  const audit = createAuditLog(store, clock)
-  const auth = createAuthService({ config, store, keys, clock, passwords, audit })
+  const audit = createAuditLog(store, clock, metrics && ((type) => metrics.auditEvents.inc({ type })))
+  const auth = createAuthService({
+    config,
+    store,
+    keys,
+    clock,
+    passwords,
+    audit,
+    ...(metrics
+      ? {
+          events: {
+            signed: (seconds: number) => metrics.signDuration.observe(seconds),
+            rotated: () => metrics.refreshRotations.inc(),
+            reuseDetected: () => metrics.reuseDetections.inc(),
+          },
+        }
+      : {}),
+  })
+  const sessions = createSessionService({ store, clock, audit })
   const revokedSessions = deps.revokedSessions ?? createStoreRevokedSessionSet(store)
+  const verifyToken = createAccessTokenVerifier({
+    keys: () => keys.current.verificationKeys,
+    policy: { issuer: config.issuer, audience: config.audience, clockTolerance: config.clockTolerance },
+    clock,
+  })
 
   // Before authentication: preflights carry no token, and refusals must still be readable by the page.
   await app.register(corsPlugin, { origins: config.corsOrigins, maxAge: config.corsMaxAge })
@@ -82,11 +122,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(authenticatePlugin, {
     realm: REALM,
-    verifyToken: createAccessTokenVerifier({
-      keys: () => keys.current.verificationKeys,
-      policy: { issuer: config.issuer, audience: config.audience, clockTolerance: config.clockTolerance },
-      clock,
-    }),
+    verifyToken: metrics ? timed(verifyToken, (seconds) => metrics.verifyDuration.observe(seconds)) : verifyToken,
     isSessionRevoked: (sid) => revokedSessions.isRevoked(sid),
   })
 
@@ -96,9 +132,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
   await app.register(authRoutes, { auth, delivery })
   await app.register(meRoutes, { store })
+  await app.register(sessionRoutes, { sessions })
+  await app.register(passwordRoutes, { changePassword: createPasswordChanger({ store, passwords, audit, sessions }) })
+  await app.register(adminRoutes, { admin: createAdminService({ store, clock, audit, sessions }) })
   await app.register(wellKnownRoutes, { keys, jwksMaxAge: config.jwksMaxAge })
   await app.register(healthRoutes, { checks: [{ name: 'store', check: () => store.ping() }] })
   if (deps.openapiYaml) await app.register(docsRoutes, { openapiYaml: deps.openapiYaml })
 
   return app
+}
+
+/** Wraps the synchronous verifier with one hrtime pair per call: cheap enough for the hot path. */
+function timed<A extends unknown[], R>(fn: (...args: A) => R, observe: (seconds: number) => void): (...args: A) => R {
+  return (...args) => {
+    const started = process.hrtime.bigint()
+    try {
+      return fn(...args)
+    } finally {
+      observe(Number(process.hrtime.bigint() - started) / 1e9)
+    }
+  }
 }

@@ -6,6 +6,8 @@ import { ensureKeyDir, loadKeyRecords, readManifest } from './keys/key-files.ts'
 import { KeyRing } from './keys/key-ring.ts'
 import { createKeySet } from './keys/key-set.ts'
 import { createLogger } from './logger.ts'
+import { startMetricsListener, type MetricsListener } from './metrics-listener.ts'
+import { createMetrics } from './metrics.ts'
 import { openStore } from './store/open-store.ts'
 
 /** The process: environment → config, keys and store from disk, the app, the listener, a clean exit. */
@@ -31,7 +33,10 @@ async function main(): Promise<void> {
 
   const store = await openStore(config.databaseUrl)
   const openapiYaml = await readFile(new URL('../openapi.yaml', import.meta.url), 'utf8')
-  const app = await buildApp({ config, keys, store, clock: systemClock, logger, openapiYaml })
+  // Metrics cost a little on every request, so they exist only when someone will scrape them.
+  const metrics = config.metricsPort === undefined ? undefined : createMetrics({ processMetrics: true })
+  const app = await buildApp({ config, keys, store, clock: systemClock, logger, openapiYaml, ...(metrics ? { metrics } : {}) })
+  let metricsListener: MetricsListener | undefined
 
   let closing = false
   const shutdown = async (signal: string) => {
@@ -44,6 +49,7 @@ async function main(): Promise<void> {
     }, 10_000)
     deadline.unref()
     await app.close()
+    await metricsListener?.close()
     await store.close()
     logger.info('stopped')
     process.exit(0)
@@ -52,6 +58,10 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'))
 
   await app.listen({ host: config.host, port: config.port })
+  if (metrics && config.metricsPort !== undefined) {
+    metricsListener = await startMetricsListener(metrics.registry, config.metricsHost, config.metricsPort)
+    logger.info({ address: metricsListener.address }, 'metrics listening on /metrics')
+  }
 }
 
 main().catch((err: unknown) => {

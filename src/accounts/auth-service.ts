@@ -81,7 +81,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     }
   }
 
-  async function startSession(user: User, ctx: RequestContext): Promise<TokenResponse> {
+  async function startSession(user: User, ctx: RequestContext): Promise<{ tokens: TokenResponse; sessionId: string }> {
     const now = clock.now()
     const refreshToken = mintRefreshToken()
     const absoluteExpiresAt = now + config.refreshAbsoluteTtl * 1000
@@ -95,7 +95,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       ip: ctx.ip,
       tokenHash: hashRefreshToken(refreshToken),
     })
-    return tokenResponse(user, session, refreshToken)
+    return { tokens: tokenResponse(user, session, refreshToken), sessionId: session.id }
   }
 
   return {
@@ -109,8 +109,8 @@ export function createAuthService(deps: AuthServiceDeps) {
       const passwordHash = await passwords.hash(password)
       const user = await store.createUser({ id: randomUUID(), email, passwordHash, scope: 'user', createdAt: clock.now() })
       if (!user) throw new AppError('email_taken', 'an account with this email already exists')
-      const tokens = await startSession(user, ctx)
-      await audit.record('register', ctx, { userId: user.id })
+      const { tokens, sessionId } = await startSession(user, ctx)
+      await audit.record('register', ctx, { userId: user.id, sessionId })
       return tokens
     },
 
@@ -132,8 +132,8 @@ export function createAuthService(deps: AuthServiceDeps) {
         throw new AppError('account_disabled', 'this account is disabled')
       }
       if (check.needsRehash) await store.updatePasswordHash(user.id, await passwords.hash(password))
-      const tokens = await startSession(user, ctx)
-      await audit.record('login_succeeded', ctx, { userId: user.id })
+      const { tokens, sessionId } = await startSession(user, ctx)
+      await audit.record('login_succeeded', ctx, { userId: user.id, sessionId })
       return tokens
     },
 
@@ -163,8 +163,13 @@ export function createAuthService(deps: AuthServiceDeps) {
           deps.events?.reuseDetected?.()
           await audit.record('refresh_reuse_detected', ctx, { userId: result.session.userId, sessionId: result.session.id })
           throw new AppError('refresh_token_reused', 'this refresh token was already used; the session has been revoked')
-        case 'revoked':
+        case 'revoked': {
+          // Disabling an account revokes its sessions: while it stays disabled, say so, so the client
+          // shows the right message instead of a plain sign-in prompt. The lookup is on this rare path only.
+          const owner = result.session.revokeReason === 'account_disabled' ? await store.findUserById(result.session.userId) : null
+          if (owner && owner.disabledAt !== null) throw new AppError('account_disabled', 'this account is disabled')
           throw new AppError('session_revoked', 'this session has been revoked')
+        }
         case 'disabled':
           throw new AppError('account_disabled', 'this account is disabled')
         case 'expired':

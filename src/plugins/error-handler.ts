@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { AppError, toProblem } from '../errors.ts'
+import { AppError, toProblem, type ErrorCode } from '../errors.ts'
 import { bearerChallenge } from './bearer-challenge.ts'
 
 export interface ErrorHandlerOptions {
@@ -11,6 +11,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the authentication hook when the request carried a bearer token. */
     bearerPresented: boolean
+  }
+  interface FastifyReply {
+    /** The code of the problem document sent, if any: metrics count 401s and 403s by it. */
+    problemCode: ErrorCode | null
   }
 }
 
@@ -43,6 +47,7 @@ export function toAppError(err: unknown): AppError {
 /** Sends an AppError as a problem document, with the Bearer challenge every 401/403 carries. */
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, err: AppError, realm: string): FastifyReply {
   for (const [name, value] of Object.entries(err.headers)) reply.header(name, value)
+  reply.problemCode = err.code
   if ((err.status === 401 || err.status === 403) && !reply.hasHeader('www-authenticate')) {
     reply.header('www-authenticate', bearerChallenge(realm, err, request.bearerPresented))
   }
@@ -52,6 +57,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, err: A
 export const errorHandlerPlugin = fp(
   async function errorHandler(app: FastifyInstance, options: ErrorHandlerOptions) {
     if (!app.hasRequestDecorator('bearerPresented')) app.decorateRequest('bearerPresented', false)
+    if (!app.hasReplyDecorator('problemCode')) app.decorateReply('problemCode', null)
     app.setErrorHandler(function handle(err, request, reply) {
       const appError = toAppError(err)
       if (appError.status >= 500 && appError.code === 'internal_error') {

@@ -22,10 +22,11 @@ import { AppError } from '../errors.ts'
 export const notFoundPlugin = fp(
   async function notFound(app: FastifyInstance) {
     const routes: Array<{ pattern: RegExp; methods: Set<string> }> = []
-    const catalog: RegisteredRoute[] = []
-    app.decorate('registeredRoutes', () => [...catalog])
+    // Route options are read when asked, not when added: plugins' own onRoute hooks may still set config.
+    const catalog: Array<{ method: string; route: { url: string; config?: { public?: boolean } } }> = []
+    app.decorate('registeredRoutes', () => catalog.map(({ method, route }) => ({ method, url: route.url.replace(/(.)\/$/, '$1'), public: route.config?.public === true })))
     app.addHook('onRoute', (route) => {
-      for (const method of [route.method].flat()) catalog.push({ method, url: route.url, public: route.config?.public === true })
+      for (const method of [route.method].flat()) catalog.push({ method, route })
       const source = `^${route.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+')}/?$`
       let entry = routes.find((r) => r.pattern.source === source)
       if (!entry) {

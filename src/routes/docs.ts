@@ -1,12 +1,42 @@
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
+import { parse } from 'yaml'
 
 export interface DocsRoutesOptions {
   openapiYaml: string
 }
 
+/**
+ * GET /openapi.yaml (the contract, as committed) and GET /docs (Swagger UI, bundled with the
+ * plugin: no CDN, works offline). Everything here is public documentation.
+ */
 export async function docsRoutes(app: FastifyInstance, { openapiYaml }: DocsRoutesOptions) {
-  app.get('/openapi.yaml', { config: { public: true } }, async (_request, reply) => {
+  // Routes registered in this plugin, including Swagger UI's assets, need no token.
+  app.addHook('onRoute', (route) => {
+    route.config = { ...route.config, public: true }
+  })
+
+  app.get('/openapi.yaml', async (_request, reply) => {
     reply.header('cache-control', 'public, max-age=300')
     return reply.type('application/yaml; charset=utf-8').send(openapiYaml)
+  })
+
+  await app.register(swagger, { mode: 'static', specification: { document: parse(openapiYaml) } })
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    uiConfig: { docExpansion: 'list', deepLinking: true, tryItOutEnabled: false },
+    // Swagger UI's own strict policy (hashed inline script, same-origin assets), minus
+    // upgrade-insecure-requests, which would break the page on http://127.0.0.1.
+    staticCSP: true,
+    transformStaticCSP: (header) =>
+      `${header.replace(/\s*upgrade-insecure-requests;?/, '').replace("frame-ancestors 'self'", "frame-ancestors 'none'")}`.trim(),
+  })
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff')
+    reply.header('referrer-policy', 'no-referrer')
+    reply.header('x-frame-options', 'DENY')
+    if (!reply.hasHeader('cache-control') || reply.getHeader('cache-control') === 'no-store') reply.header('cache-control', 'public, max-age=300')
+    return payload
   })
 }

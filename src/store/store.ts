@@ -76,19 +76,24 @@ export type RotateRefreshTokenResult =
   | { outcome: 'expired'; session: Session }
   | { outcome: 'disabled'; session: Session }
 
-export type AuditEventType =
-  | 'register'
-  | 'login_succeeded'
-  | 'login_failed'
-  | 'refresh'
-  | 'refresh_reuse_detected'
-  | 'logout'
-  | 'session_revoked'
-  | 'password_changed'
-  | 'account_disabled'
-  | 'account_enabled'
-  | 'key_rotated'
-  | 'csrf_rejected'
+/** Every audit event type; the admin API filters on these, so they are a runtime list too. */
+export const AUDIT_EVENT_TYPES = [
+  'register',
+  'login_succeeded',
+  'login_failed',
+  'refresh',
+  'refresh_reuse_detected',
+  'logout',
+  'session_revoked',
+  'password_changed',
+  'password_change_failed',
+  'account_disabled',
+  'account_enabled',
+  'key_rotated',
+  'csrf_rejected',
+] as const
+
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
 
 export interface NewAuditEvent {
   type: AuditEventType

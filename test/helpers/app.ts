@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { Writable } from 'node:stream'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { createPasswordHasher } from '../../src/accounts/passwords.ts'
@@ -58,7 +60,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     clock,
     logger: createLogger(config.logLevel, sink),
     ...(passwords ? { passwords } : {}),
-    openapiYaml: 'openapi: 3.1.0\n',
+    openapiYaml: readFileSync(new URL('../../openapi.yaml', import.meta.url), 'utf8'),
     ...options.deps,
   })
   await app.ready()
@@ -103,4 +105,19 @@ export async function registerUser(t: TestApp, email = uniqueEmail(), headers: R
 
 export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` }
+}
+
+/** Signs an existing user in as one "device": each user agent gets its own session. */
+export async function loginAs(t: TestApp, email: string, userAgent: string) {
+  const res = await t.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD }, headers: { 'user-agent': userAgent } })
+  if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`)
+  return res.json() as { access_token: string; refresh_token: string; scope: string }
+}
+
+/** An account with scope "user admin", created through the store as the CLI would, then signed in. */
+export async function createAdmin(t: TestApp, email = uniqueEmail()) {
+  const hasher = createPasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1, queueLimit: 10 })
+  const user = await t.store.createUser({ id: randomUUID(), email, passwordHash: await hasher.hash(PASSWORD), scope: 'user admin', createdAt: t.clock.now() })
+  if (!user) throw new Error('admin email taken')
+  return { user, ...(await loginAs(t, email, 'admin-console')) }
 }

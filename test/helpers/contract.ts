@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { appendFileSync, readFileSync } from 'node:fs'
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import { parse } from 'yaml'
@@ -34,8 +34,15 @@ for (const [template, item] of Object.entries(openapiDocument.paths as Record<st
   }
 }
 
-/** (METHOD template status) triples seen by this process; the coverage check reads them. */
-export const seenResponses = new Set<string>()
+/** Where every test process appends the (operation, status) pairs it produced; see test/contract-coverage.ts. */
+export const COVERAGE_LOG = new URL('../../test-results/contract-coverage.log', import.meta.url)
+
+const seenResponses = new Set<string>()
+function recordSeen(key: string): void {
+  if (seenResponses.has(key)) return
+  seenResponses.add(key)
+  appendFileSync(COVERAGE_LOG, `${key}\n`)
+}
 
 const validators = new Map<string, ValidateFunction>()
 function validatorFor(pointer: string): ValidateFunction {
@@ -89,7 +96,7 @@ export function assertMatchesContract(res: ObservedResponse): void {
     return
   }
   const statusKey = String(res.status)
-  seenResponses.add(`${op.method} ${op.template} ${statusKey}`)
+  recordSeen(`${op.method} ${op.template} ${statusKey}`)
   const documented = op.responses[statusKey]
   if (!documented) throw new Error(`${op.method} ${op.template} answered ${statusKey}, which openapi.yaml does not document (body: ${res.body.slice(0, 300)})`)
   const response = resolveRef(documented)

@@ -30,6 +30,12 @@ describe('secure by default', () => {
     // A security contract: adding a public route means adding it here, on purpose.
     expect(publicRoutes).toEqual([
       'GET /.well-known/jwks.json',
+      'GET /docs',
+      'GET /docs/json',
+      'GET /docs/static/*',
+      'GET /docs/static/index.html',
+      'GET /docs/static/swagger-initializer.js',
+      'GET /docs/yaml',
       'GET /health/live',
       'GET /health/ready',
       'GET /openapi.yaml',

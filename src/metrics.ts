@@ -1,0 +1,76 @@
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+import { AUDIT_EVENT_TYPES } from './store/store.ts'
+
+/**
+ * The Prometheus metrics Latchkey keeps (docs/metrics.md describes each). One registry per app, so
+ * tests and several apps in one process never share counters.
+ */
+export interface Metrics {
+  readonly registry: Registry
+  readonly auditEvents: Counter<'type'>
+  readonly authFailures: Counter<'status' | 'code'>
+  readonly signDuration: Histogram
+  readonly verifyDuration: Histogram
+  readonly argon2Duration: Histogram
+  readonly refreshRotations: Counter
+  readonly reuseDetections: Counter
+}
+
+export interface MetricsOptions {
+  /** Also export Node process metrics (CPU, memory, event-loop lag); off in tests. */
+  processMetrics?: boolean
+}
+
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = new Registry()
+  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'latchkey_' })
+  const registers = [registry]
+
+  const auditEvents = new Counter({
+    name: 'latchkey_audit_events_total',
+    help: 'Security events written to the audit log, by type',
+    labelNames: ['type'] as const,
+    registers,
+  })
+  // Every type starts at 0, so rate() and alerts work before the first event of a kind.
+  for (const type of AUDIT_EVENT_TYPES) auditEvents.inc({ type }, 0)
+
+  return {
+    registry,
+    auditEvents,
+    authFailures: new Counter({
+      name: 'latchkey_auth_failures_total',
+      help: '401 and 403 responses, by status and problem code (e.g. invalid_token, token_expired, insufficient_scope)',
+      labelNames: ['status', 'code'] as const,
+      registers,
+    }),
+    signDuration: new Histogram({
+      name: 'latchkey_token_sign_duration_seconds',
+      help: 'Time to sign one access token (RS256)',
+      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05],
+      registers,
+    }),
+    verifyDuration: new Histogram({
+      name: 'latchkey_token_verify_duration_seconds',
+      help: 'Time to verify one access token (parse, policy and RS256 signature), failures included',
+      buckets: [0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.0025, 0.01],
+      registers,
+    }),
+    argon2Duration: new Histogram({
+      name: 'latchkey_argon2_duration_seconds',
+      help: 'Time of one argon2id hash or verify on the thread pool (time waiting in the bounded queue excluded)',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    refreshRotations: new Counter({
+      name: 'latchkey_refresh_rotations_total',
+      help: 'Refresh tokens rotated (grace-window retries not included)',
+      registers,
+    }),
+    reuseDetections: new Counter({
+      name: 'latchkey_refresh_reuse_detections_total',
+      help: 'Reuse of an already rotated refresh token detected; each revoked a session',
+      registers,
+    }),
+  }
+}

@@ -1,0 +1,84 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { startMetricsListener, type MetricsListener } from '../src/metrics-listener.ts'
+import { createMetrics, type Metrics } from '../src/metrics.ts'
+import { bearer, createTestApp, registerUser, type TestApp } from './helpers/app.ts'
+
+/** The value of one sample line, e.g. `latchkey_auth_failures_total{status="401",code="invalid_credentials"}`. */
+function sample(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `))
+  return line ? Number(line.slice(name.length + 1)) : 0
+}
+
+describe('metrics on their own listener', () => {
+  let t: TestApp
+  let metrics: Metrics
+  let listener: MetricsListener
+  beforeEach(async () => {
+    metrics = createMetrics()
+    t = await createTestApp({ deps: { metrics } })
+    listener = await startMetricsListener(metrics.registry, '127.0.0.1', 0)
+  })
+  afterEach(async () => {
+    await listener.close()
+    await t.close()
+  })
+
+  const scrape = async () => {
+    const res = await fetch(`http://127.0.0.1:${listener.address.port}/metrics`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/)
+    return res.text()
+  }
+
+  it('counts a failed login and a refresh-token reuse after they happen', async () => {
+    const before = await scrape()
+    expect(sample(before, 'latchkey_audit_events_total{type="login_failed"}')).toBe(0)
+    expect(sample(before, 'latchkey_refresh_reuse_detections_total')).toBe(0)
+
+    const user = await registerUser(t)
+    const failed = await t.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: 'not the password at all' } })
+    expect(failed.statusCode).toBe(401)
+    const rotated = await t.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: user.refresh_token } })
+    expect(rotated.statusCode).toBe(200)
+    t.clock.advance((t.config.refreshGracePeriod + 1) * 1000)
+    const reused = await t.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: user.refresh_token } })
+    expect(reused.json().code).toBe('refresh_token_reused')
+
+    const after = await scrape()
+    expect(sample(after, 'latchkey_audit_events_total{type="login_failed"}')).toBe(1)
+    expect(sample(after, 'latchkey_audit_events_total{type="refresh_reuse_detected"}')).toBe(1)
+    expect(sample(after, 'latchkey_auth_failures_total{status="401",code="invalid_credentials"}')).toBe(1)
+    expect(sample(after, 'latchkey_auth_failures_total{status="401",code="refresh_token_reused"}')).toBe(1)
+    expect(sample(after, 'latchkey_refresh_reuse_detections_total')).toBe(1)
+    expect(sample(after, 'latchkey_refresh_rotations_total')).toBe(1)
+    expect(sample(after, 'latchkey_token_sign_duration_seconds_count')).toBe(2)
+  })
+
+  it('times token verification and counts 403s by code', async () => {
+    const user = await registerUser(t)
+    await t.inject({ method: 'GET', url: '/me/claims', headers: bearer(user.access_token) })
+    await t.inject({ method: 'GET', url: '/admin/users', headers: bearer(user.access_token) })
+    await t.inject({ method: 'GET', url: '/me/claims', headers: bearer('not.a.token') })
+    const text = await scrape()
+    expect(sample(text, 'latchkey_token_verify_duration_seconds_count')).toBe(3)
+    expect(sample(text, 'latchkey_auth_failures_total{status="403",code="insufficient_scope"}')).toBe(1)
+    expect(sample(text, 'latchkey_auth_failures_total{status="401",code="invalid_token"}')).toBe(1)
+  })
+
+  it('counts argon2 durations when the app builds its own hasher', async () => {
+    const own = createMetrics()
+    const app = await createTestApp({ deps: { metrics: own }, env: { ARGON2_MEMORY_KIB: '8192', ARGON2_TIME_COST: '1' }, realArgon2: true })
+    try {
+      await registerUser(app)
+      expect(sample(await own.registry.metrics(), 'latchkey_argon2_duration_seconds_count')).toBe(1)
+    } finally {
+      await app.close()
+    }
+  })
+
+  it('serves nothing but /metrics', async () => {
+    const res = await fetch(`http://127.0.0.1:${listener.address.port}/`)
+    expect(res.status).toBe(404)
+    await res.text()
+  })
+})

@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createPasswordHasher } from '../../src/accounts/passwords.ts'
+import { bearer, createTestApp, PASSWORD, registerUser, T0, uniqueEmail, type TestApp } from '../helpers/app.ts'
+import { sharedTestKey } from '../helpers/keys.ts'
+import { forgeRs256 } from '../helpers/tokens.ts'
+
+const AUTH_ROUTES = ['/auth/register', '/auth/login', '/auth/refresh', '/auth/logout']
+
+describe('every documented error of the public routes', () => {
+  let t: TestApp
+  beforeAll(async () => {
+    t = await createTestApp()
+  })
+  afterAll(() => t.close())
+
+  it('each auth route answers 400, 413 and 415 problems', async () => {
+    for (const url of AUTH_ROUTES) {
+      const bad = await t.inject({ method: 'POST', url, payload: { unexpected: true } })
+      expect(bad.statusCode, url).toBe(400)
+      expect(bad.json().code).toBe('validation_failed')
+      const big = await t.inject({ method: 'POST', url, payload: { refresh_token: 'x'.repeat(20_000) } })
+      expect(big.statusCode, url).toBe(413)
+      const text = await t.inject({ method: 'POST', url, payload: 'hello', headers: { 'content-type': 'text/plain' } })
+      expect(text.statusCode, url).toBe(415)
+    }
+  })
+
+  it('login of a disabled account is 403 account_disabled, after the password is checked', async () => {
+    const { email } = await registerUser(t)
+    const user = await t.store.findUserByEmail(email)
+    await t.store.setUserDisabled(user!.id, T0)
+    const wrong = await t.inject({ method: 'POST', url: '/auth/login', payload: { email, password: 'not the right password' } })
+    expect(wrong.statusCode).toBe(401)
+    const right = await t.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD } })
+    expect(right.statusCode).toBe(403)
+    expect(right.json().code).toBe('account_disabled')
+    expect(right.headers['www-authenticate']).toBe('Bearer realm="latchkey"')
+  })
+
+  it('GET /me for a valid token whose user no longer exists is 404', async () => {
+    const key = await sharedTestKey()
+    const now = T0 / 1000
+    const token = forgeRs256(
+      { alg: 'RS256', typ: 'at+jwt', kid: key.kid },
+      { iss: t.config.issuer, aud: t.config.audience, sub: randomUUID(), sid: randomUUID(), jti: randomUUID(), scope: 'user', iat: now, nbf: now, exp: now + 600 },
+      key.privateKey,
+    )
+    const res = await t.inject({ method: 'GET', url: '/me', headers: bearer(token) })
+    expect(res.statusCode).toBe(404)
+    expect(res.json().code).toBe('not_found')
+  })
+
+  it('serves openapi.yaml', async () => {
+    const res = await t.inject({ method: 'GET', url: '/openapi.yaml' })
+    expect(res.statusCode).toBe(200)
+    expect(res.body).toMatch(/^openapi: 3\.1\.0/)
+  })
+})
+
+describe('password hashing overload sheds load with 503 server_busy', () => {
+  it('register and login beyond the queue answer 503 with Retry-After instead of stalling', async () => {
+    const passwords = createPasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1, concurrency: 1, queueLimit: 0 })
+    const t = await createTestApp({ deps: { passwords } })
+    try {
+      const { email } = await registerUser(t)
+      // One hash at a time and no queue: of three simultaneous requests, one runs and two are shed.
+      for (const send of [
+        () => t.inject({ method: 'POST', url: '/auth/register', payload: { email: uniqueEmail(), password: PASSWORD } }),
+        () => t.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD } }),
+      ]) {
+        const burst = await Promise.all([send(), send(), send()])
+        const statuses = burst.map((r) => r.statusCode).sort()
+        expect(statuses.filter((s) => s === 503)).toHaveLength(2)
+        expect(statuses.filter((s) => s === 200 || s === 201)).toHaveLength(1)
+        for (const r of burst.filter((r) => r.statusCode === 503)) {
+          expect(r.json().code).toBe('server_busy')
+          expect(r.headers['retry-after']).toBe('1')
+        }
+      }
+    } finally {
+      await t.close()
+    }
+  })
+})
+
+describe('every documented error of the account and admin routes', () => {
+  it('PUT /me/password answers 413, 415 and 503 server_busy problems', async () => {
+    const passwords = createPasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1, concurrency: 1, queueLimit: 0 })
+    const t = await createTestApp({ deps: { passwords } })
+    try {
+      const { access_token } = await registerUser(t)
+      const big = await t.inject({ method: 'PUT', url: '/me/password', headers: bearer(access_token), payload: { current_password: 'x'.repeat(20_000), new_password: 'y' } })
+      expect(big.statusCode).toBe(413)
+      const text = await t.inject({ method: 'PUT', url: '/me/password', headers: { ...bearer(access_token), 'content-type': 'text/plain' }, payload: 'x' })
+      expect(text.statusCode).toBe(415)
+      const change = () => t.inject({ method: 'PUT', url: '/me/password', headers: bearer(access_token), payload: { current_password: PASSWORD, new_password: 'another fine passphrase' } })
+      const burst = await Promise.all([change(), change(), change()])
+      const busy = burst.filter((r) => r.statusCode === 503)
+      expect(busy.length).toBeGreaterThanOrEqual(1)
+      expect(busy[0]!.json().code).toBe('server_busy')
+    } finally {
+      await t.close()
+    }
+  })
+
+  it('admin disable of a malformed id is 400; enable of an unknown id is 404', async () => {
+    const { createAdmin } = await import('../helpers/app.ts')
+    const t = await createTestApp()
+    try {
+      const admin = await createAdmin(t)
+      const bad = await t.inject({ method: 'POST', url: '/admin/users/not-a-uuid/disable', headers: bearer(admin.access_token) })
+      expect(bad.statusCode).toBe(400)
+      expect(bad.json().code).toBe('validation_failed')
+      const unknown = await t.inject({ method: 'POST', url: `/admin/users/${randomUUID()}/enable`, headers: bearer(admin.access_token) })
+      expect(unknown.statusCode).toBe(404)
+      expect(unknown.json().code).toBe('not_found')
+    } finally {
+      await t.close()
+    }
+  })
+})
