@@ -80,7 +80,10 @@ export function createLatchkeyClient({ baseUrl, refreshMarginSeconds = 60, onCha
     return inFlightRefresh
   }
 
-  /** A bearer call; an expired token is refreshed once and the call retried. */
+  /**
+   * A bearer call. On a 401 (token expired, or its session revoked, which revocation-checked routes
+   * notice at once) the cookie gets one chance to refresh; if that fails too, the tab is signed out.
+   */
   async function api(path, init = {}, retried = false) {
     if (!accessToken) throw new LatchkeyError(401, { code: 'missing_token', detail: 'not signed in' })
     const res = await fetch(`${baseUrl}${path}`, {
@@ -88,12 +91,8 @@ export function createLatchkeyClient({ baseUrl, refreshMarginSeconds = 60, onCha
       headers: { ...init.headers, Authorization: `Bearer ${accessToken}` },
     })
     if (res.status === 401 && !retried) {
-      const problem = await problemOf(res)
-      if (problem?.code === 'token_expired') {
-        await refresh()
-        return api(path, init, true)
-      }
-      throw new LatchkeyError(401, problem)
+      await refresh()
+      return api(path, init, true)
     }
     if (!res.ok) throw new LatchkeyError(res.status, await problemOf(res))
     return res.status === 204 ? null : res.json()

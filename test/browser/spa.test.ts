@@ -272,7 +272,7 @@ describeBrowser('the example SPA in Chromium', { timeout: 60_000 }, () => {
     expect(await stateOf(second)).toBe('signed-in')
   })
 
-  it('signing out in one tab ends the session for the other: its refresh fails', async () => {
+  it('signing out in one tab ends the session for the other: a revocation-checked route refuses its token and its refresh fails', async () => {
     const first = await openSpa()
     await signUp(first)
     const second = await openSpa()
@@ -283,10 +283,16 @@ describeBrowser('the example SPA in Chromium', { timeout: 60_000 }, () => {
     await first.waitForSelector('body[data-state="signed-out"]')
     expect(await audit('logout')).not.toHaveLength(0)
 
-    // The second tab still holds an access token in memory; its next refresh is refused and it signs out.
+    // The second tab still holds an access token in memory. A revocation-checked route refuses it at
+    // once, the tab's refresh through the cookie fails too, and the tab signs out.
     expect(await stateOf(second)).toBe('signed-in')
-    await second.click('#refresh')
+    const beforeCall = seen.length
+    await second.click('#load-sessions')
     await second.waitForSelector('body[data-state="signed-out"]')
+    await poll(() => seen.slice(beforeCall).filter((r) => r.method !== 'OPTIONS').map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual([
+      'GET /me/sessions 401',
+      'POST /auth/refresh 401',
+    ])
     // The server revoked the session itself, not just the browser's cookie: the last cookie is dead.
     const replay = await fetch(`${apiUrl}/auth/refresh`, {
       method: 'POST',
