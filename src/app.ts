@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import fastifyCookie from '@fastify/cookie'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import { createAdminService } from './accounts/admin-service.ts'
@@ -15,15 +16,19 @@ import type { Config } from './config.ts'
 import type { KeyRing } from './keys/key-ring.ts'
 import type { Metrics } from './metrics.ts'
 import { authenticatePlugin } from './plugins/authenticate.ts'
+import { corsPlugin } from './plugins/cors.ts'
+import { createCsrfCheck } from './plugins/csrf.ts'
 import { errorHandlerPlugin } from './plugins/error-handler.ts'
 import { notFoundPlugin } from './plugins/not-found.ts'
 import { rateLimitPlugin } from './plugins/rate-limit.ts'
+import { createRefreshCookie } from './plugins/refresh-cookie.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { authRoutes } from './routes/auth.ts'
 import { docsRoutes } from './routes/docs.ts'
 import { healthRoutes } from './routes/health.ts'
 import { meRoutes } from './routes/me.ts'
 import { passwordRoutes } from './routes/password.ts'
+import { createRefreshDelivery } from './routes/refresh-delivery.ts'
 import { sessionRoutes } from './routes/sessions.ts'
 import { wellKnownRoutes } from './routes/well-known.ts'
 import type { Store } from './store/store.ts'
@@ -127,8 +132,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clock,
   })
 
+  // Before authentication: preflights carry no token, and refusals must still be readable by the page.
+  await app.register(corsPlugin, { origins: config.corsOrigins, maxAge: config.corsMaxAge })
+  await app.register(fastifyCookie)
   // Before the routes: the plugin attaches its hook to each route that names a policy.
-  if (config.rateLimitEnabled) await app.register(rateLimitPlugin, { limits: config.rateLimits, redis })
+  if (config.rateLimitEnabled) await app.register(rateLimitPlugin, { limits: config.rateLimits, redis, refreshCookieName: config.refreshCookie.name })
 
   await app.register(authenticatePlugin, {
     realm: REALM,
@@ -136,7 +144,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     isSessionRevoked: (sid) => revokedSessions.isRevoked(sid),
   })
 
-  await app.register(authRoutes, { auth })
+  const delivery = createRefreshDelivery({
+    cookie: createRefreshCookie(config.refreshCookie),
+    csrf: createCsrfCheck({ allowedOrigins: config.corsOrigins, audit }),
+  })
+  await app.register(authRoutes, { auth, delivery })
   await app.register(meRoutes, { store })
   await app.register(sessionRoutes, { sessions })
   await app.register(passwordRoutes, { changePassword: createPasswordChanger({ store, passwords, audit, sessions }) })

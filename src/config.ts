@@ -28,6 +28,14 @@ const originList = z
   .string()
   .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
   .pipe(z.array(z.url({ message: 'must be a comma-separated list of origins like https://app.example.com' })))
+  // Browsers send a bare origin (no path, no trailing slash, default port dropped): compare like with like.
+  .transform((urls) => urls.map((u) => new URL(u).origin))
+
+// RFC 6265 cookie-name token. `__Host-` names demand Path=/, which would send the refresh token on every request.
+const cookieName = z
+  .string()
+  .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: 'must be a cookie name (letters, digits, !#$%&\'*+-.^_`|~)' })
+  .refine((v) => !v.toLowerCase().startsWith('__host-'), { message: 'cannot use the __Host- prefix: the refresh cookie is scoped to Path=/auth' })
 
 /** The environment Latchkey reads; every name is documented in the README's configuration table. */
 export const EnvSchema = z.object({
@@ -55,6 +63,11 @@ export const EnvSchema = z.object({
   METRICS_PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).optional(),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   CORS_ORIGINS: originList.default([]),
+  CORS_MAX_AGE: seconds(0, 86400).default(600),
+  REFRESH_COOKIE_NAME: cookieName.default('latchkey_refresh'),
+  REFRESH_COOKIE_DOMAIN: z.string().regex(/^\.?[A-Za-z0-9.-]+$/, { message: 'must be a domain name like example.com' }).optional(),
+  REFRESH_COOKIE_PATH: z.string().regex(/^\/[\x21-\x3a\x3c-\x7e]*$/, { message: 'must be a path starting with /' }).default('/auth'),
+  REFRESH_COOKIE_MAX_AGE: seconds(60, 5 * 365 * 86400).optional(),
   RATE_LIMIT_ENABLED: booleanFromEnv.default(true),
   RATE_LIMIT_WINDOW: seconds(1, 3600).default(60),
   RATE_LIMIT_REGISTER_PER_IP: limit.default(20),
@@ -98,7 +111,17 @@ export interface Config {
   logLevel: Env['LOG_LEVEL']
   metricsPort: number | undefined
   metricsHost: string
+  /** Exact origins (scheme://host[:port]) allowed by CORS and by the CSRF check. */
   corsOrigins: string[]
+  corsMaxAge: number
+  refreshCookie: {
+    name: string
+    /** Unset: a host-only cookie. */
+    domain: string | undefined
+    path: string
+    /** Upper bound on Max-Age; unset: the session's remaining lifetime. */
+    maxAge: number | undefined
+  }
   rateLimitEnabled: boolean
   rateLimits: RateLimits
   argon2: { memoryCost: number; timeCost: number; parallelism: number; concurrency: number | undefined; queueLimit: number }
@@ -161,6 +184,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     metricsPort: e.METRICS_PORT,
     metricsHost: e.METRICS_HOST,
     corsOrigins: e.CORS_ORIGINS,
+    corsMaxAge: e.CORS_MAX_AGE,
+    refreshCookie: {
+      name: e.REFRESH_COOKIE_NAME,
+      domain: e.REFRESH_COOKIE_DOMAIN,
+      path: e.REFRESH_COOKIE_PATH,
+      maxAge: e.REFRESH_COOKIE_MAX_AGE,
+    },
     rateLimitEnabled: e.RATE_LIMIT_ENABLED,
     rateLimits: {
       windowSeconds: e.RATE_LIMIT_WINDOW,

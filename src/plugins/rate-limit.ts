@@ -25,6 +25,8 @@ export interface RateLimitPluginOptions {
   limits: RateLimits
   /** Shares the counts between instances; without it they live in this process. */
   redis?: Redis
+  /** The refresh cookie's name: cookie-mode refreshes are limited per token too. */
+  refreshCookieName?: string
 }
 
 /** One limit of a policy: a name, a maximum per window, and the key it counts by (undefined = not counted). */
@@ -53,7 +55,7 @@ const perEmail = (max: number): Dimension => ({
   },
 })
 
-function policiesOf(limits: RateLimits): Record<RateLimitPolicyName, Dimension[]> {
+function policiesOf(limits: RateLimits, refreshCookieName?: string): Record<RateLimitPolicyName, Dimension[]> {
   return {
     register: [perIp(limits.register.perIp), perEmail(limits.register.perAccount)],
     login: [perIp(limits.login.perIp), perEmail(limits.login.perAccount)],
@@ -63,7 +65,7 @@ function policiesOf(limits: RateLimits): Record<RateLimitPolicyName, Dimension[]
         name: 'token',
         max: limits.refresh.perToken,
         key: (r) => {
-          const token = bodyField(r, 'refresh_token')
+          const token = bodyField(r, 'refresh_token') ?? (refreshCookieName ? r.cookies?.[refreshCookieName] : undefined)
           return token === undefined ? undefined : hashRefreshToken(token)
         },
       },
@@ -97,7 +99,7 @@ export const rateLimitPlugin = fp(
 
     const timeWindow = options.limits.windowSeconds * 1000
     const hooks = new Map<RateLimitPolicyName, (request: FastifyRequest) => Promise<void>>()
-    for (const [policy, dimensions] of Object.entries(policiesOf(options.limits)) as Array<[RateLimitPolicyName, Dimension[]]>) {
+    for (const [policy, dimensions] of Object.entries(policiesOf(options.limits, options.refreshCookieName)) as Array<[RateLimitPolicyName, Dimension[]]>) {
       const counters = dimensions.map((dimension) =>
         app.createRateLimit({
           max: dimension.max,

@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import type { AuthService } from '../accounts/auth-service.ts'
 import { MAX_PASSWORD_BYTES, normalizeEmail } from '../accounts/password-policy.ts'
+import { AppError } from '../errors.ts'
 import { parse, requestContext } from './parse.ts'
+import { missingRefreshToken, type RefreshDelivery } from './refresh-delivery.ts'
 
 const Credentials = z.strictObject({
   email: z.string().trim().min(3).max(320),
@@ -11,35 +13,53 @@ const Credentials = z.strictObject({
 const RegisterBody = Credentials.extend({
   email: z.string().max(320).transform(normalizeEmail).pipe(z.email({ message: 'must be an email address' })),
 })
-const RefreshBody = z.strictObject({ refresh_token: z.string().min(1).max(512) })
+// Optional: in cookie mode the token comes from the cookie and the body may be empty.
+const RefreshBody = z.strictObject({ refresh_token: z.string().min(1).max(512).optional() })
 
 export interface AuthRoutesOptions {
   auth: AuthService
+  delivery: RefreshDelivery
 }
 
 /** POST /auth/register, /auth/login, /auth/refresh, /auth/logout — public, thin: parse → call → reply. */
-export async function authRoutes(app: FastifyInstance, { auth }: AuthRoutesOptions) {
+export async function authRoutes(app: FastifyInstance, { auth, delivery }: AuthRoutesOptions) {
   const config = { public: true } as const
 
   app.post('/auth/register', { config: { ...config, rateLimitPolicy: 'register' } }, async (request, reply) => {
+    const mode = await delivery.requestedMode(request)
     const body = parse(RegisterBody, request.body)
     const tokens = await auth.register(body.email, body.password, requestContext(request))
-    return reply.code(201).send(tokens)
+    return reply.code(201).send(delivery.deliver(reply, tokens, mode))
   })
 
-  app.post('/auth/login', { config: { ...config, rateLimitPolicy: 'login' } }, async (request) => {
+  app.post('/auth/login', { config: { ...config, rateLimitPolicy: 'login' } }, async (request, reply) => {
+    const mode = await delivery.requestedMode(request)
     const body = parse(Credentials, request.body)
-    return auth.login(body.email, body.password, requestContext(request))
+    const tokens = await auth.login(body.email, body.password, requestContext(request))
+    return delivery.deliver(reply, tokens, mode)
   })
 
-  app.post('/auth/refresh', { config: { ...config, rateLimitPolicy: 'refresh' } }, async (request) => {
+  app.post('/auth/refresh', { config: { ...config, rateLimitPolicy: 'refresh' } }, async (request, reply) => {
+    const mode = await delivery.requestedMode(request)
     const body = parse(RefreshBody, request.body)
-    return auth.refresh(body.refresh_token, requestContext(request))
+    const token = await delivery.presentedToken(request, body.refresh_token, mode)
+    if (token === undefined) throw missingRefreshToken(mode)
+    try {
+      return delivery.deliver(reply, await auth.refresh(token, requestContext(request)), mode)
+    } catch (err) {
+      // A dead session's cookie is dropped; a transient failure (503) must not sign the user out.
+      if (err instanceof AppError && err.status === 401) delivery.endCookie(reply, mode)
+      throw err
+    }
   })
 
   app.post('/auth/logout', { config }, async (request, reply) => {
+    const mode = await delivery.requestedMode(request)
     const body = parse(RefreshBody, request.body)
-    await auth.logout(body.refresh_token, requestContext(request))
+    const token = await delivery.presentedToken(request, body.refresh_token, mode)
+    if (token === undefined && mode === 'body') throw missingRefreshToken(mode)
+    if (token !== undefined) await auth.logout(token, requestContext(request))
+    delivery.endCookie(reply, mode)
     return reply.code(204).send()
   })
 }

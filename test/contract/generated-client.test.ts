@@ -55,12 +55,13 @@ describe('generated TypeScript client, end to end over HTTP', () => {
     const anonymous = await client.GET('/me')
     expect(anonymous.error?.code).toBe('missing_token')
 
-    const refreshed = await client.POST('/auth/refresh', { body: { refresh_token: tokens.refresh_token } })
+    // refresh_token is optional in the schema (cookie mode leaves it out); body mode always sends it.
+    const refreshed = await client.POST('/auth/refresh', { body: { refresh_token: tokens.refresh_token! } })
     expect(refreshed.data?.refresh_token).not.toBe(tokens.refresh_token)
 
-    const logout = await client.POST('/auth/logout', { body: { refresh_token: refreshed.data!.refresh_token } })
+    const logout = await client.POST('/auth/logout', { body: { refresh_token: refreshed.data!.refresh_token! } })
     expect(logout.response.status).toBe(204)
-    const after = await client.POST('/auth/refresh', { body: { refresh_token: refreshed.data!.refresh_token } })
+    const after = await client.POST('/auth/refresh', { body: { refresh_token: refreshed.data!.refresh_token! } })
     expect(after.error?.code).toBe('session_revoked')
 
     const jwks = await client.GET('/.well-known/jwks.json')

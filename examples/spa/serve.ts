@@ -1,0 +1,78 @@
+import { readFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { pathToFileURL } from 'node:url'
+
+/**
+ * A static server for the example SPA, on its own origin. It serves a fixed set of files (so no
+ * path can escape this folder) and a generated /config.js that tells the SPA where Latchkey is.
+ */
+
+const FILES: Record<string, { file: string; type: string }> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/latchkey-client.js': { file: 'latchkey-client.js', type: 'text/javascript; charset=utf-8' },
+  '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
+}
+
+export interface SpaServerOptions {
+  /** Latchkey's base URL as the browser reaches it, e.g. http://localhost:3000. */
+  apiUrl: string
+  port?: number
+  host?: string
+}
+
+export interface SpaServer {
+  server: Server
+  port: number
+  close(): Promise<void>
+}
+
+export async function startSpaServer({ apiUrl, port = 0, host = '127.0.0.1' }: SpaServerOptions): Promise<SpaServer> {
+  const api = new URL(apiUrl).origin
+  const configJs = `export const API_URL = ${JSON.stringify(api)}\n`
+  // An in-memory access token is only as safe as the page is free of injected script: lock it down.
+  const csp = `default-src 'none'; script-src 'self'; style-src 'self'; connect-src ${api}; form-action 'none'; frame-ancestors 'none'; base-uri 'none'`
+
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://spa').pathname
+    const headers = { 'content-security-policy': csp, 'x-content-type-options': 'nosniff', 'referrer-policy': 'strict-origin', 'cache-control': 'no-cache' }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { ...headers, allow: 'GET, HEAD' }).end()
+      return
+    }
+    if (path === '/config.js') {
+      res.writeHead(200, { ...headers, 'content-type': 'text/javascript; charset=utf-8' }).end(configJs)
+      return
+    }
+    const entry = FILES[path]
+    if (!entry) {
+      res.writeHead(404, { ...headers, 'content-type': 'text/plain' }).end('not found\n')
+      return
+    }
+    readFile(new URL(entry.file, import.meta.url)).then(
+      (body) => res.writeHead(200, { ...headers, 'content-type': entry.type }).end(req.method === 'HEAD' ? undefined : body),
+      () => res.writeHead(500).end(),
+    )
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, resolve)
+  })
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}
+
+// `node examples/spa/serve.ts`: SPA_PORT (5173), SPA_HOST (127.0.0.1), LATCHKEY_URL (http://localhost:3000).
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const apiUrl = process.env.LATCHKEY_URL ?? 'http://localhost:3000'
+  const spa = await startSpaServer({ apiUrl, port: Number(process.env.SPA_PORT ?? 5173), host: process.env.SPA_HOST ?? '127.0.0.1' })
+  console.log(`example SPA on http://localhost:${spa.port} (Latchkey at ${apiUrl}; start it with CORS_ORIGINS=http://localhost:${spa.port})`)
+  const stop = () => void spa.close().then(() => process.exit(0))
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+}
