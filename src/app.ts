@@ -8,8 +8,11 @@ import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { KeyRing } from './keys/key-ring.ts'
 import { authenticatePlugin } from './plugins/authenticate.ts'
-import { errorHandlerPlugin } from './plugins/error-handler.ts'
+import { createClientErrorHandler } from './plugins/client-error-handler.ts'
+import { errorHandlerPlugin, sendProblem, toAppError } from './plugins/error-handler.ts'
+import { jsonBodyPlugin } from './plugins/json-body.ts'
 import { notFoundPlugin } from './plugins/not-found.ts'
+import { securityHeadersPlugin } from './plugins/security-headers.ts'
 import { authRoutes } from './routes/auth.ts'
 import { docsRoutes } from './routes/docs.ts'
 import { healthRoutes } from './routes/health.ts'
@@ -36,18 +39,42 @@ export const REALM = 'latchkey'
 /** Builds the whole API from injected parts; touches no environment, disk or network itself. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, store, clock, keys } = deps
+  const { limits } = config
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
-    return503OnClosing: true,
+    // During a graceful shutdown a request already arriving on an open keep-alive socket is served
+    // (with Connection: close) rather than refused with Fastify's non-problem 503: the listener is
+    // closed, so each such socket carries one last request and the drain still converges, bounded
+    // by SHUTDOWN_TIMEOUT.
+    return503OnClosing: false,
+    // Slow or stuck clients cannot hold a socket: headers, the whole request, and idle keep-alive
+    // each have a deadline. Node checks the first two on a timer, so the timer must tick faster
+    // than the shortest deadline or a slowloris gets up to 30 s (Node's default interval) extra.
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.connectionTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    maxRequestsPerSocket: limits.maxRequestsPerSocket,
+    http: {
+      maxHeaderSize: limits.maxHeaderSize,
+      headersTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    clientErrorHandler: createClientErrorHandler(deps.logger),
+    // Undecodable paths (`/x/%zz`) and over-long path parameters never reach a route or hook.
+    frameworkErrors: (err, request, reply) => sendProblem(request, reply, toAppError(err), REALM),
   })
+  if (limits.maxConnections > 0) app.server.maxConnections = limits.maxConnections
 
   // Only JSON bodies: anything else is a 415 rather than a string handed to a handler.
   app.removeContentTypeParser(['text/plain'])
+  await app.register(jsonBodyPlugin, { maxDepth: limits.jsonMaxDepth })
 
+  // First, so that every response — refusals from later hooks included — carries the headers.
+  await app.register(securityHeadersPlugin)
   await app.register(errorHandlerPlugin, { realm: REALM })
   await app.register(notFoundPlugin)
 

@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   const keys = new KeyRing(createKeySet(await loadKeyRecords(config.keysDir, manifest!)))
   if (!keys.current.signing) throw new Error(`no current signing key in ${config.keysDir}`)
 
-  const store = await openStore(config.databaseUrl)
+  const store = await openStore(config.databaseUrl, { schema: config.databaseSchema })
   const openapiYaml = await readFile(new URL('../openapi.yaml', import.meta.url), 'utf8')
   const app = await buildApp({ config, keys, store, clock: systemClock, logger, openapiYaml })
 
@@ -37,15 +37,18 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (closing) return
     closing = true
-    logger.info({ signal }, 'shutting down: finishing in-flight requests')
+    const { shutdownTimeoutMs } = config.limits
+    logger.info({ signal, shutdownTimeoutMs }, 'shutting down: refusing new connections, finishing in-flight requests')
     const deadline = setTimeout(() => {
-      logger.error('shutdown deadline passed; exiting')
+      logger.error({ shutdownTimeoutMs }, 'shutdown deadline passed; exiting with requests still open')
       process.exit(1)
-    }, 10_000)
+    }, shutdownTimeoutMs)
     deadline.unref()
+    // app.close stops the listener, closes idle keep-alive sockets and waits for in-flight requests;
+    // the store closes only after the last of them has answered.
     await app.close()
     await store.close()
-    logger.info('stopped')
+    logger.info('stopped: store closed')
     process.exit(0)
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
