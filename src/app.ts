@@ -12,7 +12,7 @@ import { createClientErrorHandler } from './plugins/client-error-handler.ts'
 import { errorHandlerPlugin, sendProblem, toAppError } from './plugins/error-handler.ts'
 import { jsonBodyPlugin } from './plugins/json-body.ts'
 import { notFoundPlugin } from './plugins/not-found.ts'
-import { securityHeadersPlugin } from './plugins/security-headers.ts'
+import { applySecurityHeaders, securityHeadersPlugin } from './plugins/security-headers.ts'
 import { authRoutes } from './routes/auth.ts'
 import { docsRoutes } from './routes/docs.ts'
 import { healthRoutes } from './routes/health.ts'
@@ -64,8 +64,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
     },
     clientErrorHandler: createClientErrorHandler(deps.logger),
-    // Undecodable paths (`/x/%zz`) and over-long path parameters never reach a route or hook.
-    frameworkErrors: (err, request, reply) => sendProblem(request, reply, toAppError(err), REALM),
+    // Undecodable paths (`/x/%zz`) and over-long path parameters never reach a route or any hook,
+    // so the headers the hooks would add are set here.
+    frameworkErrors: (err, request, reply) => {
+      applySecurityHeaders(request, reply)
+      reply.header('x-request-id', request.id).header('cache-control', 'no-store')
+      return sendProblem(request, reply, toAppError(err), REALM)
+    },
   })
   if (limits.maxConnections > 0) app.server.maxConnections = limits.maxConnections
 
