@@ -83,8 +83,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(errorHandlerPlugin, { realm: REALM })
   await app.register(notFoundPlugin)
 
+  // Once close begins, a response that finishes tells its client to hang up: otherwise its
+  // keep-alive socket idles on (Fastify reaps idle sockets only once, as close starts) and the
+  // drain waits for KEEP_ALIVE_TIMEOUT instead of the last response.
+  let draining = false
+  app.addHook('preClose', (done) => {
+    draining = true
+    done()
+  })
+
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-request-id', request.id)
+    if (draining) reply.header('connection', 'close')
     // Responses carry tokens and account data: nothing may be cached unless a route says so.
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
     return payload
