@@ -54,6 +54,9 @@ export interface FuzzRequest {
   payload: string | undefined
 }
 
+/** Percent-encodes any string; lone surrogates, which encodeURIComponent refuses, become U+FFFD. */
+export const encodeAny = (s: string) => encodeURIComponent(s.toWellFormed())
+
 /** Puts hostile text into each `:param` of a route, percent-encoded or raw. */
 function fillParams(url: string): fc.Arbitrary<string> {
   const names = url.match(/:[A-Za-z0-9_]+/g) ?? []
@@ -61,7 +64,7 @@ function fillParams(url: string): fc.Arbitrary<string> {
     let i = 0
     return url.replace(/:[A-Za-z0-9_]+/g, () => {
       const [v, encode] = values[i++] ?? ['', true]
-      return encode ? encodeURIComponent(v) : v.replace(/[?#/\s]/g, '')
+      return encode ? encodeAny(v) : v.replace(/[?#/\s]/g, '')
     })
   })
 }
