@@ -10,8 +10,8 @@ import { startServer } from '../helpers/server-process.ts'
 import { scaled, soakReport } from '../helpers/soak.ts'
 
 // Short loads in npm test; under npm run soak, several kill/restart cycles on the same store.
-const CYCLES = scaled(1, 6)
-const LOAD_MS = scaled(1500, 8000)
+const CYCLES = scaled(1, 4)
+const LOAD_MS = scaled(1500, 6000)
 const WORKERS = scaled(8, 16)
 
 const baseEnv = {
