@@ -16,12 +16,15 @@ import type { Config } from './config.ts'
 import type { KeyRing } from './keys/key-ring.ts'
 import type { Metrics } from './metrics.ts'
 import { authenticatePlugin } from './plugins/authenticate.ts'
+import { createClientErrorHandler } from './plugins/client-error-handler.ts'
 import { corsPlugin } from './plugins/cors.ts'
 import { createCsrfCheck } from './plugins/csrf.ts'
-import { errorHandlerPlugin } from './plugins/error-handler.ts'
+import { errorHandlerPlugin, sendProblem, toAppError } from './plugins/error-handler.ts'
+import { jsonBodyPlugin } from './plugins/json-body.ts'
 import { notFoundPlugin } from './plugins/not-found.ts'
 import { rateLimitPlugin } from './plugins/rate-limit.ts'
 import { createRefreshCookie } from './plugins/refresh-cookie.ts'
+import { applySecurityHeaders, securityHeadersPlugin } from './plugins/security-headers.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { authRoutes } from './routes/auth.ts'
 import { docsRoutes } from './routes/docs.ts'
@@ -60,23 +63,62 @@ export const REALM = 'latchkey'
 /** Builds the whole API from injected parts; touches no environment, disk or network itself. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, clock, keys, redis, metrics } = deps
+  const { limits } = config
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
-    return503OnClosing: true,
+    // During a graceful shutdown a request already arriving on an open keep-alive socket is served
+    // (with Connection: close) rather than refused with Fastify's non-problem 503: the listener is
+    // closed, so each such socket carries one last request and the drain still converges, bounded
+    // by SHUTDOWN_TIMEOUT.
+    return503OnClosing: false,
+    // Slow or stuck clients cannot hold a socket: headers, the whole request, and idle keep-alive
+    // each have a deadline. Node checks the first two on a timer, so the timer must tick faster
+    // than the shortest deadline or a slowloris gets up to 30 s (Node's default interval) extra.
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.connectionTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    maxRequestsPerSocket: limits.maxRequestsPerSocket,
+    http: {
+      maxHeaderSize: limits.maxHeaderSize,
+      headersTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    clientErrorHandler: createClientErrorHandler(deps.logger),
+    // Undecodable paths (`/x/%zz`) and over-long path parameters never reach a route or any hook,
+    // so the headers the hooks would add are set here.
+    frameworkErrors: (err, request, reply) => {
+      applySecurityHeaders(request, reply)
+      reply.header('x-request-id', request.id).header('cache-control', 'no-store')
+      return sendProblem(request, reply, toAppError(err), REALM)
+    },
   })
+  if (limits.maxConnections > 0) app.server.maxConnections = limits.maxConnections
 
   // Only JSON bodies: anything else is a 415 rather than a string handed to a handler.
   app.removeContentTypeParser(['text/plain'])
+  await app.register(jsonBodyPlugin, { maxDepth: limits.jsonMaxDepth })
 
+  // First, so that every response — refusals from later hooks included — carries the headers.
+  await app.register(securityHeadersPlugin)
   await app.register(errorHandlerPlugin, { realm: REALM })
   await app.register(notFoundPlugin)
 
+  // Once close begins, a response that finishes tells its client to hang up: otherwise its
+  // keep-alive socket idles on (Fastify reaps idle sockets only once, as close starts) and the
+  // drain waits for KEEP_ALIVE_TIMEOUT instead of the last response.
+  let draining = false
+  app.addHook('preClose', (done) => {
+    draining = true
+    done()
+  })
+
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-request-id', request.id)
+    if (draining) reply.header('connection', 'close')
     // Responses carry tokens and account data: nothing may be cached unless a route says so.
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
     return payload

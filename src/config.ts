@@ -11,6 +11,17 @@ const seconds = (min: number, max: number) =>
     .min(min, { message: `must be at least ${min}` })
     .max(max, { message: `must be at most ${max}` })
 
+/**
+ * A duration in seconds, fractions allowed (tests use sub-second timeouts); stored as milliseconds.
+ * Give defaults with `.prefault` so they pass through the conversion too.
+ */
+const duration = (min: number, max: number) =>
+  z.coerce
+    .number({ message: 'must be a number of seconds' })
+    .min(min, { message: `must be at least ${min}` })
+    .max(max, { message: `must be at most ${max}` })
+    .transform((s) => Math.round(s * 1000))
+
 const databaseUrl = z
   .string()
   .refine((v) => v === 'sqlite::memory:' || v.startsWith('sqlite:') || /^postgres(ql)?:\/\//.test(v), {
@@ -85,6 +96,16 @@ export const EnvSchema = z.object({
   ARGON2_QUEUE_LIMIT: z.coerce.number().int().min(0).max(10000).default(64),
   BODY_LIMIT: z.coerce.number().int().min(1024).max(1048576).default(16384),
   TRUST_PROXY: booleanFromEnv.default(false),
+  // Limits that keep slow, hostile or runaway clients from holding the process (issue 9).
+  REQUEST_TIMEOUT: duration(0.1, 600).prefault(30),
+  HEADERS_TIMEOUT: duration(0.1, 600).prefault(10),
+  KEEP_ALIVE_TIMEOUT: duration(0.1, 600).prefault(72),
+  CONNECTION_TIMEOUT: duration(0, 3600).prefault(0),
+  MAX_HEADER_SIZE: z.coerce.number().int().min(1024).max(65536).default(16384),
+  MAX_CONNECTIONS: z.coerce.number().int().min(0).max(1_000_000).default(4096),
+  MAX_REQUESTS_PER_SOCKET: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  JSON_MAX_DEPTH: z.coerce.number().int().min(1).max(1000).default(32),
+  SHUTDOWN_TIMEOUT: duration(0.1, 600).prefault(10),
 })
 
 export type Env = z.infer<typeof EnvSchema>
@@ -127,6 +148,27 @@ export interface Config {
   argon2: { memoryCost: number; timeCost: number; parallelism: number; concurrency: number | undefined; queueLimit: number }
   bodyLimit: number
   trustProxy: boolean
+  limits: Limits
+}
+
+/** Connection and parsing limits; durations in milliseconds, 0 meaning "no limit" where Node allows it. */
+export interface Limits {
+  /** Whole request, headers and body, must arrive within this (Node's requestTimeout). */
+  requestTimeoutMs: number
+  /** Headers must arrive within this: the slowloris bound. */
+  headersTimeoutMs: number
+  /** An idle keep-alive socket is closed after this. */
+  keepAliveTimeoutMs: number
+  /** Socket inactivity timeout; 0 leaves it to the three above. */
+  connectionTimeoutMs: number
+  maxHeaderSize: number
+  /** Sockets beyond this are closed on accept; 0 = no cap. */
+  maxConnections: number
+  /** Requests served on one keep-alive socket before it is closed; 0 = no cap. */
+  maxRequestsPerSocket: number
+  jsonMaxDepth: number
+  /** SIGTERM: in-flight requests get this long before the process exits anyway. */
+  shutdownTimeoutMs: number
 }
 
 /** Requests allowed per window and key, for each rate-limited operation (DESIGN §7). */
@@ -162,6 +204,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const e = parsed.data
   if (e.REFRESH_IDLE_TTL > e.REFRESH_ABSOLUTE_TTL) {
     throw new ConfigError([`REFRESH_IDLE_TTL=${e.REFRESH_IDLE_TTL}: must not exceed REFRESH_ABSOLUTE_TTL (${e.REFRESH_ABSOLUTE_TTL})`])
+  }
+  // Node refuses to start a server whose headers timeout exceeds its request timeout.
+  if (e.HEADERS_TIMEOUT > e.REQUEST_TIMEOUT) {
+    throw new ConfigError([`HEADERS_TIMEOUT=${e.HEADERS_TIMEOUT / 1000}: must not exceed REQUEST_TIMEOUT (${e.REQUEST_TIMEOUT / 1000})`])
   }
   return {
     host: e.HOST,
@@ -208,5 +254,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     bodyLimit: e.BODY_LIMIT,
     trustProxy: e.TRUST_PROXY,
+    limits: {
+      requestTimeoutMs: e.REQUEST_TIMEOUT,
+      headersTimeoutMs: e.HEADERS_TIMEOUT,
+      keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT,
+      connectionTimeoutMs: e.CONNECTION_TIMEOUT,
+      maxHeaderSize: e.MAX_HEADER_SIZE,
+      maxConnections: e.MAX_CONNECTIONS,
+      maxRequestsPerSocket: e.MAX_REQUESTS_PER_SOCKET,
+      jsonMaxDepth: e.JSON_MAX_DEPTH,
+      shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT,
+    },
   }
 }

@@ -5,6 +5,7 @@
 
 export const ERROR_CATALOG = {
   validation_failed: { status: 400, title: 'Request validation failed' },
+  malformed_request: { status: 400, title: 'Malformed HTTP request' },
   malformed_json: { status: 400, title: 'Malformed JSON body' },
   invalid_cursor: { status: 400, title: 'Invalid pagination cursor' },
   invalid_credentials: { status: 401, title: 'Invalid email or password' },
@@ -19,9 +20,11 @@ export const ERROR_CATALOG = {
   csrf_rejected: { status: 403, title: 'Cross-site request rejected' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
+  request_timeout: { status: 408, title: 'Request timeout' },
   email_taken: { status: 409, title: 'Email already registered' },
   payload_too_large: { status: 413, title: 'Request body too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  header_too_large: { status: 431, title: 'Request header fields too large' },
   weak_password: { status: 422, title: 'Password does not meet the rules' },
   rate_limited: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Internal server error' },

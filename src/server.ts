@@ -53,18 +53,21 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (closing) return
     closing = true
-    logger.info({ signal }, 'shutting down: finishing in-flight requests')
+    const { shutdownTimeoutMs } = config.limits
+    logger.info({ signal, shutdownTimeoutMs }, 'shutting down: refusing new connections, finishing in-flight requests')
     const deadline = setTimeout(() => {
-      logger.error('shutdown deadline passed; exiting')
+      logger.error({ shutdownTimeoutMs }, 'shutdown deadline passed; exiting with requests still open')
       process.exit(1)
-    }, 10_000)
+    }, shutdownTimeoutMs)
     deadline.unref()
     keyWatcher.close()
+    // app.close stops the listener, closes idle keep-alive sockets and waits for in-flight requests;
+    // the store closes only after the last of them has answered.
     await app.close()
     await metricsListener?.close()
     await store.close()
     await redis?.quit().catch(() => redis.disconnect())
-    logger.info('stopped')
+    logger.info('stopped: store closed')
     process.exit(0)
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'))

@@ -38,6 +38,10 @@ export function toAppError(err: unknown): AppError {
       return new AppError('malformed_json', 'the body is empty but the content type is application/json')
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new AppError('validation_failed', 'the Content-Length does not match the body')
+    case 'FST_ERR_BAD_URL':
+      return new AppError('validation_failed', 'the path is not valid percent-encoding')
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new AppError('not_found', 'no such resource')
   }
   if (err instanceof SyntaxError || e.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
     return new AppError('malformed_json', 'the body is not valid JSON')

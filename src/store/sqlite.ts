@@ -32,6 +32,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const db = new DatabaseSync(options.path)
   db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`)
   if (options.path !== ':memory:') db.exec('PRAGMA journal_mode = WAL')
+  // Durability: in WAL mode a COMMIT returns only after its frames are written to the WAL file, so
+  // a crash of this process (SIGKILL, OOM, panic) loses nothing that was acknowledged — the kernel
+  // holds the write (test/process/crash-safety.test.ts kills the server mid-load to prove it). NORMAL
+  // defers the fsync to checkpoints, so an OS crash or power loss can roll back the last few
+  // transactions; FULL would close that gap at an fsync per commit. For an embedded single-node
+  // default we take NORMAL; deployments that need power-loss durability run PostgreSQL.
   db.exec('PRAGMA synchronous = NORMAL')
   db.exec('PRAGMA foreign_keys = ON')
   migrateSqlite(db)

@@ -54,4 +54,28 @@ describe('configuration', () => {
   it('treats empty variables as unset', () => {
     expect(loadConfig({ PORT: '', REDIS_URL: '' }).port).toBe(3000)
   })
+
+  it('connection and parsing limits default to bounded values and read seconds, fractions allowed', () => {
+    expect(loadConfig({}).limits).toEqual({
+      requestTimeoutMs: 30_000,
+      headersTimeoutMs: 10_000,
+      keepAliveTimeoutMs: 72_000,
+      connectionTimeoutMs: 0,
+      maxHeaderSize: 16384,
+      maxConnections: 4096,
+      maxRequestsPerSocket: 0,
+      jsonMaxDepth: 32,
+      shutdownTimeoutMs: 10_000,
+    })
+    const c = loadConfig({ HEADERS_TIMEOUT: '0.5', REQUEST_TIMEOUT: '2', SHUTDOWN_TIMEOUT: '1.25', JSON_MAX_DEPTH: '8', DATABASE_SCHEMA: 'tenant_a' })
+    expect(c.limits).toMatchObject({ headersTimeoutMs: 500, requestTimeoutMs: 2000, shutdownTimeoutMs: 1250, jsonMaxDepth: 8 })
+    expect(c.databaseSchema).toBe('tenant_a')
+  })
+
+  it('refuses limits Node would refuse, naming them', () => {
+    expect(() => loadConfig({ HEADERS_TIMEOUT: '60', REQUEST_TIMEOUT: '30' })).toThrow(/HEADERS_TIMEOUT=60: must not exceed REQUEST_TIMEOUT \(30\)/)
+    expect(() => loadConfig({ MAX_HEADER_SIZE: '10' })).toThrow(/MAX_HEADER_SIZE="10": /)
+    expect(() => loadConfig({ SHUTDOWN_TIMEOUT: 'soon' })).toThrow(/SHUTDOWN_TIMEOUT="soon": must be a number of seconds/)
+    expect(() => loadConfig({ DATABASE_SCHEMA: 'x; drop table users' })).toThrow(/DATABASE_SCHEMA/)
+  })
 })
