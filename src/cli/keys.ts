@@ -82,6 +82,22 @@ export async function generateKey(config: Config, io: CliIo, bits: number): Prom
   }
 }
 
+/**
+ * Records a key change in the audit log (DESIGN §8) of the store DATABASE_URL names. The key change
+ * has already happened, so a store that cannot be reached is reported, not turned into a failure.
+ */
+async function auditKeyChange(config: Config, io: CliIo, details: Record<string, string | boolean>): Promise<void> {
+  try {
+    const { withStore, CLI_CONTEXT } = await import('./cli-store.ts')
+    const { createAuditLog } = await import('../accounts/audit-log.ts')
+    await withStore(config, (store) =>
+      createAuditLog(store, { now: () => io.now().getTime() }).record('key_rotated', CLI_CONTEXT, { details }),
+    )
+  } catch (err) {
+    io.err(`warning: the key change is done, but its audit event could not be stored: ${(err as Error).message}`)
+  }
+}
+
 export async function rotateKeys(config: Config, io: CliIo, bits: number, force: boolean): Promise<void> {
   const manifest = await requireManifest(config)
   const key = await generateSigningKey(bits)
@@ -91,6 +107,7 @@ export async function rotateKeys(config: Config, io: CliIo, bits: number, force:
   for (const kid of result.retired) await removePrivateKey(config.keysDir, kid)
   io.out(`rotated: ${result.activated} now signs; ${result.deactivated} is previous (verifies until its tokens expire); new next key ${key.kid} (RSA-${bits})`)
   for (const kid of result.retired) io.out(`retired ${kid}: every token it signed has expired`)
+  await auditKeyChange(config, io, { action: 'rotate', activated: result.activated, deactivated: result.deactivated ?? '', next: key.kid, retired: result.retired.join(' '), forced: force })
 }
 
 export async function retireKey(config: Config, io: CliIo, kid: string, force: boolean): Promise<void> {
@@ -99,4 +116,5 @@ export async function retireKey(config: Config, io: CliIo, kid: string, force: b
   await writeManifest(config.keysDir, result.manifest)
   await removePrivateKey(config.keysDir, result.kid)
   io.out(`retired ${result.kid}: no longer published; servers refuse its tokens once they reload (within KEYS_RELOAD_INTERVAL=${config.keysReloadInterval}s)`)
+  await auditKeyChange(config, io, { action: 'retire', retired: result.kid, forced: force })
 }

@@ -100,7 +100,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case 'migrate': {
         parse(argv.slice(1), {}, 0)
         const { migrateStore } = await import('../store/open-store.ts')
-        const applied = await migrateStore(config.databaseUrl)
+        const applied = await migrateStore(config.databaseUrl, { schema: config.databaseSchema })
         io.out(applied === 0 ? 'store is up to date: no migrations to apply' : `applied ${applied} migration(s)`)
         break
       }

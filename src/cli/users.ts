@@ -1,26 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
-import { createAuditLog, type RequestContext } from '../accounts/audit-log.ts'
+import { createAuditLog } from '../accounts/audit-log.ts'
 import { normalizeEmail, passwordProblem } from '../accounts/password-policy.ts'
 import { createPasswordHasher } from '../accounts/passwords.ts'
 import type { Config } from '../config.ts'
-import { openStore } from '../store/open-store.ts'
-import type { Store } from '../store/store.ts'
 import { CommandError, UsageError, type CliIo } from './cli-io.ts'
+import { CLI_CONTEXT, withStore } from './cli-store.ts'
 
 /** `latchkey users …`: the same rules as the HTTP API (email normalisation, password policy, audit). */
-
-const CLI_CONTEXT: RequestContext = { ip: null, userAgent: 'latchkey-cli', requestId: null }
-
-async function withStore<T>(config: Config, work: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStore(config.databaseUrl)
-  try {
-    return await work(store)
-  } finally {
-    await store.close()
-  }
-}
-
 function parseEmail(raw: string): string {
   const email = normalizeEmail(raw)
   if (!z.email().safeParse(email).success) throw new UsageError(`--email "${raw}" is not an email address`)

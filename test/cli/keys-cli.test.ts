@@ -2,6 +2,7 @@ import { readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { readManifest } from '../../src/keys/key-files.ts'
+import { openStore } from '../../src/store/open-store.ts'
 import { runLatchkey, type CliRunOptions } from '../helpers/cli.ts'
 import { tempDir } from '../helpers/key-dir.ts'
 
@@ -92,6 +93,19 @@ describe('latchkey keys (and the CLI shell)', () => {
     expect(retired.stdout).toContain(`retired ${a}`)
     expect((await readdir(env.KEYS_DIR!)).includes(`${a}.pem`)).toBe(false)
     expect((await run(['keys', 'retire', a!])).stderr).toContain('was retired at')
+
+    // Both changes are in the audit log of the store DATABASE_URL names (DESIGN §8).
+    const store = await openStore(env.DATABASE_URL!)
+    try {
+      const events = await store.listAudit({ type: 'key_rotated', limit: 10 })
+      expect(events.map((e) => e.details)).toEqual([
+        { action: 'retire', retired: a, forced: false },
+        { action: 'rotate', activated: b, deactivated: a, next: m.keys[2]!.kid, retired: '', forced: false },
+      ])
+      expect(events[0]!.userAgent).toBe('latchkey-cli')
+    } finally {
+      await store.close()
+    }
   })
 
   it('retire --force takes a compromised previous key out at once', async () => {
