@@ -17,6 +17,7 @@ import { meRoutes } from './routes/me.ts'
 import { wellKnownRoutes } from './routes/well-known.ts'
 import type { Store } from './store/store.ts'
 import { createAccessTokenVerifier } from './tokens/access-token-verifier.ts'
+import { createVerifiedTokenCache } from './tokens/verified-token-cache.ts'
 
 export interface AppDeps {
   config: Config
@@ -71,12 +72,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const auth = createAuthService({ config, store, keys, clock, passwords, audit })
   const revokedSessions = deps.revokedSessions ?? createStoreRevokedSessionSet(store)
 
+  const tokenCache =
+    config.tokenCache.ttlMs > 0 && config.tokenCache.maxEntries > 0 ? createVerifiedTokenCache(config.tokenCache) : undefined
+  if (tokenCache) {
+    // A token verified against the old keys must be checked again against the new ones.
+    const stopListening = keys.onChange(() => tokenCache.clear())
+    app.addHook('onClose', async () => stopListening())
+  }
+
   await app.register(authenticatePlugin, {
     realm: REALM,
     verifyToken: createAccessTokenVerifier({
       keys: () => keys.current.verificationKeys,
       policy: { issuer: config.issuer, audience: config.audience, clockTolerance: config.clockTolerance },
       clock,
+      ...(tokenCache ? { cache: tokenCache } : {}),
     }),
     isSessionRevoked: (sid) => revokedSessions.isRevoked(sid),
   })

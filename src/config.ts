@@ -49,6 +49,11 @@ export const EnvSchema = z.object({
   ARGON2_QUEUE_LIMIT: z.coerce.number().int().min(0).max(10000).default(64),
   BODY_LIMIT: z.coerce.number().int().min(1024).max(1048576).default(16384),
   TRUST_PROXY: booleanFromEnv.default(false),
+  TOKEN_CACHE_TTL: seconds(0, 600).default(60),
+  TOKEN_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
+  WORKERS: z
+    .union([z.literal('auto'), z.coerce.number().int().min(1).max(256)], { message: 'must be auto or a number of processes (1–256)' })
+    .default(1),
 })
 
 export type Env = z.infer<typeof EnvSchema>
@@ -75,6 +80,10 @@ export interface Config {
   argon2: { memoryCost: number; timeCost: number; parallelism: number; concurrency: number | undefined; queueLimit: number }
   bodyLimit: number
   trustProxy: boolean
+  /** Verified-token cache: entry cap in ms (0 = off) and size. */
+  tokenCache: { ttlMs: number; maxEntries: number }
+  /** Processes to serve from (node:cluster); 'auto' = one per core. */
+  workers: number | 'auto'
 }
 
 export class ConfigError extends Error {
@@ -130,5 +139,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     bodyLimit: e.BODY_LIMIT,
     trustProxy: e.TRUST_PROXY,
+    tokenCache: { ttlMs: e.TOKEN_CACHE_TTL * 1000, maxEntries: e.TOKEN_CACHE_MAX_ENTRIES },
+    workers: e.WORKERS,
   }
 }

@@ -200,11 +200,26 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async listAudit(query: AuditQuery) {
       const where: string[] = []
       const params: SQLInputValue[] = []
-      if (query.userId !== undefined) (where.push('user_id = ?'), params.push(query.userId))
-      if (query.type !== undefined) (where.push('type = ?'), params.push(query.type))
-      if (query.since !== undefined) (where.push('at >= ?'), params.push(query.since))
-      if (query.until !== undefined) (where.push('at < ?'), params.push(query.until))
-      if (query.beforeSeq !== undefined) (where.push('seq < ?'), params.push(query.beforeSeq))
+      if (query.userId !== undefined) {
+        where.push('user_id = ?')
+        params.push(query.userId)
+      }
+      if (query.type !== undefined) {
+        where.push('type = ?')
+        params.push(query.type)
+      }
+      if (query.since !== undefined) {
+        where.push('at >= ?')
+        params.push(query.since)
+      }
+      if (query.until !== undefined) {
+        where.push('at < ?')
+        params.push(query.until)
+      }
+      if (query.beforeSeq !== undefined) {
+        where.push('seq < ?')
+        params.push(query.beforeSeq)
+      }
       const sql = `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`
       return (db.prepare(sql).all(...params, query.limit) as Row[]).map(toAuditEvent)
     },

@@ -33,6 +33,8 @@ export interface TestAppOptions {
   /** Use the configured (OWASP) argon2 cost instead of the cheap test cost. */
   realArgon2?: boolean
   deps?: Partial<AppDeps>
+  /** Runs before the app is ready, e.g. to add a test-only route. */
+  beforeReady?: (app: FastifyInstance) => void
 }
 
 /** A whole app on an in-memory SQLite store, in-memory keys and a fixed clock. */
@@ -61,6 +63,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     openapiYaml: 'openapi: 3.1.0\n',
     ...options.deps,
   })
+  options.beforeReady?.(app)
   await app.ready()
   return {
     app,
