@@ -111,6 +111,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.REFRESH_IDLE_TTL > e.REFRESH_ABSOLUTE_TTL) {
     throw new ConfigError([`REFRESH_IDLE_TTL=${e.REFRESH_IDLE_TTL}: must not exceed REFRESH_ABSOLUTE_TTL (${e.REFRESH_ABSOLUTE_TTL})`])
   }
+  if (e.WORKERS !== 1 && e.DATABASE_URL === 'sqlite::memory:') {
+    throw new ConfigError([`WORKERS=${e.WORKERS}: each worker would get its own empty in-memory database; use a sqlite file or postgres`])
+  }
   return {
     host: e.HOST,
     port: e.PORT,
