@@ -42,8 +42,11 @@ export function bearerToken(request: FastifyRequest): string {
 }
 
 /**
- * The verification plugin: one onRequest hook for every route that is not marked public, so a route
- * added without thinking is protected. The hook is synchronous; only routes that opt into the
+ * The verification plugin. Every route registered after it that is not marked public gets the
+ * verification hook (secure by default: a route added without thinking is protected), so the
+ * plugin must be registered before the routes. The hooks are attached per route, from the route's
+ * own config read once at registration: a request pays no lookup of its route options, and public
+ * routes pay nothing at all. The verification hook is synchronous; only routes that opt into the
  * revocation check pay for an asynchronous lookup.
  */
 export const authenticatePlugin = fp(
@@ -60,31 +63,38 @@ export const authenticatePlugin = fp(
       sendProblem(request, reply, appError, options.realm)
     }
 
-    app.addHook('onRequest', function verifyBearer(request, reply, done: HookHandlerDoneFunction) {
-      const config = request.routeOptions.config
-      if (config.public || request.is404) return done()
-      let claims: AccessTokenClaims
-      try {
-        claims = options.verifyToken(bearerToken(request))
-      } catch (err) {
-        return refuse(request, reply, err)
+    function verifyBearerFor(scopes: readonly string[]) {
+      return function verifyBearer(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+        let claims: AccessTokenClaims
+        try {
+          claims = options.verifyToken(bearerToken(request))
+        } catch (err) {
+          return refuse(request, reply, err)
+        }
+        if (!hasScopes(claims.scope, scopes)) {
+          return refuse(request, reply, new AppError('insufficient_scope', `this route requires scope: ${scopes.join(' ')}`), scopes)
+        }
+        request.auth = claims
+        done()
       }
-      const scopes = config.scopes ?? []
-      if (!hasScopes(claims.scope, scopes)) {
-        return refuse(request, reply, new AppError('insufficient_scope', `this route requires scope: ${scopes.join(' ')}`), scopes)
-      }
-      request.auth = claims
-      done()
-    })
+    }
 
-    app.addHook('preHandler', function checkRevocation(request, reply, done: HookHandlerDoneFunction) {
-      if (!request.routeOptions.config.revocationCheck || !request.auth) return done()
+    function checkRevocation(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
       const isRevoked = options.isSessionRevoked
+      if (!request.auth) return done()
       if (!isRevoked) return done(new Error('revocationCheck requested but no revoked-session set is configured'))
       isRevoked(request.auth.sid).then(
         (revoked) => (revoked ? refuse(request, reply, new AppError('session_revoked', 'this session has been revoked')) : done()),
         (err: unknown) => done(err as Error),
       )
+    }
+
+    app.addHook('onRoute', (route) => {
+      const config = route.config ?? {}
+      if (config.public) return
+      // Route-level hooks run after the global ones, and this one before the route's own.
+      route.onRequest = [verifyBearerFor(config.scopes ?? []), ...[route.onRequest ?? []].flat()]
+      if (config.revocationCheck) route.preHandler = [checkRevocation, ...[route.preHandler ?? []].flat()]
     })
   },
   { name: 'latchkey-authenticate', fastify: '5.x' },
