@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   const hotClients = bearerPerConnection('/me/claims', hot, hot.length / CONNECTIONS)
   // Re-verifies all 5,000 once, so each measured round starts with them cached even after a
   // first-seen round has pushed them out of the LRU.
-  const fillCache = () => runLoad({ url: L, connections: CONNECTIONS, duration: 0, amount: hot.length, ...hotClients })
+  const fillCache = (base = L) => runLoad({ url: base, connections: CONNECTIONS, duration: 0, amount: hot.length, ...hotClients })
 
   // Never-seen tokens: more than the run can send at the probed baseline rate, and more than the
   // cache holds, so every request misses: before a connection comes back to a token, the others
@@ -166,15 +166,29 @@ async function main(): Promise<void> {
     runLoad({ url: `${L}/auth/login`, connections: CORES * 2, duration, method: 'POST', headers: json, body: JSON.stringify({ email: EMAIL, password: PASSWORD }) })
   const login = await measure('latchkey POST /auth/login', loginRun)
 
-  // Tail latency of the stateless path at a fixed moderate rate, idle and while argon2 is saturated.
+  // Tail latency of the stateless path at a fixed moderate rate, idle and while argon2 is saturated;
+  // then the same against a second instance that keeps one core free of hashing, to show the trade.
   const rate = Math.max(100, Math.round(cached.rps * 0.2))
-  const atRate = (duration: number) => runLoad({ url: L, connections: CONNECTIONS, duration, overallRate: rate, ...hotClients })
-  await fillCache()
-  const idle = await measure(`latchkey /me/claims at ${rate} req/s, idle`, atRate)
-  await loginRun(WARMUP)
-  await fillCache()
-  const [underLoad, loginDuring] = await Promise.all([atRate(DURATION), loginRun(DURATION)])
-  log(`latchkey /me/claims at ${rate} req/s during logins: p99 ${underLoad.p99.toFixed(2)} ms (logins ${loginDuring.rps.toFixed(1)}/s)`)
+  const storm = async (base: string, label: string) => {
+    const atRate = (duration: number) => runLoad({ url: base, connections: CONNECTIONS, duration, overallRate: rate, ...hotClients })
+    const logins = (duration: number) =>
+      runLoad({ url: `${base}/auth/login`, connections: CORES * 2, duration, method: 'POST', headers: json, body: JSON.stringify({ email: EMAIL, password: PASSWORD }) })
+    await fillCache(base)
+    const idle = await measure(`${label}: /me/claims at ${rate} req/s, idle`, atRate)
+    await logins(WARMUP)
+    await fillCache(base)
+    const [busy, during] = await Promise.all([atRate(DURATION), logins(DURATION)])
+    log(`${label}: /me/claims at ${rate} req/s during logins: p99 ${busy.p99.toFixed(2)} ms (logins ${during.rps.toFixed(1)}/s)`)
+    return { idle, busy, during }
+  }
+  const stormDefault = await storm(L, `latchkey (ARGON2_CONCURRENCY=${CORES})`)
+  const spareConcurrency = Math.max(1, CORES - 1)
+  const spare = await startProcess('src/server.ts', '/health/ready', { ...latchkeyEnv, ARGON2_CONCURRENCY: String(spareConcurrency) })
+  running.push(spare)
+  const stormSpare = await storm(spare.base, `latchkey (ARGON2_CONCURRENCY=${spareConcurrency})`)
+  await spare.stop()
+  const idle = stormDefault.idle
+  const underLoad = stormDefault.busy
 
   const rssAfter = rssMb(latchkey.child.pid!)
 
@@ -216,7 +230,10 @@ async function main(): Promise<void> {
       { scenario: 'latchkey POST /auth/login', result: login, reference: { name: 'raw argon2id', rps: argon2Rate } },
       { scenario: `latchkey GET /me/claims at ${rate} req/s, idle`, result: idle },
       { scenario: `latchkey GET /me/claims at ${rate} req/s, during a login storm`, result: underLoad },
-      { scenario: 'latchkey POST /auth/login during that storm', result: loginDuring },
+      { scenario: 'latchkey POST /auth/login during that storm', result: stormDefault.during },
+      { scenario: `ARGON2_CONCURRENCY=${spareConcurrency}: GET /me/claims at ${rate} req/s, idle`, result: stormSpare.idle },
+      { scenario: `ARGON2_CONCURRENCY=${spareConcurrency}: GET /me/claims at ${rate} req/s, during a login storm`, result: stormSpare.busy },
+      { scenario: `ARGON2_CONCURRENCY=${spareConcurrency}: POST /auth/login during that storm`, result: stormSpare.during, reference: { name: 'raw argon2id', rps: argon2Rate } },
     ],
     raw: { rs256SignPerS: signRate, argon2idHashPerS: argon2Rate },
     process: { tokenBytes, coldStartMs: latchkey.startMs, firstStartWithKeyGenerationMs: first.startMs, idleRssMb: idleRss, rssAfterRunMb: rssAfter },
