@@ -36,6 +36,7 @@ import { sessionRoutes } from './routes/sessions.ts'
 import { wellKnownRoutes } from './routes/well-known.ts'
 import type { Store } from './store/store.ts'
 import { createAccessTokenVerifier } from './tokens/access-token-verifier.ts'
+import { createVerifiedTokenCache } from './tokens/verified-token-cache.ts'
 
 export interface AppDeps {
   config: Config
@@ -116,12 +117,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done()
   })
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  // Synchronous (done callback) rather than async: an async hook costs every response a promise.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id)
     if (draining) reply.header('connection', 'close')
     // Responses carry tokens and account data: nothing may be cached unless a route says so.
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
-    return payload
+    done(null, payload)
   })
 
   if (metrics) {
@@ -168,17 +170,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       : {}),
   })
   const sessions = createSessionService({ store, clock, audit })
-  const verifyToken = createAccessTokenVerifier({
-    keys: () => keys.current.verificationKeys,
-    policy: { issuer: config.issuer, audience: config.audience, clockTolerance: config.clockTolerance },
-    clock,
-  })
 
   // Before authentication: preflights carry no token, and refusals must still be readable by the page.
   await app.register(corsPlugin, { origins: config.corsOrigins, maxAge: config.corsMaxAge })
   await app.register(fastifyCookie)
   // Before the routes: the plugin attaches its hook to each route that names a policy.
   if (config.rateLimitEnabled) await app.register(rateLimitPlugin, { limits: config.rateLimits, redis, refreshCookieName: config.refreshCookie.name })
+
+  const tokenCache =
+    config.tokenCache.ttlMs > 0 && config.tokenCache.maxEntries > 0 ? createVerifiedTokenCache(config.tokenCache) : undefined
+  if (tokenCache) {
+    // A token verified against the old keys must be checked again against the new ones.
+    const stopListening = keys.onChange(() => tokenCache.clear())
+    app.addHook('onClose', async () => stopListening())
+  }
+  const verifyToken = createAccessTokenVerifier({
+    keys: () => keys.current.verificationKeys,
+    policy: { issuer: config.issuer, audience: config.audience, clockTolerance: config.clockTolerance },
+    clock,
+    ...(tokenCache ? { cache: tokenCache } : {}),
+  })
 
   await app.register(authenticatePlugin, {
     realm: REALM,

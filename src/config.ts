@@ -106,6 +106,11 @@ export const EnvSchema = z.object({
   MAX_REQUESTS_PER_SOCKET: z.coerce.number().int().min(0).max(1_000_000).default(0),
   JSON_MAX_DEPTH: z.coerce.number().int().min(1).max(1000).default(32),
   SHUTDOWN_TIMEOUT: duration(0.1, 600).prefault(10),
+  TOKEN_CACHE_TTL: seconds(0, 600).default(60),
+  TOKEN_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
+  WORKERS: z
+    .union([z.literal('auto'), z.coerce.number().int().min(1).max(256)], { message: 'must be auto or a number of processes (1–256)' })
+    .default(1),
 })
 
 export type Env = z.infer<typeof EnvSchema>
@@ -149,6 +154,10 @@ export interface Config {
   bodyLimit: number
   trustProxy: boolean
   limits: Limits
+  /** Verified-token cache: entry cap in ms (0 = off) and size. */
+  tokenCache: { ttlMs: number; maxEntries: number }
+  /** Processes to serve from (node:cluster); 'auto' = one per core. */
+  workers: number | 'auto'
 }
 
 /** Connection and parsing limits; durations in milliseconds, 0 meaning "no limit" where Node allows it. */
@@ -209,6 +218,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.HEADERS_TIMEOUT > e.REQUEST_TIMEOUT) {
     throw new ConfigError([`HEADERS_TIMEOUT=${e.HEADERS_TIMEOUT / 1000}: must not exceed REQUEST_TIMEOUT (${e.REQUEST_TIMEOUT / 1000})`])
   }
+  if (e.WORKERS !== 1 && e.DATABASE_URL === 'sqlite::memory:') {
+    throw new ConfigError([`WORKERS=${e.WORKERS}: each worker would get its own empty in-memory database; use a sqlite file or postgres`])
+  }
   return {
     host: e.HOST,
     port: e.PORT,
@@ -265,5 +277,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       jsonMaxDepth: e.JSON_MAX_DEPTH,
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT,
     },
+    tokenCache: { ttlMs: e.TOKEN_CACHE_TTL * 1000, maxEntries: e.TOKEN_CACHE_MAX_ENTRIES },
+    workers: e.WORKERS,
   }
 }

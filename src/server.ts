@@ -1,6 +1,10 @@
+import cluster from 'node:cluster'
 import { readFile } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
+import type { Logger } from 'pino'
 import { buildApp } from './app.ts'
 import { systemClock } from './clock.ts'
+import { runClusterPrimary } from './cluster-primary.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
 import { ensureKeyDir, loadKeySet } from './keys/key-files.ts'
 import { KeyRing } from './keys/key-ring.ts'
@@ -9,7 +13,7 @@ import { createLogger } from './logger.ts'
 import { startMetricsListener, type MetricsListener } from './metrics-listener.ts'
 import { createMetrics } from './metrics.ts'
 import { createRedisClient, waitForRedis } from './redis-client.ts'
-import { openStore } from './store/open-store.ts'
+import { migrateStore, openStore } from './store/open-store.ts'
 
 /** The process: environment → config, keys and store from disk, the app, the listener, a clean exit. */
 async function main(): Promise<void> {
@@ -24,10 +28,34 @@ async function main(): Promise<void> {
     throw err
   }
   const logger = createLogger(config.logLevel)
+  const workers = config.workers === 'auto' ? availableParallelism() : config.workers
 
+  if (cluster.isPrimary) {
+    // Done once, before any fork, so every worker loads the same key and finds the schema migrated.
+    await prepareSharedState(config, logger)
+    if (workers > 1) {
+      const stop = runClusterPrimary({ cluster, workers, logger, shutdownTimeoutMs: config.limits.shutdownTimeoutMs + 5000, exit: (code) => process.exit(code) })
+      process.on('SIGTERM', () => stop('SIGTERM'))
+      process.on('SIGINT', () => stop('SIGINT'))
+      // Each worker watches KEYS_DIR itself; a SIGHUP to the primary reaches them all.
+      process.on('SIGHUP', () => {
+        for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP')
+      })
+      return
+    }
+  }
+  await serve(config, logger)
+}
+
+async function prepareSharedState(config: Config, logger: Logger): Promise<void> {
   if (await ensureKeyDir(config.keysDir, new Date())) {
     logger.warn({ keysDir: config.keysDir }, 'no signing key found: generated a development key; use `latchkey keys` to manage production keys')
   }
+  if (config.databaseUrl !== 'sqlite::memory:') await migrateStore(config.databaseUrl, { schema: config.databaseSchema })
+}
+
+/** One serving process: the whole app on HOST:PORT (a cluster worker shares the primary's socket). */
+async function serve(config: Config, logger: Logger): Promise<void> {
   // At start a bad key set is fatal; once running, the watcher keeps the last good one instead.
   const keys = new KeyRing(await loadKeySet(config.keysDir))
   const keyWatcher = startKeyWatcher({ dir: config.keysDir, ring: keys, logger, intervalMs: config.keysReloadInterval * 1000 })
@@ -39,8 +67,8 @@ async function main(): Promise<void> {
     pool: { connectionTimeoutMillis: 5000 },
     onPoolError: (err) => logger.error({ reason: err.message }, 'postgres: idle connection lost; reconnecting on demand'),
   })
-  // Redis is optional and may be down at start: the instance still serves (degraded, see
-  // docs/scale-out.md) and /health/ready reports it until the client connects.
+  // Redis is optional and may be down at start: the instance still serves (degraded, see the
+  // README's "Running several instances") and /health/ready reports it until the client connects.
   const redis = config.redisUrl ? createRedisClient({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger }) : undefined
   if (redis && !(await waitForRedis(redis, 5000))) logger.error('redis not reachable at start; serving degraded until it is')
   const openapiYaml = await readFile(new URL('../openapi.yaml', import.meta.url), 'utf8')
@@ -74,7 +102,8 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'))
 
   await app.listen({ host: config.host, port: config.port })
-  if (metrics && config.metricsPort !== undefined) {
+  // Several workers would each bind the metrics port: only a single process serves metrics.
+  if (metrics && config.metricsPort !== undefined && cluster.isPrimary) {
     metricsListener = await startMetricsListener(metrics.registry, config.metricsHost, config.metricsPort)
     logger.info({ address: metricsListener.address }, 'metrics listening on /metrics')
   }

@@ -46,10 +46,13 @@ export function bearerToken(request: FastifyRequest): string {
 }
 
 /**
- * The verification plugin: one onRequest hook for every route that is not marked public, so a route
- * added without thinking is protected. The hook is synchronous for every token whose key is at hand;
- * only an unknown-key fetch (resource servers) and routes that opt into the revocation check pay
- * for an asynchronous step.
+ * The verification plugin. Every route registered after it that is not marked public gets the
+ * verification hook (secure by default: a route added without thinking is protected), so the
+ * plugin must be registered before the routes. The hooks are attached per route, from the route's
+ * own config read once at registration: a request pays no lookup of its route options, and public
+ * routes pay nothing at all. Verification is synchronous for every token whose key is at hand; only
+ * an unknown-key fetch (resource servers) and routes that opt into the revocation check pay for an
+ * asynchronous step.
  */
 export const authenticatePlugin = fp(
   async function authenticate(app: FastifyInstance, options: AuthenticateOptions) {
@@ -65,8 +68,7 @@ export const authenticatePlugin = fp(
       sendProblem(request, reply, appError, options.realm)
     }
 
-    function admit(request: FastifyRequest, reply: FastifyReply, claims: AccessTokenClaims, done: HookHandlerDoneFunction): void {
-      const scopes = request.routeOptions.config.scopes ?? []
+    function admit(request: FastifyRequest, reply: FastifyReply, claims: AccessTokenClaims, scopes: readonly string[], done: HookHandlerDoneFunction): void {
       if (!hasScopes(claims.scope, scopes)) {
         return refuse(request, reply, new AppError('insufficient_scope', `this route requires scope: ${scopes.join(' ')}`), scopes)
       }
@@ -74,33 +76,43 @@ export const authenticatePlugin = fp(
       done()
     }
 
-    app.addHook('onRequest', function verifyBearer(request, reply, done: HookHandlerDoneFunction) {
-      const config = request.routeOptions.config
-      if (config.public || request.is404) return done()
-      let verified: AccessTokenClaims | Promise<AccessTokenClaims>
-      try {
-        verified = options.verifyToken(bearerToken(request))
-      } catch (err) {
-        return refuse(request, reply, err)
+    function verifyBearerFor(scopes: readonly string[]) {
+      return function verifyBearer(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+        // A plugin's own onRoute hook (e.g. the docs page's) may mark a route public after ours ran.
+        if (request.routeOptions.config.public) return done()
+        let verified: AccessTokenClaims | Promise<AccessTokenClaims>
+        try {
+          verified = options.verifyToken(bearerToken(request))
+        } catch (err) {
+          return refuse(request, reply, err)
+        }
+        if (verified instanceof Promise) {
+          verified.then(
+            (claims) => admit(request, reply, claims, scopes, done),
+            (err: unknown) => refuse(request, reply, err),
+          )
+          return
+        }
+        admit(request, reply, verified, scopes, done)
       }
-      if (verified instanceof Promise) {
-        verified.then(
-          (claims) => admit(request, reply, claims, done),
-          (err: unknown) => refuse(request, reply, err),
-        )
-        return
-      }
-      admit(request, reply, verified, done)
-    })
+    }
 
-    app.addHook('preHandler', function checkRevocation(request, reply, done: HookHandlerDoneFunction) {
-      if (!request.routeOptions.config.revocationCheck || !request.auth) return done()
+    function checkRevocation(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
       const isRevoked = options.isSessionRevoked
+      if (!request.auth) return done()
       if (!isRevoked) return done(new Error('revocationCheck requested but no revoked-session set is configured'))
       isRevoked(request.auth.sid).then(
         (revoked) => (revoked ? refuse(request, reply, new AppError('session_revoked', 'this session has been revoked')) : done()),
         (err: unknown) => done(err as Error),
       )
+    }
+
+    app.addHook('onRoute', (route) => {
+      const config = route.config ?? {}
+      if (config.public) return
+      // Route-level hooks run after the global ones, and this one before the route's own.
+      route.onRequest = [verifyBearerFor(config.scopes ?? []), ...[route.onRequest ?? []].flat()]
+      if (config.revocationCheck) route.preHandler = [checkRevocation, ...[route.preHandler ?? []].flat()]
     })
   },
   { name: 'latchkey-authenticate', fastify: '5.x' },

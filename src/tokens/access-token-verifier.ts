@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto'
 import type { Clock } from '../clock.ts'
 import type { AccessTokenClaims } from './access-token-claims.ts'
+import type { VerifiedTokenCache } from './verified-token-cache.ts'
 import { verifyAccessToken, type VerificationPolicy } from './verify-access-token.ts'
 
 export interface AccessTokenVerifierOptions {
@@ -8,9 +9,20 @@ export interface AccessTokenVerifierOptions {
   keys: () => ReadonlyMap<string, KeyObject>
   policy: VerificationPolicy
   clock: Clock
+  /** Tokens that already passed; the owner must clear it when the key set changes. */
+  cache?: VerifiedTokenCache
 }
 
-/** Binds the verification policy to a key source and a clock: `(token) => claims`. */
-export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): (token: string) => AccessTokenClaims {
-  return (token) => verifyAccessToken(token, options.keys(), options.policy, Math.floor(options.clock.now() / 1000))
+/** Binds the verification policy to a key source, a clock and an optional cache: `(token) => claims`. */
+export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): (token: string) => Readonly<AccessTokenClaims> {
+  const { cache, clock, policy } = options
+  if (!cache) return (token) => verifyAccessToken(token, options.keys(), policy, Math.floor(clock.now() / 1000))
+  return (token) => {
+    const nowMs = clock.now()
+    const hit = cache.get(token, nowMs)
+    if (hit) return hit
+    // Throws on any failure, so only a success ever reaches the cache.
+    const claims = verifyAccessToken(token, options.keys(), policy, Math.floor(nowMs / 1000))
+    return cache.set(token, claims, nowMs)
+  }
 }

@@ -1,0 +1,42 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { bearer, createTestApp, registerUser, type TestApp } from '../helpers/app.ts'
+
+describe('per-route verification hooks', () => {
+  let t: TestApp
+  afterEach(() => t.close())
+
+  async function appWithTestRoutes() {
+    t = await createTestApp({
+      routes: (app) => {
+        app.get('/test/plain', async (request) => ({ sub: request.auth?.sub }))
+        app.get('/test/admin', { config: { scopes: ['admin'] } }, async () => ({ ok: true }))
+        app.get('/test/open', { config: { public: true } }, async (request) => ({ auth: request.auth }))
+      },
+    })
+  }
+
+  it('protects a route registered without any auth config (secure by default), GET and HEAD alike', async () => {
+    await appWithTestRoutes()
+    expect((await t.app.inject({ method: 'GET', url: '/test/plain' })).statusCode).toBe(401)
+    expect((await t.app.inject({ method: 'HEAD', url: '/test/plain' })).statusCode).toBe(401)
+    const user = await registerUser(t)
+    const ok = await t.app.inject({ method: 'GET', url: '/test/plain', headers: bearer(user.access_token) })
+    expect(ok.statusCode).toBe(200)
+    expect(ok.json().sub).toBeTruthy()
+  })
+
+  it('refuses a valid token without the route scope with 403 insufficient_scope', async () => {
+    await appWithTestRoutes()
+    const user = await registerUser(t)
+    const res = await t.app.inject({ method: 'GET', url: '/test/admin', headers: bearer(user.access_token) })
+    expect(res.statusCode).toBe(403)
+    expect(res.headers['www-authenticate']).toContain('insufficient_scope')
+  })
+
+  it('does not look at the Authorization header of a public route', async () => {
+    await appWithTestRoutes()
+    const res = await t.app.inject({ method: 'GET', url: '/test/open', headers: { authorization: 'Bearer not-a-token' } })
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toEqual({ auth: null })
+  })
+})

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest'
+import { AppError } from '../../src/errors.ts'
+import { signAccessToken } from '../../src/tokens/sign-access-token.ts'
+import { verifyAccessToken } from '../../src/tokens/verify-access-token.ts'
+import { sharedTestKey } from '../helpers/keys.ts'
+
+const NOW = 1_800_000_000
+const policy = { issuer: 'https://issuer.test', audience: 'api', clockTolerance: 30 }
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+
+async function setup() {
+  const key = await sharedTestKey()
+  const token = signAccessToken({ issuer: policy.issuer, audience: 'api', subject: 'u', sessionId: 's', scope: 'user', now: NOW, ttl: 600 }, key).token
+  const keys = new Map([[key.kid, key.publicKey]])
+  const verify = (t: string) => {
+    try {
+      verifyAccessToken(t, keys, policy, NOW)
+      return 'accepted'
+    } catch (err) {
+      return err instanceof AppError ? `${err.code}: ${err.message}` : String(err)
+    }
+  }
+  return { token, verify }
+}
+
+/** The same bytes, spelled with a different last character (unused low bits set). */
+function nonCanonical(segment: string): string {
+  const last = ALPHABET.indexOf(segment.at(-1)!)
+  const spare = segment.length % 4 === 2 ? 0x0f : 0x03
+  return segment.slice(0, -1) + ALPHABET[last | spare]
+}
+
+describe('base64url canonicality in verifyAccessToken', () => {
+  it('accepts the canonical token', async () => {
+    const { token, verify } = await setup()
+    expect(verify(token)).toBe('accepted')
+  })
+
+  it('refuses a signature or payload whose last character carries non-zero unused bits', async () => {
+    const { token, verify } = await setup()
+    const [h, p, s] = token.split('.') as [string, string, string]
+    expect(s.length % 4).not.toBe(0)
+    expect(Buffer.from(nonCanonical(s), 'base64url')).toEqual(Buffer.from(s, 'base64url'))
+    expect(verify(`${h}.${p}.${nonCanonical(s)}`)).toMatch(/^invalid_token: signature is not canonical/)
+    if (p.length % 4 !== 0) expect(verify(`${h}.${nonCanonical(p)}.${s}`)).toMatch(/^invalid_token: payload is not canonical/)
+  })
+
+  it('refuses padding and foreign characters', async () => {
+    const { token, verify } = await setup()
+    expect(verify(`${token}=`)).toMatch(/^invalid_token/)
+    expect(verify(token.replace('.', '.+'))).toMatch(/^invalid_token/)
+  })
+})
