@@ -1,56 +1,109 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
+import { EnvSchema } from '../../src/config.ts'
 
 const root = new URL('../..', import.meta.url).pathname
+const readme = readFileSync(join(root, 'README.md'), 'utf8')
 
-/** Runs the README's curl walkthrough verbatim (only the port is changed) against a live server. */
-describe('README walkthrough', () => {
-  let dir: string
-  let url: string
-  let stop: () => Promise<void>
+/** Every shell block of the README that calls curl, with the marker in front of it. */
+function curlBlocks(): Array<{ marker: string | undefined; script: string }> {
+  const blocks: Array<{ marker: string | undefined; script: string }> = []
+  const pattern = /(?:<!-- (walkthrough:start|example:[a-z-]+) -->\s*)?```sh\n([\s\S]*?)```/g
+  for (const m of readme.matchAll(pattern)) if (m[2]!.includes('curl ')) blocks.push({ marker: m[1], script: m[2]! })
+  return blocks
+}
 
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'latchkey-readme-'))
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'src/server.ts'], {
-      cwd: root,
-      env: { ...process.env, PORT: '0', KEYS_DIR: join(dir, 'keys'), DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}`, LOG_LEVEL: 'info', RATE_LIMIT_ENABLED: 'false' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
     })
-    let out = ''
-    url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 15_000)
-      const onData = (c: Buffer) => {
-        out += String(c)
-        const m = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)
-        if (m) {
-          clearTimeout(timer)
-          resolve(m[1]!)
-        }
+  })
+}
+
+interface Running {
+  url: string
+  stop(): Promise<void>
+}
+
+async function startServer(dir: string, env: Record<string, string> = {}): Promise<Running> {
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'src/server.ts'], {
+    cwd: root,
+    env: { ...process.env, PORT: '0', KEYS_DIR: join(dir, 'keys'), DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}`, LOG_LEVEL: 'info', RATE_LIMIT_ENABLED: 'false', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 20_000)
+    const onData = (c: Buffer) => {
+      out += String(c)
+      const m = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1]!)
       }
-      child.stdout.on('data', onData)
-      child.stderr.on('data', onData)
-    })
-    stop = () => new Promise((resolve) => (child.on('exit', () => resolve()), child.kill('SIGTERM')))
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
   })
-  afterAll(async () => {
-    await stop?.()
-    rmSync(dir, { recursive: true, force: true })
+  return { url, stop: () => new Promise((resolve) => (child.on('exit', () => resolve()), child.kill('SIGTERM'))) }
+}
+
+const bash = (script: string) => spawnSync('bash', ['-euo', 'pipefail', '-c', script], { encoding: 'utf8', timeout: 30_000 })
+
+/** The README's shell examples run verbatim (only host ports change) against a live server. */
+describe('README examples', () => {
+  const dirs: string[] = []
+  const tempDir = () => {
+    const d = mkdtempSync(join(tmpdir(), 'latchkey-readme-'))
+    dirs.push(d)
+    return d
+  }
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
+
+  it('every curl example is one the tests run', () => {
+    const blocks = curlBlocks()
+    expect(blocks.length).toBeGreaterThanOrEqual(2)
+    for (const block of blocks) expect(block.marker, block.script.slice(0, 80)).toMatch(/^(walkthrough:start|example:metrics)$/)
   })
 
-  it('every step works as written', () => {
-    const readme = readFileSync(join(root, 'README.md'), 'utf8')
-    const section = /<!-- walkthrough:start -->\s*```sh\n([\s\S]*?)```\s*<!-- walkthrough:end -->/.exec(readme)
-    expect(section, 'README has a walkthrough section').not.toBeNull()
-    const script = section![1]!.replaceAll('http://127.0.0.1:3000', url)
-    const res = spawnSync('bash', ['-euo', 'pipefail', '-c', script], { encoding: 'utf8', timeout: 30_000 })
-    expect(res.status, res.stderr).toBe(0)
-    // register printed a token response, /me the user, logout 204, the final refresh a problem
-    expect(res.stdout).toContain('"token_type": "Bearer"')
-    expect(res.stdout).toContain('"email": "ada@example.com"')
-    expect(res.stdout).toMatch(/^204$/m)
-    expect(res.stdout).toContain('"code": "session_revoked"')
+  it('the walkthrough works as written', async () => {
+    const server = await startServer(tempDir())
+    try {
+      const block = curlBlocks().find((b) => b.marker === 'walkthrough:start')!
+      const res = bash(block.script.replaceAll('http://127.0.0.1:3000', server.url))
+      expect(res.status, res.stderr).toBe(0)
+      // register printed a token response, /me the user, logout 204, the final refresh a problem
+      expect(res.stdout).toContain('"token_type": "Bearer"')
+      expect(res.stdout).toContain('"email": "ada@example.com"')
+      expect(res.stdout).toMatch(/^204$/m)
+      expect(res.stdout).toContain('"code": "session_revoked"')
+    } finally {
+      await server.stop()
+    }
+  })
+
+  it('the metrics example prints the failed-login counter', async () => {
+    const port = await freePort()
+    const server = await startServer(tempDir(), { METRICS_PORT: String(port) })
+    try {
+      await fetch(`${server.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'no@example.com', password: 'wrong password!!' }) })
+      const block = curlBlocks().find((b) => b.marker === 'example:metrics')!
+      const res = bash(block.script.replaceAll('127.0.0.1:9464', `127.0.0.1:${port}`))
+      expect(res.status, res.stderr).toBe(0)
+      expect(res.stdout).toMatch(/^latchkey_audit_events_total\{type="login_failed"\} 1$/m)
+    } finally {
+      await server.stop()
+    }
+  })
+
+  it('the configuration table names every environment variable the server reads', () => {
+    const table = readme.slice(readme.indexOf('\n## Configuration'))
+    for (const name of Object.keys(EnvSchema.shape)) expect(table, name).toContain(`\`${name}\``)
   })
 })
