@@ -1,6 +1,7 @@
 import cluster from 'node:cluster'
 import { readFile } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
+import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { buildApp } from './app.ts'
 import { systemClock } from './clock.ts'
@@ -10,9 +11,7 @@ import { ensureKeyDir, loadKeySet } from './keys/key-files.ts'
 import { KeyRing } from './keys/key-ring.ts'
 import { startKeyWatcher } from './keys/key-watcher.ts'
 import { createLogger } from './logger.ts'
-import { startMetricsListener, type MetricsListener } from './metrics-listener.ts'
-import { createMetrics } from './metrics.ts'
-import { createRedisClient, waitForRedis } from './redis-client.ts'
+import type { MetricsListener } from './metrics-listener.ts'
 import { migrateStore, openStore } from './store/open-store.ts'
 
 /** The process: environment → config, keys and store from disk, the app, the listener, a clean exit. */
@@ -69,11 +68,16 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   })
   // Redis is optional and may be down at start: the instance still serves (degraded, see the
   // README's "Running several instances") and /health/ready reports it until the client connects.
-  const redis = config.redisUrl ? createRedisClient({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger }) : undefined
-  if (redis && !(await waitForRedis(redis, 5000))) logger.error('redis not reachable at start; serving degraded until it is')
+  // Optional parts are loaded only when configured: a single instance should not pay their memory.
+  let redis: Redis | undefined
+  if (config.redisUrl) {
+    const { createRedisClient, waitForRedis } = await import('./redis-client.ts')
+    redis = createRedisClient({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger })
+    if (!(await waitForRedis(redis, 5000))) logger.error('redis not reachable at start; serving degraded until it is')
+  }
   const openapiYaml = await readFile(new URL('../openapi.yaml', import.meta.url), 'utf8')
   // Metrics cost a little on every request, so they exist only when someone will scrape them.
-  const metrics = config.metricsPort === undefined ? undefined : createMetrics({ processMetrics: true })
+  const metrics = config.metricsPort === undefined ? undefined : (await import('./metrics.ts')).createMetrics({ processMetrics: true })
   const app = await buildApp({ config, keys, store, clock: systemClock, logger, openapiYaml, redis, ...(metrics ? { metrics } : {}) })
   let metricsListener: MetricsListener | undefined
 
@@ -104,6 +108,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   await app.listen({ host: config.host, port: config.port })
   // Several workers would each bind the metrics port: only a single process serves metrics.
   if (metrics && config.metricsPort !== undefined && cluster.isPrimary) {
+    const { startMetricsListener } = await import('./metrics-listener.ts')
     metricsListener = await startMetricsListener(metrics.registry, config.metricsHost, config.metricsPort)
     logger.info({ address: metricsListener.address }, 'metrics listening on /metrics')
   }

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
-import { createPostgresStore, type PostgresStoreOptions } from './postgres.ts'
+import type { PostgresStoreOptions } from './postgres.ts'
 import { createSqliteStore, migrateSqlite } from './sqlite.ts'
 import type { Store } from './store.ts'
 
@@ -42,6 +42,8 @@ export async function openStore(databaseUrl: string, options: OpenStoreOptions =
     if (target.path !== ':memory:') mkdirSync(dirname(target.path), { recursive: true })
     return createSqliteStore({ path: target.path })
   }
+  // Loaded only for PostgreSQL: the embedded default should not pay pg's memory.
+  const { createPostgresStore } = await import('./postgres.ts')
   const store = createPostgresStore({
     connectionString: target.connectionString,
     schema: options.schema,
@@ -73,6 +75,7 @@ export async function migrateStore(databaseUrl: string, options: Pick<OpenStoreO
       db.close()
     }
   }
+  const { createPostgresStore } = await import('./postgres.ts')
   const store = createPostgresStore({ connectionString: target.connectionString, schema: options.schema })
   try {
     return await store.migrate()
