@@ -2,7 +2,7 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
 import { AUDIT_EVENT_TYPES } from './store/store.ts'
 
 /**
- * The Prometheus metrics Latchkey keeps (docs/metrics.md describes each). One registry per app, so
+ * The Prometheus metrics Latchkey keeps (the README's "Metrics" section describes each). One registry per app, so
  * tests and several apps in one process never share counters.
  */
 export interface Metrics {
