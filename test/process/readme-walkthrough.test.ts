@@ -1,10 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { EnvSchema } from '../../src/config.ts'
+import { startServer } from '../helpers/server-process.ts'
 
 const root = new URL('../..', import.meta.url).pathname
 const readme = readFileSync(join(root, 'README.md'), 'utf8')
@@ -26,32 +27,15 @@ async function freePort(): Promise<number> {
   })
 }
 
-interface Running {
-  url: string
-  stop(): Promise<void>
-}
-
-async function startServer(dir: string, env: Record<string, string> = {}): Promise<Running> {
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'src/server.ts'], {
-    cwd: root,
-    env: { ...process.env, PORT: '0', KEYS_DIR: join(dir, 'keys'), DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}`, LOG_LEVEL: 'info', RATE_LIMIT_ENABLED: 'false', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 20_000)
-    const onData = (c: Buffer) => {
-      out += String(c)
-      const m = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)
-      if (m) {
-        clearTimeout(timer)
-        resolve(m[1]!)
-      }
-    }
-    child.stdout.on('data', onData)
-    child.stderr.on('data', onData)
-  })
-  return { url, stop: () => new Promise((resolve) => (child.on('exit', () => resolve()), child.kill('SIGTERM'))) }
+async function startLatchkey(dir: string, env: Record<string, string> = {}) {
+  const server = await startServer({ KEYS_DIR: join(dir, 'keys'), DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}`, RATE_LIMIT_ENABLED: 'false', ...env })
+  return {
+    url: server.url,
+    stop: async () => {
+      server.child.kill('SIGTERM')
+      await server.exited
+    },
+  }
 }
 
 const bash = (script: string) => spawnSync('bash', ['-euo', 'pipefail', '-c', script], { encoding: 'utf8', timeout: 30_000 })
@@ -73,7 +57,7 @@ describe('README examples', () => {
   })
 
   it('the walkthrough works as written', async () => {
-    const server = await startServer(tempDir())
+    const server = await startLatchkey(tempDir())
     try {
       const block = curlBlocks().find((b) => b.marker === 'walkthrough:start')!
       const res = bash(block.script.replaceAll('http://127.0.0.1:3000', server.url))
@@ -90,7 +74,7 @@ describe('README examples', () => {
 
   it('the metrics example prints the failed-login counter', async () => {
     const port = await freePort()
-    const server = await startServer(tempDir(), { METRICS_PORT: String(port) })
+    const server = await startLatchkey(tempDir(), { METRICS_PORT: String(port) })
     try {
       await fetch(`${server.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'no@example.com', password: 'wrong password!!' }) })
       const block = curlBlocks().find((b) => b.marker === 'example:metrics')!

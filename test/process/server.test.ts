@@ -1,8 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startServer } from '../helpers/server-process.ts'
 
 const root = new URL('../..', import.meta.url).pathname
 const serverArgs = ['--disable-warning=ExperimentalWarning', 'src/server.ts']
@@ -16,25 +17,10 @@ describe('the server process (npm start)', () => {
 
   it('starts with no key, generates a 0600 dev key with a warning, serves, and stops cleanly on SIGTERM', async () => {
     const keysDir = join(dir, 'keys')
-    const child = spawn(process.execPath, serverArgs, {
-      cwd: root,
-      env: { ...process.env, PORT: '0', KEYS_DIR: keysDir, DATABASE_URL: `sqlite:${join(dir, 'data', 'db.sqlite')}`, LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = ''
-    child.stdout.on('data', (c) => (out += String(c)))
-    child.stderr.on('data', (c) => (out += String(c)))
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no listen line: ${out}`)), 15_000)
-      child.stdout.on('data', () => {
-        const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)
-        if (m) {
-          clearTimeout(timer)
-          resolve(m[1]!)
-        }
-      })
-    })
-    expect(out).toMatch(/"level":40.*generated a development key/)
+    const server = await startServer({ KEYS_DIR: keysDir, DATABASE_URL: `sqlite:${join(dir, 'data', 'db.sqlite')}` })
+    const { url } = server
+    const out = () => server.output()
+    expect(out()).toMatch(/"level":40.*generated a development key/)
     const pem = readdirSync(keysDir).find((f) => f.endsWith('.pem'))!
     expect(statSync(join(keysDir, pem)).mode & 0o777).toBe(0o600)
 
@@ -43,10 +29,9 @@ describe('the server process (npm start)', () => {
     const jwks = (await (await fetch(`${url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> }
     expect(`${jwks.keys[0]!.kid}.pem`).toBe(pem)
 
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-    child.kill('SIGTERM')
-    expect(await exited).toBe(0)
-    expect(out).toContain('stopped')
+    server.child.kill('SIGTERM')
+    expect((await server.exited).code).toBe(0)
+    expect(out()).toContain('stopped')
   })
 
   it('refuses to start on an invalid variable, naming it', () => {
