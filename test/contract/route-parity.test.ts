@@ -22,7 +22,7 @@ describe('openapi.yaml and the router agree', () => {
     expect(registered).toEqual(documented)
   })
 
-  it('every documented operation has an operationId, a summary and an example or schema for its body', async () => {
+  it('every documented operation has a unique operationId, a summary, and examples for its JSON bodies', async () => {
     const { openapiDocument } = await import('../helpers/contract.ts')
     const ids = new Set<string>()
     for (const [path, item] of Object.entries(openapiDocument.paths as Record<string, Record<string, Record<string, unknown>>>)) {
@@ -31,6 +31,13 @@ describe('openapi.yaml and the router agree', () => {
         expect(ids.has(op.operationId as string)).toBe(false)
         ids.add(op.operationId as string)
         expect(op.summary, `${method} ${path}`).toBeTruthy()
+        // Examples: every JSON request body and every JSON success response shows one.
+        const body = (op.requestBody as { content?: Record<string, { example?: unknown }> } | undefined)?.content?.['application/json']
+        if (body) expect(body.example, `${method} ${path} request example`).toBeDefined()
+        for (const [status, response] of Object.entries(op.responses as Record<string, { content?: Record<string, { example?: unknown }> }>)) {
+          const json = response.content?.['application/json']
+          if (status.startsWith('2') && json) expect(json.example, `${method} ${path} ${status} example`).toBeDefined()
+        }
       }
     }
   })
