@@ -1,8 +1,9 @@
 import type { AppError } from '../errors.ts'
 
 function quote(value: string): string {
-  // RFC 6750 §3: the attribute values are quoted-strings without backslash or quote.
-  return `"${value.replace(/["\\\r\n]/g, '')}"`
+  // RFC 6750 §3: error_description is limited to %x20-21 / %x23-5B / %x5D-7E. Anything else is
+  // dropped, so no input can make the header invalid (Node refuses to send it: a 500).
+  return `"${value.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '')}"`
 }
 
 /**

@@ -95,7 +95,8 @@ export function verifyAccessToken(
 
   const header = parseJsonObject(decodeSegment(h, 'header'), 'header')
   for (const name of Object.keys(header)) {
-    if (!ALLOWED_HEADER_PARAMS.has(name)) throw invalid(`header parameter "${name}" is not accepted`)
+    // The name is attacker-chosen: never echo it (it would reach the WWW-Authenticate header).
+    if (!ALLOWED_HEADER_PARAMS.has(name)) throw invalid('the header has a parameter that is not accepted')
   }
   if (header.alg !== 'RS256') throw invalid('algorithm must be RS256')
   if (typeof header.typ !== 'string' || !isAccessTokenType(header.typ)) throw invalid('typ must be at+jwt')

@@ -112,7 +112,15 @@ describe('hostile access tokens on a protected route', () => {
       { x5c: ['MIIB'] },
       { crit: ['exp'] },
     ]) {
-      await expectRejected(await rs({ ...header, ...extra }, claims), /header parameter/)
+      await expectRejected(await rs({ ...header, ...extra }, claims), /parameter that is not accepted/)
+    }
+  })
+
+  it('never echoes attacker-chosen bytes into the challenge (control characters, unicode)', async () => {
+    for (const name of ['\u0001', '\u2028', 'é', 'x"y\\z', '\r\nSet-Cookie: a=b']) {
+      const res = await expectRejected(`${b64({ ...header, [name]: 1 })}.${b64(claims)}.AAAA`)
+      expect(String(res.headers['www-authenticate'])).toMatch(/^[\x20-\x7e]+$/)
+      expect(res.headers['set-cookie']).toBeUndefined()
     }
   })
 
