@@ -68,7 +68,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: config.bodyLimit,
-    trustProxy: config.trustProxy,
+    // A hop count trusts exactly that many proxies in front (proxy-addr's own semantics).
+    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     // During a graceful shutdown a request already arriving on an open keep-alive socket is served
@@ -225,4 +226,8 @@ function timed<A extends unknown[], R>(fn: (...args: A) => R, observe: (seconds:
       observe(Number(process.hrtime.bigint() - started) / 1e9)
     }
   }
+}
+
+function trustHops(hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops
 }

@@ -95,7 +95,15 @@ export const EnvSchema = z.object({
   ARGON2_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
   ARGON2_QUEUE_LIMIT: z.coerce.number().int().min(0).max(10000).default(64),
   BODY_LIMIT: z.coerce.number().int().min(1024).max(1048576).default(16384),
-  TRUST_PROXY: booleanFromEnv.default(false),
+  // `true` would trust every X-Forwarded-For hop, letting any client choose its own IP (and so
+  // escape per-IP rate limits): only a hop count or the proxies' addresses are accepted.
+  TRUST_PROXY: z
+    .string()
+    .refine((v) => v === 'false' || /^[1-9][0-9]?$/.test(v) || /^[0-9a-fA-F:.,/\s]+$/.test(v), {
+      message: 'must be false, the number of proxy hops in front (e.g. 1), or a comma-separated list of proxy addresses/CIDRs',
+    })
+    .transform((v): false | number | string => (v === 'false' ? false : /^[0-9]+$/.test(v) ? Number(v) : v.replace(/\s+/g, '')))
+    .default(false),
   // Limits that keep slow, hostile or runaway clients from holding the process (issue 9).
   REQUEST_TIMEOUT: duration(0.1, 600).prefault(30),
   HEADERS_TIMEOUT: duration(0.1, 600).prefault(10),
@@ -152,7 +160,8 @@ export interface Config {
   rateLimits: RateLimits
   argon2: { memoryCost: number; timeCost: number; parallelism: number; concurrency: number | undefined; queueLimit: number }
   bodyLimit: number
-  trustProxy: boolean
+  /** Fastify's trustProxy: false, a hop count, or the proxies' addresses/CIDRs. */
+  trustProxy: false | number | string
   limits: Limits
   /** Verified-token cache: entry cap in ms (0 = off) and size. */
   tokenCache: { ttlMs: number; maxEntries: number }
@@ -198,6 +207,8 @@ export class ConfigError extends Error {
   }
 }
 
+const URL_VARIABLES = new Set(['DATABASE_URL', 'REDIS_URL'])
+
 /** Validates the environment; pure, so tests pass any object. Throws ConfigError naming each bad variable. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
@@ -206,7 +217,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(
       parsed.error.issues.map((issue) => {
         const name = String(issue.path[0] ?? 'environment')
-        return `${name}=${JSON.stringify(present[name] ?? '')}: ${issue.message}`
+        // URLs may carry a password: name them, never print them.
+        const shown = URL_VARIABLES.has(name) ? '<not shown>' : JSON.stringify(present[name] ?? '')
+        return `${name}=${shown}: ${issue.message}`
       }),
     )
   }

@@ -33,7 +33,7 @@ describe('configuration', () => {
       [{ PORT: 'eighty' }, /PORT="eighty": must be a port number/],
       [{ ACCESS_TOKEN_TTL: '7200' }, /ACCESS_TOKEN_TTL="7200": must be at most 3600/],
       [{ ACCESS_TOKEN_TTL: '10' }, /ACCESS_TOKEN_TTL="10": must be at least 60/],
-      [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL="mysql:\/\/x": must be sqlite:<path>, sqlite::memory: or postgres/],
+      [{ DATABASE_URL: 'mysql://user:secret@x' }, /DATABASE_URL=<not shown>: must be sqlite:<path>, sqlite::memory: or postgres/],
       [{ RATE_LIMIT_ENABLED: 'maybe' }, /RATE_LIMIT_ENABLED="maybe": must be true or false/],
       [{ CORS_ORIGINS: 'not a url' }, /CORS_ORIGINS/],
       [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud"/],
@@ -77,5 +77,14 @@ describe('configuration', () => {
     expect(() => loadConfig({ MAX_HEADER_SIZE: '10' })).toThrow(/MAX_HEADER_SIZE="10": /)
     expect(() => loadConfig({ SHUTDOWN_TIMEOUT: 'soon' })).toThrow(/SHUTDOWN_TIMEOUT="soon": must be a number of seconds/)
     expect(() => loadConfig({ DATABASE_SCHEMA: 'x; drop table users' })).toThrow(/DATABASE_SCHEMA/)
+  })
+})
+
+describe('TRUST_PROXY', () => {
+  it('accepts a hop count or proxy addresses, and refuses true', () => {
+    expect(loadConfig({}).trustProxy).toBe(false)
+    expect(loadConfig({ TRUST_PROXY: '1' }).trustProxy).toBe(1)
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy).toBe('10.0.0.0/8,127.0.0.1')
+    expect(() => loadConfig({ TRUST_PROXY: 'true' })).toThrow(/TRUST_PROXY="true": must be false, the number of proxy hops/)
   })
 })
