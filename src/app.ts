@@ -151,7 +151,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       ? createRedisRevokedSessionSet({ redis, ttlSeconds: revocationTtlSeconds(config.clockTolerance) })
       : createStoreRevokedSessionSet(deps.store))
   // Every revocation the store makes reaches the set, whichever service asks for it.
-  const store = withRevocationFeed(deps.store, revokedSessions)
+  const store = withRevocationFeed(deps.store, revokedSessions, revocationTtlSeconds(config.clockTolerance) * 1000)
   const audit = createAuditLog(store, clock, metrics && ((type) => metrics.auditEvents.inc({ type })))
   const auth = createAuthService({
     config,

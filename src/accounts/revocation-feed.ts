@@ -8,12 +8,14 @@ import type { RevokedSessionSet } from './revoked-sessions.ts'
  *
  * The store write comes first and stays the source of truth; if the set then fails, the error
  * propagates (a 503), and the client's retry publishes again: each override publishes even when
- * the store reports the session as already revoked, so retries converge.
+ * the store reports the session as already revoked — for a user's sessions, every one revoked
+ * within the last `windowMs` (as long as the set remembers a revocation), not only those this call
+ * changed — so retries converge.
  *
  * Disabling an account is not treated as a revocation here: enabling it again would have to
  * un-revoke its sessions. Disabling flows revoke the user's sessions through revokeUserSessions.
  */
-export function withRevocationFeed(store: Store, revoked: RevokedSessionSet): Store {
+export function withRevocationFeed(store: Store, revoked: RevokedSessionSet, windowMs: number): Store {
   const overrides: Partial<Store> = {
     async revokeSession(sessionId, reason, now) {
       const changed = await store.revokeSession(sessionId, reason, now)
@@ -22,7 +24,7 @@ export function withRevocationFeed(store: Store, revoked: RevokedSessionSet): St
     },
     async revokeUserSessions(userId, reason, now, exceptSessionId) {
       const ids = await store.revokeUserSessions(userId, reason, now, exceptSessionId)
-      await revoked.add(ids)
+      await revoked.add(await store.listSessionIdsRevokedSince(userId, now - windowMs))
       return ids
     },
     async rotateRefreshToken(input) {

@@ -231,6 +231,11 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       return rows.map((r) => r.id)
     },
 
+    async listSessionIdsRevokedSince(userId, since) {
+      const { rows } = await pool.query<{ id: string }>('SELECT id FROM sessions WHERE user_id = $1 AND revoked_at >= $2 ORDER BY id', [userId, since])
+      return rows.map((r) => r.id)
+    },
+
     async appendAudit(event: NewAuditEvent) {
       await pool.query(
         `INSERT INTO audit_events (type, at, user_id, actor_id, session_id, ip, user_agent, request_id, details)

@@ -72,6 +72,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       `SELECT * FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND idle_expires_at > ? AND absolute_expires_at > ?
        ORDER BY created_at DESC, id DESC`,
     ),
+    revokedSince: db.prepare('SELECT id FROM sessions WHERE user_id = ? AND revoked_at >= ? ORDER BY id'),
     insertAudit: db.prepare(
       `INSERT INTO audit_events (type, at, user_id, actor_id, session_id, ip, user_agent, request_id, details)
        VALUES (:type, :at, :userId, :actorId, :sessionId, :ip, :userAgent, :requestId, :details)`,
@@ -198,6 +199,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         }
         return revoked
       })
+    },
+
+    async listSessionIdsRevokedSince(userId, since) {
+      return (stmt.revokedSince.all(userId, since) as Row[]).map((r) => String(r.id))
     },
 
     async appendAudit(event: NewAuditEvent) {

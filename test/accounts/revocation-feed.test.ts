@@ -26,7 +26,7 @@ describe('withRevocationFeed', () => {
         published.push(...ids)
       },
     }
-    store = withRevocationFeed(raw, set)
+    store = withRevocationFeed(raw, set, 3_630_000)
     userId = randomUUID()
     await store.createUser({ id: userId, email: `${userId}@example.com`, passwordHash: 'x', scope: 'user', createdAt: T0 })
   })
@@ -48,6 +48,16 @@ describe('withRevocationFeed', () => {
   it('publishes every session revokeUserSessions revokes, and none it keeps', async () => {
     const [a, b, keep] = [await session(), await session(), await session()]
     await store.revokeUserSessions(userId, 'password_changed', T0, keep.id)
+    expect(published.sort()).toEqual([a.id, b.id].sort())
+  })
+
+  it('a retry of revokeUserSessions after the set failed publishes what the first call revoked', async () => {
+    const [a, b] = [await session(), await session()]
+    failing = true
+    await expect(store.revokeUserSessions(userId, 'account_disabled', T0)).rejects.toThrow('redis down')
+    failing = false
+    // The store has nothing left to revoke, but the sessions it revoked moments ago are published.
+    expect(await store.revokeUserSessions(userId, 'account_disabled', T0 + 5)).toEqual([])
     expect(published.sort()).toEqual([a.id, b.id].sort())
   })
 

@@ -3,8 +3,11 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openStore } from '../../src/store/open-store.ts'
 import { PASSWORD } from '../helpers/app.ts'
+import { connectTestRedis, deleteRedisPrefix, testRedisUrl, uniqueRedisPrefix } from '../helpers/redis.ts'
 import { runLatchkey, type CliRunOptions } from '../helpers/cli.ts'
 import { tempDir } from '../helpers/key-dir.ts'
+
+if (!testRedisUrl) console.warn('CLI Redis test SKIPPED: TEST_REDIS_URL is not set')
 
 describe('latchkey users and migrate', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>
@@ -67,6 +70,26 @@ describe('latchkey users and migrate', () => {
     const unknown = await run(['users', 'disable', '--email', 'nobody@example.com'])
     expect(unknown.code).toBe(1)
     expect(unknown.stderr).toContain('no account with email nobody@example.com')
+  })
+
+  // With REDIS_URL the CLI publishes what it revokes, so every instance refuses those sessions at once.
+  it.skipIf(!testRedisUrl)('users disable publishes the revoked sessions to the shared Redis set', async () => {
+    const prefix = uniqueRedisPrefix()
+    await run(['users', 'create', '--email', 'shared@example.com'], { stdin: PASSWORD })
+    const store = await openStore(env.DATABASE_URL!)
+    const redis = await connectTestRedis(testRedisUrl!, prefix)
+    try {
+      const user = (await store.findUserByEmail('shared@example.com'))!
+      const now = Date.now()
+      const s = await store.createSession({ id: randomUUID(), userId: user.id, createdAt: now, idleExpiresAt: now + 3_600_000, absoluteExpiresAt: now + 7_200_000, userAgent: null, ip: null, tokenHash: randomUUID() })
+      const res = await run(['users', 'disable', '--email', 'shared@example.com'], { env: { REDIS_URL: testRedisUrl!, REDIS_KEY_PREFIX: prefix } })
+      expect(res.code, res.stderr).toBe(0)
+      expect(await redis.exists(`revoked-session:${s.id}`)).toBe(1)
+    } finally {
+      redis.disconnect()
+      await store.close()
+      await deleteRedisPrefix(testRedisUrl!, prefix)
+    }
   })
 
   it('migrate applies the migrations once, then reports the store up to date', async () => {

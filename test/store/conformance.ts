@@ -214,6 +214,18 @@ export function runStoreConformance(
       expect((await store.findSession(a.id))?.revokeReason).toBe('logout_others')
     })
 
+    it('lists the ids of a user\'s sessions revoked since a time', async () => {
+      const u = newUser()
+      await store.createUser(u)
+      const [a, b, c] = [newSession(u.id), newSession(u.id), newSession(u.id)]
+      for (const s of [a, b, c]) await store.createSession(s)
+      await store.revokeSession(a.id, 'logout', T0 + 10)
+      await store.revokeSession(b.id, 'logout', T0 + 20)
+      expect((await store.listSessionIdsRevokedSince(u.id, T0 + 15))).toEqual([b.id])
+      expect((await store.listSessionIdsRevokedSince(u.id, T0)).sort()).toEqual([a.id, b.id].sort())
+      expect(await store.listSessionIdsRevokedSince(randomUUID(), T0)).toEqual([])
+    })
+
     it('appends audit events and pages them newest first with filters', async () => {
       const u = randomUUID()
       for (let i = 0; i < 5; i++) {
