@@ -133,6 +133,12 @@ export function createAuthService(deps: AuthServiceDeps) {
       }
       if (check.needsRehash) await store.updatePasswordHash(user.id, await passwords.hash(password))
       const { tokens, sessionId } = await startSession(user, ctx)
+      // The account may have been disabled while the password was being checked: its revocation of
+      // all sessions ran before this one existed, so look again now that it does.
+      if ((await store.findUserById(user.id))?.disabledAt !== null) {
+        await store.revokeSession(sessionId, 'account_disabled', clock.now())
+        throw new AppError('account_disabled', 'this account is disabled')
+      }
       await audit.record('login_succeeded', ctx, { userId: user.id, sessionId })
       return tokens
     },

@@ -141,3 +141,35 @@ describe('rate limits on the account routes', () => {
     }
   })
 })
+
+describe('a login racing an account disable', () => {
+  it('never leaves a live session for an account disabled while its password was being checked', async () => {
+    const real = createPasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1, queueLimit: 10 })
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let holding = false
+    // The real hasher, with one verify held open until the disable has run.
+    const passwords = { ...real, verify: async (hash: string, password: string) => {
+      const result = await real.verify(hash, password)
+      if (holding) await held
+      return result
+    } }
+    const t = await createTestApp({ deps: { passwords } })
+    try {
+      const { email } = await registerUser(t)
+      const user = (await t.store.findUserByEmail(email))!
+      holding = true
+      const login = t.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD } })
+      await new Promise((r) => setTimeout(r, 50))
+      await t.store.setUserDisabled(user.id, T0)
+      await t.store.revokeUserSessions(user.id, 'account_disabled', T0)
+      release()
+      const res = await login
+      expect(res.statusCode).toBe(403)
+      expect(res.json().code).toBe('account_disabled')
+      expect(await t.store.listActiveSessions(user.id, T0)).toEqual([])
+    } finally {
+      await t.close()
+    }
+  })
+})
