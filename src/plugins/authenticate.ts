@@ -13,6 +13,8 @@ declare module 'fastify' {
     scopes?: readonly string[]
     /** Also refuse tokens of revoked sessions (one store or Redis lookup per request). */
     revocationCheck?: boolean
+    /** Set by the verification plugin on the routes it attached its hooks to. */
+    latchkeyVerifies?: boolean
   }
   interface FastifyRequest {
     /** The verified access-token claims; null on public routes. */
@@ -110,9 +112,22 @@ export const authenticatePlugin = fp(
     app.addHook('onRoute', (route) => {
       const config = route.config ?? {}
       if (config.public) return
+      route.config = { ...config, latchkeyVerifies: true }
       // Route-level hooks run after the global ones, and this one before the route's own.
       route.onRequest = [verifyBearerFor(config.scopes ?? []), ...[route.onRequest ?? []].flat()]
       if (config.revocationCheck) route.preHandler = [checkRevocation, ...[route.preHandler ?? []].flat()]
+    })
+
+    // The safety net: a route this plugin never saw being added (registered before it, as a
+    // service using the verifier might do) still needs a valid token. Root hooks reach every route.
+    app.addHook('onRequest', function verifyUnhookedRoute(request, reply, done: HookHandlerDoneFunction) {
+      const config = request.routeOptions.config
+      if (config.public || config.latchkeyVerifies || request.is404) return done()
+      verifyBearerFor(config.scopes ?? [])(request, reply, (err) => {
+        if (err) return done(err)
+        if (config.revocationCheck) return checkRevocation(request, reply, done)
+        done()
+      })
     })
   },
   { name: 'latchkey-authenticate', fastify: '5.x' },

@@ -1,4 +1,7 @@
+import Fastify from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
+import { AppError } from '../../src/errors.ts'
+import { authenticatePlugin } from '../../src/plugins/authenticate.ts'
 import { bearer, createTestApp, registerUser, type TestApp } from '../helpers/app.ts'
 
 describe('per-route verification hooks', () => {
@@ -38,5 +41,30 @@ describe('per-route verification hooks', () => {
     const res = await t.app.inject({ method: 'GET', url: '/test/open', headers: { authorization: 'Bearer not-a-token' } })
     expect(res.statusCode).toBe(200)
     expect(res.json()).toEqual({ auth: null })
+  })
+})
+
+describe('routes the plugin did not see being added', () => {
+  it('are protected too: registered before the plugin, or in a plugin registered before it', async () => {
+    const app = Fastify()
+    app.get('/early', async () => ({ secret: true }))
+    await app.register(async (child) => {
+      child.get('/child', { config: { scopes: ['admin'] } }, async () => ({ secret: true }))
+    })
+    app.get('/early-public', { config: { public: true } }, async () => ({ open: true }))
+    await app.register(authenticatePlugin, {
+      realm: 'test',
+      verifyToken: (token) => {
+        if (token !== 'good') throw new AppError('invalid_token', 'bad token')
+        return { iss: 'i', sub: 's', aud: 'a', exp: 2, iat: 1, nbf: 1, jti: 'j', sid: 'sid', scope: 'user' }
+      },
+    })
+    await app.ready()
+    expect((await app.inject({ url: '/early' })).statusCode).toBe(401)
+    expect((await app.inject({ url: '/child' })).statusCode).toBe(401)
+    expect((await app.inject({ url: '/early', headers: { authorization: 'Bearer good' } })).statusCode).toBe(200)
+    expect((await app.inject({ url: '/child', headers: { authorization: 'Bearer good' } })).statusCode).toBe(403)
+    expect((await app.inject({ url: '/early-public' })).statusCode).toBe(200)
+    await app.close()
   })
 })
