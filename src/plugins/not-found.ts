@@ -27,7 +27,7 @@ export const notFoundPlugin = fp(
     app.decorate('registeredRoutes', () => catalog.map(({ method, route }) => ({ method, url: route.url.replace(/(.)\/$/, '$1'), public: route.config?.public === true })))
     app.addHook('onRoute', (route) => {
       for (const method of [route.method].flat()) catalog.push({ method, route })
-      const source = `^${route.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+')}/?$`
+      const source = `^${route.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+')}$`
       let entry = routes.find((r) => r.pattern.source === source)
       if (!entry) {
         entry = { pattern: new RegExp(source), methods: new Set() }

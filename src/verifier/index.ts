@@ -37,8 +37,23 @@ export interface VerifierOptions {
   isSessionRevoked?: (sessionId: string) => Promise<boolean>
   /** Install the problem+json error handler for the whole app (default true). */
   problemErrors?: boolean
+  /** Allow a plain-http JWKS URL on a host other than loopback (default false: anyone on the path could inject keys). */
+  allowInsecureJwksUrl?: boolean
   clock?: Clock
   fetch?: typeof fetch
+}
+
+/** Keys fetched over plain HTTP can be swapped by anyone on the network path: only https, or loopback. */
+function assertTrustworthyJwksUrl(jwksUrl: string, allowInsecure: boolean): void {
+  let url: URL
+  try {
+    url = new URL(jwksUrl)
+  } catch {
+    throw new Error(`latchkeyVerifier: jwksUrl ${JSON.stringify(jwksUrl)} is not a URL`)
+  }
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.')
+  if (url.protocol === 'https:' || (url.protocol === 'http:' && (loopback || allowInsecure))) return
+  throw new Error(`latchkeyVerifier: jwksUrl must be https (plain http only on loopback, or with allowInsecureJwksUrl): ${url.origin}`)
 }
 
 declare module 'fastify' {
@@ -50,6 +65,7 @@ declare module 'fastify' {
 
 export const latchkeyVerifier = fp(
   async function latchkeyVerifier(app: FastifyInstance, options: VerifierOptions) {
+    assertTrustworthyJwksUrl(options.jwksUrl, options.allowInsecureJwksUrl === true)
     const clock = options.clock ?? systemClock
     const realm = options.realm ?? 'api'
     const policy: VerificationPolicy = { issuer: options.issuer, audience: options.audience, clockTolerance: options.clockTolerance ?? 30 }

@@ -24,6 +24,8 @@ describe('bad input gets a problem document, never a 500', () => {
     const res = await t.inject({ method: 'DELETE', url: '/auth/login' })
     problem(res, 405, 'method_not_allowed')
     expect(res.headers.allow).toBe('POST')
+    // A trailing slash is another path, which the router does not serve: 404, not a 405 naming GET.
+    problem(await t.inject({ method: 'GET', url: '/me/' }), 404, 'not_found')
   })
 
   it('malformed JSON is 400 malformed_json', async () => {

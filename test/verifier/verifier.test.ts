@@ -142,3 +142,17 @@ describe('the verifier plugin in another Fastify app', () => {
     expect((await get('/orders', token(k1))).status).toBe(200)
   })
 })
+
+describe('the JWKS URL', () => {
+  it('must be https, except on loopback or when explicitly allowed', async () => {
+    const options = { issuer: 'https://auth.example.com', audience: 'latchkey', fetch: (async () => new Response('{"keys":[]}')) as typeof fetch }
+    await expect(buildResourceServer({ ...options, jwksUrl: 'http://auth.example.com/.well-known/jwks.json' })).rejects.toThrow(/jwksUrl must be https/)
+    await expect(buildResourceServer({ ...options, jwksUrl: 'not a url' })).rejects.toThrow(/is not a URL/)
+    for (const jwksUrl of ['https://auth.example.com/.well-known/jwks.json', 'http://127.0.0.1:3000/.well-known/jwks.json']) {
+      const app = await buildResourceServer({ ...options, jwksUrl })
+      await app.close()
+    }
+    const insecure = await buildResourceServer({ ...options, jwksUrl: 'http://auth.internal/.well-known/jwks.json', allowInsecureJwksUrl: true })
+    await insecure.close()
+  })
+})
