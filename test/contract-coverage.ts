@@ -11,8 +11,16 @@ if (!existsSync(COVERAGE_LOG)) {
 }
 const seen = new Set(readFileSync(COVERAGE_LOG, 'utf8').split('\n').filter(Boolean))
 const documented = documentedOperations().flatMap((o) => o.statuses.map((s) => `${o.method} ${o.template} ${s}`))
-const missing = documented.filter((d) => !seen.has(d))
+let missing = documented.filter((d) => !seen.has(d))
 console.log(`contract coverage: ${documented.length - missing.length}/${documented.length} documented responses produced by the tests`)
+// The store-outage 503s come from the PostgreSQL outage suite, which runs only with a database.
+if (!process.env.TEST_DATABASE_URL) {
+  const needDatabase = missing.filter((m) => m.endsWith(' 503'))
+  if (needDatabase.length) {
+    console.warn(`not checked without TEST_DATABASE_URL (the PostgreSQL outage suite produces them): ${needDatabase.length} × 503`)
+    missing = missing.filter((m) => !needDatabase.includes(m))
+  }
+}
 if (missing.length) {
   console.error(`never produced by any test:\n${missing.map((m) => `  - ${m}`).join('\n')}`)
   process.exit(1)

@@ -53,7 +53,8 @@ export async function authRoutes(app: FastifyInstance, { auth, delivery }: AuthR
     }
   })
 
-  app.post('/auth/logout', { config }, async (request, reply) => {
+  // Logout shares refresh's limits: unauthenticated, it could otherwise drive unbounded store and audit writes.
+  app.post('/auth/logout', { config: { ...config, rateLimitPolicy: 'refresh' } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(RefreshBody, request.body)
     const token = await delivery.presentedToken(request, body.refresh_token, mode)

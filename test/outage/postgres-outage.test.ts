@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openStore } from '../../src/store/open-store.ts'
-import { bearer, createTestApp, PASSWORD, registerUser, type TestApp } from '../helpers/app.ts'
+import { bearer, createAdmin, createTestApp, PASSWORD, registerUser, type TestApp } from '../helpers/app.ts'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
 
 const url = process.env.TEST_DATABASE_URL
@@ -40,6 +40,7 @@ if (!url) {
 
     it('serves /me/claims, answers 503 with Retry-After on login/refresh/logout, and recovers without a restart', async () => {
       const user = await registerUser(t)
+      const admin = await createAdmin(t)
       expect((await t.inject({ method: 'GET', url: '/health/ready' })).json()).toEqual({ status: 'ok', checks: { store: 'ok' } })
 
       await proxy.cut()
@@ -58,6 +59,25 @@ if (!url) {
         expect(res.headers['retry-after']).toMatch(/^[0-9]+$/)
         // The cause is logged, never sent.
         expect(res.body).not.toMatch(/ECONNREFUSED|terminated|5432/)
+      }
+
+      // Every store-backed bearer route: a documented 503, not a 500.
+      const someone = '00000000-0000-4000-8000-000000000000'
+      for (const [method, url, token] of [
+        ['GET', '/me', user.access_token],
+        ['GET', '/me/sessions', user.access_token],
+        ['DELETE', '/me/sessions', user.access_token],
+        ['DELETE', `/me/sessions/${someone}`, user.access_token],
+        ['PUT', '/me/password', user.access_token],
+        ['GET', '/admin/users', admin.access_token],
+        ['POST', `/admin/users/${someone}/disable`, admin.access_token],
+        ['POST', `/admin/users/${someone}/enable`, admin.access_token],
+        ['GET', '/admin/audit', admin.access_token],
+      ] as const) {
+        const payload = method === 'PUT' ? { current_password: PASSWORD, new_password: 'another fine passphrase' } : undefined
+        const res = await t.inject({ method, url, headers: bearer(token), ...(payload ? { payload } : {}) })
+        expect(res.statusCode, `${method} ${url}`).toBe(503)
+        expect(res.headers['retry-after']).toMatch(/^[0-9]+$/)
       }
 
       const ready = await t.inject({ method: 'GET', url: '/health/ready' })

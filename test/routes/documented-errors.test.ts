@@ -173,3 +173,20 @@ describe('a login racing an account disable', () => {
     }
   })
 })
+
+describe('logout is rate-limited like refresh', () => {
+  it('answers 429 with Retry-After past the per-IP limit', async () => {
+    const t = await createTestApp({ env: { RATE_LIMIT_REFRESH_PER_IP: '2' } })
+    try {
+      const statuses: number[] = []
+      for (let i = 0; i < 3; i++) {
+        const res = await t.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: `lkr_${'A'.repeat(43)}` } })
+        statuses.push(res.statusCode)
+        if (res.statusCode === 429) expect(res.headers['retry-after']).toBeDefined()
+      }
+      expect(statuses).toEqual([204, 204, 429])
+    } finally {
+      await t.close()
+    }
+  })
+})
