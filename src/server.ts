@@ -62,6 +62,8 @@ async function serve(config: Config, logger: Logger): Promise<void> {
 
   const store = await openStore(config.databaseUrl, {
     schema: config.databaseSchema,
+    // prepareSharedState migrated once, before any worker started.
+    migrate: false,
     // Fail a request within seconds when PostgreSQL is unreachable, rather than queue it forever.
     pool: { connectionTimeoutMillis: 5000 },
     onPoolError: (err) => logger.error({ reason: err.message }, 'postgres: idle connection lost; reconnecting on demand'),
@@ -106,8 +108,8 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'))
 
   await app.listen({ host: config.host, port: config.port })
-  // Several workers would each bind the metrics port: only a single process serves metrics.
-  if (metrics && config.metricsPort !== undefined && cluster.isPrimary) {
+  // Config refuses METRICS_PORT with several workers, so here this is the only process.
+  if (metrics && config.metricsPort !== undefined) {
     const { startMetricsListener } = await import('./metrics-listener.ts')
     metricsListener = await startMetricsListener(metrics.registry, config.metricsHost, config.metricsPort)
     logger.info({ address: metricsListener.address }, 'metrics listening on /metrics')
