@@ -4,7 +4,7 @@ import { pino, type DestinationStream, type Logger } from 'pino'
 export const REDACTED_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
-  'req.headers["x-refresh-token"]',
+  'req.headers["x-latchkey-refresh"]',
   'res.headers["set-cookie"]',
   'headers.authorization',
   'headers.cookie',

@@ -39,11 +39,9 @@ export async function docsRoutes(app: FastifyInstance, { openapiYaml }: DocsRout
         .replace("style-src 'self' https:", `style-src 'self' https: ${SWAGGER_UI_RUNTIME_STYLE}`)
         .trim(),
   })
+  // The security headers come from the app-wide plugin; only caching differs for documentation.
   app.addHook('onSend', async (_request, reply, payload) => {
-    reply.header('x-content-type-options', 'nosniff')
-    reply.header('referrer-policy', 'no-referrer')
-    reply.header('x-frame-options', 'DENY')
-    if (!reply.hasHeader('cache-control') || reply.getHeader('cache-control') === 'no-store') reply.header('cache-control', 'public, max-age=300')
+    if (reply.statusCode < 400 && (!reply.hasHeader('cache-control') || reply.getHeader('cache-control') === 'no-store')) reply.header('cache-control', 'public, max-age=300')
     return payload
   })
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { AppError, toProblem } from '../errors.ts'
 
 export interface HealthCheck {
   name: string
@@ -34,13 +35,6 @@ export async function healthRoutes(app: FastifyInstance, { checks }: HealthRoute
       .code(503)
       .header('retry-after', '5')
       .type('application/problem+json')
-      .send({
-        type: 'https://latchkey.dev/problems/service-unavailable',
-        title: 'Service temporarily unavailable',
-        status: 503,
-        detail: `not ready: ${down.join(', ')}`,
-        code: 'service_unavailable',
-        checks: status,
-      })
+      .send({ ...toProblem(new AppError('service_unavailable', `not ready: ${down.join(', ')}`), request.url), checks: status })
   })
 }
