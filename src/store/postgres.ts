@@ -1,4 +1,5 @@
 import pg, { type PoolClient, type PoolConfig } from 'pg'
+import { refusal, retryIsGrace, touched } from './rotation-rules.ts'
 import { assertSchemaName, migratePostgres } from './postgres-migrations.ts'
 import { isPostgresUnavailable, withUnavailableErrors } from './postgres-unavailable.ts'
 import { escapeLike, toAuditEvent, toSession, toUser, type Row } from './rows.ts'
@@ -91,31 +92,29 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     const sessionRow = await one(db, 'SELECT * FROM sessions WHERE id = $1 FOR NO KEY UPDATE', [token.session_id])
     const session = sessionRow ? toSession(sessionRow) : null
     const user = session && (await userOf(db, session.userId))
-    if (!session || !user) return { outcome: 'unknown' }
-    if (session.revokedAt !== null) return { outcome: 'revoked', session }
-    if (user.disabledAt !== null) return { outcome: 'disabled', session }
-    if (input.now >= session.idleExpiresAt || input.now >= session.absoluteExpiresAt) return { outcome: 'expired', session }
+    const refused = refusal(session, user, input)
+    if (refused || !session || !user) return refused ?? { outcome: 'unknown' }
 
     if (token.rotated_at === null) {
+      const next = touched(session, input)
       await db.query('INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)', [
         input.newTokenHash, session.id, input.now,
       ])
       await db.query('UPDATE refresh_tokens SET rotated_at = $1, child_hash = $2, child_sealed = $3 WHERE hash = $4', [
         input.now, input.newTokenHash, input.newTokenSealed, input.tokenHash,
       ])
-      const idleExpiresAt = Math.min(input.now + input.idleMs, session.absoluteExpiresAt)
       await db.query('UPDATE sessions SET last_used_at = $1, idle_expires_at = $2 WHERE id = $3', [
-        input.now, idleExpiresAt, session.id,
+        next.lastUsedAt, next.idleExpiresAt, session.id,
       ])
-      return { outcome: 'rotated', session: { ...session, lastUsedAt: input.now, idleExpiresAt }, user }
+      return { outcome: 'rotated', session: next, user }
     }
 
     const child = token.child_hash === null
       ? undefined
       : await one(db, 'SELECT rotated_at FROM refresh_tokens WHERE hash = $1', [token.child_hash])
-    const withinGrace = input.now - Number(token.rotated_at) <= input.graceMs
-    if (withinGrace && child && child.rotated_at === null && typeof token.child_sealed === 'string') {
-      return { outcome: 'grace', session, user, sealed: token.child_sealed }
+    const childRotatedAt = child === undefined ? undefined : child.rotated_at === null ? null : Number(child.rotated_at)
+    if (retryIsGrace(Number(token.rotated_at), childRotatedAt, token.child_sealed, input)) {
+      return { outcome: 'grace', session, user, sealed: token.child_sealed as string }
     }
     await db.query('UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL', [
       input.now, 'refresh_token_reused', session.id,

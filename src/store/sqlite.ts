@@ -1,5 +1,6 @@
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite'
 import { escapeLike, toAuditEvent, toSession, toUser } from './rows.ts'
+import { refusal, retryIsGrace, touched } from './rotation-rules.ts'
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts'
 import type {
   AuditQuery,
@@ -106,23 +107,21 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     if (!token) return { outcome: 'unknown' }
     const session = sessionOf(String(token.session_id))
     const user = session && userOf(session.userId)
-    if (!session || !user) return { outcome: 'unknown' }
-    if (session.revokedAt !== null) return { outcome: 'revoked', session }
-    if (user.disabledAt !== null) return { outcome: 'disabled', session }
-    if (input.now >= session.idleExpiresAt || input.now >= session.absoluteExpiresAt) return { outcome: 'expired', session }
+    const refused = refusal(session, user, input)
+    if (refused || !session || !user) return refused ?? { outcome: 'unknown' }
 
     if (token.rotated_at === null) {
+      const next = touched(session, input)
       stmt.insertToken.run(input.newTokenHash, session.id, input.now)
       stmt.markRotated.run(input.now, input.newTokenHash, input.newTokenSealed, input.tokenHash)
-      const idleExpiresAt = Math.min(input.now + input.idleMs, session.absoluteExpiresAt)
-      stmt.touchSession.run(input.now, idleExpiresAt, session.id)
-      return { outcome: 'rotated', session: { ...session, lastUsedAt: input.now, idleExpiresAt }, user }
+      stmt.touchSession.run(next.lastUsedAt, next.idleExpiresAt, session.id)
+      return { outcome: 'rotated', session: next, user }
     }
 
     const child = typeof token.child_hash === 'string' ? (stmt.tokenByHash.get(token.child_hash) as Row | undefined) : undefined
-    const withinGrace = input.now - Number(token.rotated_at) <= input.graceMs
-    if (withinGrace && child && child.rotated_at === null && typeof token.child_sealed === 'string') {
-      return { outcome: 'grace', session, user, sealed: token.child_sealed }
+    const childRotatedAt = child === undefined ? undefined : child.rotated_at === null ? null : Number(child.rotated_at)
+    if (retryIsGrace(Number(token.rotated_at), childRotatedAt, token.child_sealed, input)) {
+      return { outcome: 'grace', session, user, sealed: token.child_sealed as string }
     }
     stmt.revokeSession.run(input.now, 'refresh_token_reused', session.id)
     return { outcome: 'reused', session: { ...session, revokedAt: input.now, revokeReason: 'refresh_token_reused' } }

@@ -1,0 +1,26 @@
+import type { RotateRefreshTokenInput, RotateRefreshTokenResult, Session, User } from './store.ts'
+
+/**
+ * The rotation rules both adapters apply inside their transaction; the adapters only do the I/O.
+ * First, what refuses a token whatever its state (a missing, revoked, disabled or expired session).
+ */
+export function refusal(session: Session | null, user: User | null, input: RotateRefreshTokenInput): RotateRefreshTokenResult | null {
+  if (!session || !user) return { outcome: 'unknown' }
+  if (session.revokedAt !== null) return { outcome: 'revoked', session }
+  if (user.disabledAt !== null) return { outcome: 'disabled', session }
+  if (input.now >= session.idleExpiresAt || input.now >= session.absoluteExpiresAt) return { outcome: 'expired', session }
+  return null
+}
+
+/** The session after a successful rotation: used now, idle expiry pushed out but never past the absolute one. */
+export function touched(session: Session, input: RotateRefreshTokenInput): Session {
+  return { ...session, lastUsedAt: input.now, idleExpiresAt: Math.min(input.now + input.idleMs, session.absoluteExpiresAt) }
+}
+
+/**
+ * For an already-rotated token: a retry with the immediate parent inside the grace window (its child
+ * not yet rotated itself) gets the same child; anything else is reuse, which revokes the session.
+ */
+export function retryIsGrace(rotatedAt: number, childRotatedAt: number | null | undefined, sealed: unknown, input: RotateRefreshTokenInput): sealed is string {
+  return input.now - rotatedAt <= input.graceMs && childRotatedAt === null && typeof sealed === 'string'
+}
