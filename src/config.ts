@@ -231,10 +231,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.HEADERS_TIMEOUT > e.REQUEST_TIMEOUT) {
     throw new ConfigError([`HEADERS_TIMEOUT=${e.HEADERS_TIMEOUT / 1000}: must not exceed REQUEST_TIMEOUT (${e.REQUEST_TIMEOUT / 1000})`])
   }
-  // Each worker keeps its own registry and none may bind the port alone; aggregating across workers is not built yet.
-  if (e.WORKERS !== 1 && e.METRICS_PORT !== undefined) {
-    throw new ConfigError([`METRICS_PORT=${e.METRICS_PORT}: metrics are served by a single process; unset METRICS_PORT or run WORKERS=1`])
-  }
   if (e.WORKERS !== 1 && e.DATABASE_URL === 'sqlite::memory:') {
     throw new ConfigError([`WORKERS=${e.WORKERS}: each worker would get its own empty in-memory database; use a sqlite file or postgres`])
   }

@@ -1,6 +1,10 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Registry } from 'prom-client'
+/** A registry, or the cluster primary's aggregate of its workers' registries. */
+export interface MetricsSource {
+  contentType: string
+  metrics(): Promise<string>
+}
 
 export interface MetricsListener {
   /** The bound address (port 0 picks a free one). */
@@ -12,7 +16,7 @@ export interface MetricsListener {
  * Serves GET /metrics on its own port, apart from the API: scrapers never pass through the API's
  * authentication, rate limits or logs, and the port can stay on loopback or a private network.
  */
-export async function startMetricsListener(registry: Registry, host: string, port: number): Promise<MetricsListener> {
+export async function startMetricsListener(registry: MetricsSource, host: string, port: number): Promise<MetricsListener> {
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0]
     if (path !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {

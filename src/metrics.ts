@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Histogram, Registry, type PrometheusContentType } from 'prom-client'
+import type { MetricsSource } from './metrics-listener.ts'
 import { AUDIT_EVENT_TYPES } from './store/store.ts'
 
 /**
@@ -73,4 +74,19 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       registers,
     }),
   }
+}
+
+/**
+ * In a cluster worker: answer the primary's requests for this registry, so the primary can serve
+ * one /metrics summed over every worker (prom-client's AggregatorRegistry protocol over IPC).
+ */
+export function shareWithClusterPrimary(metrics: Metrics): void {
+  AggregatorRegistry.setRegistries([metrics.registry])
+  new AggregatorRegistry() // installs the worker's IPC listener
+}
+
+/** In the cluster primary: every worker's metrics, aggregated on each scrape. */
+export function clusterMetricsSource(): MetricsSource {
+  const aggregator = new AggregatorRegistry<PrometheusContentType>()
+  return { contentType: aggregator.contentType, metrics: () => aggregator.clusterMetrics() }
 }

@@ -12,6 +12,7 @@ import { KeyRing } from './keys/key-ring.ts'
 import { startKeyWatcher } from './keys/key-watcher.ts'
 import { createLogger } from './logger.ts'
 import type { MetricsListener } from './metrics-listener.ts'
+import type { Metrics } from './metrics.ts'
 import { migrateStore, openStore } from './store/open-store.ts'
 
 /** The process: environment → config, keys and store from disk, the app, the listener, a clean exit. */
@@ -40,6 +41,13 @@ async function main(): Promise<void> {
       process.on('SIGHUP', () => {
         for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP')
       })
+      if (config.metricsPort !== undefined) {
+        // One /metrics for the whole cluster: the primary sums what each worker reports over IPC.
+        const { clusterMetricsSource } = await import('./metrics.ts')
+        const { startMetricsListener } = await import('./metrics-listener.ts')
+        const listener = await startMetricsListener(clusterMetricsSource(), config.metricsHost, config.metricsPort)
+        logger.info({ address: listener.address, workers }, 'metrics listening on /metrics (all workers)')
+      }
       return
     }
   }
@@ -79,7 +87,12 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   }
   const openapiYaml = await readFile(new URL('../openapi.yaml', import.meta.url), 'utf8')
   // Metrics cost a little on every request, so they exist only when someone will scrape them.
-  const metrics = config.metricsPort === undefined ? undefined : (await import('./metrics.ts')).createMetrics({ processMetrics: true })
+  let metrics: Metrics | undefined
+  if (config.metricsPort !== undefined) {
+    const { createMetrics, shareWithClusterPrimary } = await import('./metrics.ts')
+    metrics = createMetrics({ processMetrics: true })
+    if (cluster.isWorker) shareWithClusterPrimary(metrics)
+  }
   const app = await buildApp({ config, keys, store, clock: systemClock, logger, openapiYaml, redis, ...(metrics ? { metrics } : {}) })
   let metricsListener: MetricsListener | undefined
 
@@ -108,8 +121,8 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'))
 
   await app.listen({ host: config.host, port: config.port })
-  // Config refuses METRICS_PORT with several workers, so here this is the only process.
-  if (metrics && config.metricsPort !== undefined) {
+  // A cluster worker's metrics are served by the primary.
+  if (metrics && config.metricsPort !== undefined && !cluster.isWorker) {
     const { startMetricsListener } = await import('./metrics-listener.ts')
     metricsListener = await startMetricsListener(metrics.registry, config.metricsHost, config.metricsPort)
     logger.info({ address: metricsListener.address }, 'metrics listening on /metrics')

@@ -40,15 +40,19 @@ describe('WORKERS=2 against one SQLite file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-cluster-'))
   let child: ChildProcess
   let base: string
+  let metricsUrl: string
   let output = ''
 
   beforeAll(async () => {
     const port = await freePort()
+    const metricsPort = await freePort()
     base = `http://127.0.0.1:${port}`
+    metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`
     child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'src/server.ts'], {
       env: {
         ...process.env,
         PORT: String(port),
+        METRICS_PORT: String(metricsPort),
         WORKERS: '2',
         DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}`,
         KEYS_DIR: join(dir, 'keys'),
@@ -112,6 +116,11 @@ describe('WORKERS=2 against one SQLite file', () => {
     const issued = new Set(results.map((r) => r.body.refresh_token))
     expect(issued.size).toBe(1)
     expect(issued.has(refresh_token)).toBe(false)
+
+    // The primary's /metrics sums both workers: exactly one rotation happened, wherever it ran.
+    const metrics = await (await fetch(metricsUrl)).text()
+    expect(metrics).toMatch(/^latchkey_refresh_rotations_total 1$/m)
+    expect(metrics).toMatch(/^latchkey_audit_events_total\{type="login_succeeded"\} 1$/m)
   })
 
   it('SIGTERM to the primary stops the workers gracefully and exits 0', async () => {

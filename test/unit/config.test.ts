@@ -37,7 +37,6 @@ describe('configuration', () => {
       [{ RATE_LIMIT_ENABLED: 'maybe' }, /RATE_LIMIT_ENABLED="maybe": must be true or false/],
       [{ CORS_ORIGINS: 'not a url' }, /CORS_ORIGINS/],
       [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud"/],
-      [{ WORKERS: '2', METRICS_PORT: '9464' }, /METRICS_PORT=9464: metrics are served by a single process/],
       [{ REFRESH_IDLE_TTL: '864000', REFRESH_ABSOLUTE_TTL: '86400' }, /REFRESH_IDLE_TTL=864000: must not exceed REFRESH_ABSOLUTE_TTL/],
     ]
     for (const [env, message] of cases) {
