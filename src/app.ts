@@ -51,8 +51,6 @@ export interface AppDeps {
    * set. Without it both live in the process (the set in the store). The caller owns the client.
    */
   redis?: Redis
-  /** Overrides the revoked-session set chosen from `redis`. */
-  revokedSessions?: RevokedSessionSet
   /** Prometheus metrics (src/metrics.ts); the server serves them on their own listener. */
   metrics?: Metrics
   /** The OpenAPI document served at /openapi.yaml. */
@@ -145,11 +143,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       queueLimit: config.argon2.queueLimit,
       ...(metrics ? { onDuration: (seconds: number) => metrics.argon2Duration.observe(seconds) } : {}),
     })
-  const revokedSessions =
-    deps.revokedSessions ??
-    (redis
-      ? createRedisRevokedSessionSet({ redis, ttlSeconds: revocationTtlSeconds(config.clockTolerance) })
-      : createStoreRevokedSessionSet(deps.store))
+  const revokedSessions: RevokedSessionSet = redis
+    ? createRedisRevokedSessionSet({ redis, ttlSeconds: revocationTtlSeconds(config.clockTolerance) })
+    : createStoreRevokedSessionSet(deps.store)
   // Every revocation the store makes reaches the set, whichever service asks for it.
   const store = withRevocationFeed(deps.store, revokedSessions, revocationTtlSeconds(config.clockTolerance) * 1000)
   const audit = createAuditLog(store, clock, metrics && ((type) => metrics.auditEvents.inc({ type })))

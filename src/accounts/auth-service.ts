@@ -99,7 +99,6 @@ export function createAuthService(deps: AuthServiceDeps) {
   }
 
   return {
-    issueAccessToken,
 
     async register(rawEmail: string, password: string, ctx: RequestContext): Promise<TokenResponse> {
       const email = normalizeEmail(rawEmail)

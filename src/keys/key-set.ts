@@ -9,7 +9,7 @@ export interface KeyRecord {
   createdAt: string
   activatedAt: string | null
   retiredAt: string | null
-  /** Absent on a verifier, which only has public keys. */
+  /** Absent for keys whose private half is gone (a key set built for verification only). */
   privateKey?: KeyObject
   publicKey: KeyObject
 }

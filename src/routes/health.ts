@@ -10,7 +10,10 @@ export interface HealthRoutesOptions {
   checks: HealthCheck[]
 }
 
-/** Liveness says the process serves; readiness says each dependency answers (a 503 takes it out of rotation). */
+/**
+ * Liveness says the process serves; readiness says each dependency answers. Dependencies are shared
+ * between instances, so route on liveness and gate start-up on readiness (README, "Health checks").
+ */
 export async function healthRoutes(app: FastifyInstance, { checks }: HealthRoutesOptions) {
   const config = { public: true } as const
 
