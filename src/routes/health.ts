@@ -26,7 +26,8 @@ export async function healthRoutes(app: FastifyInstance, { checks }: HealthRoute
           await check()
           return [name, 'ok'] as const
         } catch (err) {
-          request.log.error({ err, dependency: name }, 'readiness check failed')
+          // Probes repeat every few seconds during an outage: one line each, no stack trace.
+          request.log.warn({ dependency: name, reason: err instanceof Error ? err.message : String(err) }, 'readiness check failed')
           return [name, 'unavailable'] as const
         }
       }),
