@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { EnvSchema } from '../../src/config.ts'
+import { ERROR_CODES } from '../../src/errors.ts'
 import { startServer } from '../helpers/server-process.ts'
 
 const root = new URL('../..', import.meta.url).pathname
@@ -84,6 +85,11 @@ describe('README examples', () => {
     } finally {
       await server.stop()
     }
+  })
+
+  it('the error section names every problem code the API can answer with', () => {
+    const errors = readme.slice(readme.indexOf('### Errors'), readme.indexOf('### Passwords'))
+    for (const code of ERROR_CODES) expect(errors, code).toContain(`\`${code}\``)
   })
 
   it('the configuration table names every environment variable the server reads', () => {
