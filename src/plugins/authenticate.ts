@@ -78,10 +78,10 @@ export const authenticatePlugin = fp(
       done()
     }
 
-    function verifyBearerFor(scopes: readonly string[]) {
+    /** `routeConfig`: the route's config object, which a later onRoute hook may still mark public. */
+    function verifyBearerFor(scopes: readonly string[], routeConfig?: { public?: boolean }) {
       return function verifyBearer(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-        // A plugin's own onRoute hook (e.g. the docs page's) may mark a route public after ours ran.
-        if (request.routeOptions.config.public) return done()
+        if (routeConfig?.public) return done()
         let verified: AccessTokenClaims | Promise<AccessTokenClaims>
         try {
           verified = options.verifyToken(bearerToken(request))
@@ -112,15 +112,19 @@ export const authenticatePlugin = fp(
     app.addHook('onRoute', (route) => {
       const config = route.config ?? {}
       if (config.public) return
-      route.config = { ...config, latchkeyVerifies: true }
+      const routeConfig = { ...config, latchkeyVerifies: true }
+      route.config = routeConfig
       // Route-level hooks run after the global ones, and this one before the route's own.
-      route.onRequest = [verifyBearerFor(config.scopes ?? []), ...[route.onRequest ?? []].flat()]
+      route.onRequest = [verifyBearerFor(config.scopes ?? [], routeConfig), ...[route.onRequest ?? []].flat()]
       if (config.revocationCheck) route.preHandler = [checkRevocation, ...[route.preHandler ?? []].flat()]
     })
 
     // The safety net: a route this plugin never saw being added (registered before it, as a
-    // service using the verifier might do) still needs a valid token. Root hooks reach every route.
-    app.addHook('onRequest', function verifyUnhookedRoute(request, reply, done: HookHandlerDoneFunction) {
+    // service using the verifier might do) still needs a valid token. Root hooks reach every route;
+    // preParsing runs after the routes' own onRequest hooks, so a verified request skips it at the
+    // cost of one property read.
+    app.addHook('preParsing', function verifyUnhookedRoute(request, reply, _payload, done: HookHandlerDoneFunction) {
+      if (request.auth) return done()
       const config = request.routeOptions.config
       if (config.public || config.latchkeyVerifies || request.is404) return done()
       verifyBearerFor(config.scopes ?? [])(request, reply, (err) => {

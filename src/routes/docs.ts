@@ -16,7 +16,9 @@ export interface DocsRoutesOptions {
 export async function docsRoutes(app: FastifyInstance, { openapiYaml }: DocsRoutesOptions) {
   // Routes registered in this plugin, including Swagger UI's assets, need no token.
   app.addHook('onRoute', (route) => {
-    route.config = { ...route.config, public: true }
+    // Mutated, not replaced: the verification plugin holds this object and reads it per request.
+    if (route.config) route.config.public = true
+    else route.config = { public: true }
   })
 
   app.get('/openapi.yaml', async (_request, reply) => {
