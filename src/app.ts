@@ -126,6 +126,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
 
   if (metrics) {
+    metrics.trackActiveSessions(() => deps.store.countActiveSessions(clock.now()))
     app.addHook('onResponse', (_request, reply, done) => {
       const status = reply.statusCode
       if (status === 401 || status === 403) metrics.authFailures.inc({ status, code: reply.problemCode ?? 'unknown' })

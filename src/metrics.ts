@@ -1,4 +1,4 @@
-import { AggregatorRegistry, collectDefaultMetrics, Counter, Histogram, Registry, type PrometheusContentType } from 'prom-client'
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type PrometheusContentType } from 'prom-client'
 import type { MetricsSource } from './metrics-listener.ts'
 import { AUDIT_EVENT_TYPES } from './store/store.ts'
 
@@ -15,6 +15,12 @@ export interface Metrics {
   readonly argon2Duration: Histogram
   readonly refreshRotations: Counter
   readonly reuseDetections: Counter
+  /**
+   * Adds `latchkey_active_sessions`: sessions neither revoked nor expired, counted by the store when
+   * Prometheus scrapes (one COUNT query per scrape, nothing per request). Workers share one store,
+   * so the cluster aggregate takes one worker's answer instead of summing them.
+   */
+  trackActiveSessions(count: () => Promise<number>): void
 }
 
 export interface MetricsOptions {
@@ -39,6 +45,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   return {
     registry,
     auditEvents,
+    trackActiveSessions(count) {
+      new Gauge({
+        name: 'latchkey_active_sessions',
+        help: 'Refresh sessions neither revoked nor expired (read from the store at scrape time)',
+        registers,
+        aggregator: 'first',
+        async collect() {
+          this.set(await count())
+        },
+      })
+    },
     authFailures: new Counter({
       name: 'latchkey_auth_failures_total',
       help: '401 and 403 responses, by status and problem code (e.g. invalid_token, token_expired, insufficient_scope)',
@@ -90,3 +107,4 @@ export function clusterMetricsSource(): MetricsSource {
   const aggregator = new AggregatorRegistry<PrometheusContentType>()
   return { contentType: aggregator.contentType, metrics: () => aggregator.clusterMetrics() }
 }
+

@@ -54,6 +54,15 @@ describe('metrics on their own listener', () => {
     expect(sample(after, 'latchkey_token_sign_duration_seconds_count')).toBe(2)
   })
 
+  it('reports the active sessions, read from the store when scraped', async () => {
+    expect(sample(await scrape(), 'latchkey_active_sessions')).toBe(0)
+    const a = await registerUser(t)
+    await registerUser(t)
+    expect(sample(await scrape(), 'latchkey_active_sessions')).toBe(2)
+    await t.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: a.refresh_token } })
+    expect(sample(await scrape(), 'latchkey_active_sessions')).toBe(1)
+  })
+
   it('times token verification and counts 403s by code', async () => {
     const user = await registerUser(t)
     await t.inject({ method: 'GET', url: '/me/claims', headers: bearer(user.access_token) })

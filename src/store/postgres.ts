@@ -230,6 +230,13 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       return rows.map((r) => r.id)
     },
 
+    async countActiveSessions(now) {
+      const { rows } = await pool.query<{ n: string }>(
+        'SELECT COUNT(*) AS n FROM sessions WHERE revoked_at IS NULL AND idle_expires_at > $1 AND absolute_expires_at > $1',
+        [now],
+      )
+      return Number(rows[0]?.n ?? 0)
+    },
     async listSessionIdsRevokedSince(userId, since) {
       const { rows } = await pool.query<{ id: string }>('SELECT id FROM sessions WHERE user_id = $1 AND revoked_at >= $2 ORDER BY id', [userId, since])
       return rows.map((r) => r.id)

@@ -73,6 +73,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       `SELECT * FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND idle_expires_at > ? AND absolute_expires_at > ?
        ORDER BY created_at DESC, id DESC`,
     ),
+    countActive: db.prepare('SELECT COUNT(*) AS n FROM sessions WHERE revoked_at IS NULL AND idle_expires_at > ? AND absolute_expires_at > ?'),
     revokedSince: db.prepare('SELECT id FROM sessions WHERE user_id = ? AND revoked_at >= ? ORDER BY id'),
     insertAudit: db.prepare(
       `INSERT INTO audit_events (type, at, user_id, actor_id, session_id, ip, user_agent, request_id, details)
@@ -200,6 +201,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       })
     },
 
+    async countActiveSessions(now) {
+      return Number((stmt.countActive.get(now, now) as Row).n)
+    },
     async listSessionIdsRevokedSince(userId, since) {
       return (stmt.revokedSince.all(userId, since) as Row[]).map((r) => String(r.id))
     },

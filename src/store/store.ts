@@ -154,6 +154,8 @@ export interface Store {
   revokeSession(sessionId: string, reason: string, now: number): Promise<boolean>
   /** Revokes every live session of the user except `exceptSessionId`; returns the revoked ids. */
   revokeUserSessions(userId: string, reason: string, now: number, exceptSessionId?: string): Promise<string[]>
+  /** Sessions neither revoked nor expired at `now`, across all users (a metrics gauge, read per scrape). */
+  countActiveSessions(now: number): Promise<number>
   /** Ids of the user's sessions revoked at or after `since`: what a shared revoked-session set must hold. */
   listSessionIdsRevokedSince(userId: string, since: number): Promise<string[]>
 

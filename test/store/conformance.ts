@@ -214,6 +214,16 @@ export function runStoreConformance(
       expect((await store.findSession(a.id))?.revokeReason).toBe('logout_others')
     })
 
+    it('counts the sessions that are neither revoked nor expired', async () => {
+      const u = newUser()
+      await store.createUser(u)
+      expect(await store.countActiveSessions(T0)).toBe(0)
+      const [live, revoked, expired] = [newSession(u.id), newSession(u.id), newSession(u.id, { idleExpiresAt: T0 + 10 })]
+      for (const s of [live, revoked, expired]) await store.createSession(s)
+      await store.revokeSession(revoked.id, 'logout', T0 + 1)
+      expect(await store.countActiveSessions(T0 + 100)).toBe(1)
+    })
+
     it('lists the ids of a user\'s sessions revoked since a time', async () => {
       const u = newUser()
       await store.createUser(u)
