@@ -1,4 +1,5 @@
 import type { Pool } from 'pg'
+import { inTransaction } from './pg-transaction.ts'
 
 /**
  * PostgreSQL schema, one entry per version. Each runs in the migration transaction and is recorded
@@ -76,10 +77,7 @@ export function assertSchemaName(schema: string): void {
  */
 export async function migratePostgres(pool: Pool, schema?: string): Promise<number> {
   if (schema !== undefined) assertSchemaName(schema)
-  const client = await pool.connect()
-  let failed: Error | undefined
-  try {
-    await client.query('BEGIN')
+  return inTransaction(pool, 'BEGIN', async (client) => {
     await client.query("SELECT pg_advisory_xact_lock(hashtext('latchkey:migrate'))")
     if (schema !== undefined) {
       // Even IF NOT EXISTS races on the catalog's unique index, so schema creation waits for the lock too.
@@ -93,14 +91,6 @@ export async function migratePostgres(pool: Pool, schema?: string): Promise<numb
       await client.query(POSTGRES_MIGRATIONS[version - 1] as string)
       await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [version, Date.now()])
     }
-    await client.query('COMMIT')
     return Math.max(0, POSTGRES_MIGRATIONS.length - current)
-  } catch (err) {
-    failed = err as Error
-    await client.query('ROLLBACK').catch(() => undefined)
-    throw err
-  } finally {
-    // A connection that failed mid-transaction is discarded rather than returned to the pool.
-    client.release(failed)
-  }
+  })
 }

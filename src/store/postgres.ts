@@ -1,4 +1,5 @@
 import pg, { type PoolClient, type PoolConfig } from 'pg'
+import { inTransaction } from './pg-transaction.ts'
 import { refusal, retryIsGrace, touched } from './rotation-rules.ts'
 import { assertSchemaName, migratePostgres } from './postgres-migrations.ts'
 import { isPostgresUnavailable, withUnavailableErrors } from './postgres-unavailable.ts'
@@ -51,24 +52,9 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   pool.on('error', options.onPoolError ?? (() => undefined))
   let closed = false
 
-  async function transaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect()
-    let failed: Error | undefined
-    try {
-      // Explicit, not the server default: rotation's row locks rely on READ COMMITTED handing a
-      // waiter the winner's committed row, where REPEATABLE READ would raise a serialization failure.
-      await client.query('BEGIN ISOLATION LEVEL READ COMMITTED')
-      const result = await fn(client)
-      await client.query('COMMIT')
-      return result
-    } catch (err) {
-      failed = err as Error
-      await client.query('ROLLBACK').catch(() => undefined)
-      throw err
-    } finally {
-      client.release(failed)
-    }
-  }
+  // Explicit, not the server default: rotation's row locks rely on READ COMMITTED handing a waiter
+  // the winner's committed row, where REPEATABLE READ would raise a serialization failure.
+  const transaction = <T>(fn: (client: PoolClient) => Promise<T>): Promise<T> => inTransaction(pool, 'BEGIN ISOLATION LEVEL READ COMMITTED', fn)
 
   async function one(db: Queryable, sql: string, params: unknown[]): Promise<Row | undefined> {
     return (await db.query<Row>(sql, params)).rows[0]
