@@ -1,4 +1,16 @@
+import { isIP } from 'node:net'
 import { z } from 'zod'
+
+/** One entry of a trusted-proxy list as proxy-addr reads it: an address, a CIDR, or a named range. */
+function isProxyAddress(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true
+  const [address = '', prefix, ...rest] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return false
+  if (prefix === undefined) return true
+  const bits = /^[0-9]{1,3}$/.test(prefix) ? Number(prefix) : -1
+  return bits >= 0 && bits <= (family === 4 ? 32 : 128)
+}
 
 const booleanFromEnv = z
   .enum(['true', 'false', '1', '0'], { message: 'must be true or false' })
@@ -99,8 +111,8 @@ export const EnvSchema = z.object({
   // escape per-IP rate limits): only a hop count or the proxies' addresses are accepted.
   TRUST_PROXY: z
     .string()
-    .refine((v) => v === 'false' || /^[1-9][0-9]?$/.test(v) || /^[0-9a-fA-F:.,/\s]+$/.test(v), {
-      message: 'must be false, the number of proxy hops in front (e.g. 1), or a comma-separated list of proxy addresses/CIDRs',
+    .refine((v) => v === 'false' || /^[1-9][0-9]?$/.test(v) || v.split(',').every((p) => isProxyAddress(p.trim())), {
+      message: 'must be false, the number of proxy hops in front (1–99), or a comma-separated list of proxy addresses, CIDRs or loopback/linklocal/uniquelocal',
     })
     .transform((v): false | number | string => (v === 'false' ? false : /^[0-9]+$/.test(v) ? Number(v) : v.replace(/\s+/g, '')))
     .default(false),

@@ -51,8 +51,14 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         help: 'Refresh sessions neither revoked nor expired (read from the store at scrape time)',
         registers,
         aggregator: 'first',
+        // A store outage must not fail the whole scrape (it is when metrics matter most): the gauge
+        // keeps its last value for at most 1 s of waiting, and the other metrics are served as usual.
         async collect() {
-          this.set(await count())
+          try {
+            this.set(await Promise.race([count(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref())]))
+          } catch {
+            // the last value stands
+          }
         },
       })
     },

@@ -91,3 +91,21 @@ describe('metrics on their own listener', () => {
     await res.text()
   })
 })
+
+describe('active sessions while the store is down', () => {
+  it('a scrape still answers 200 with every other metric', async () => {
+    const metrics = createMetrics()
+    const t = await createTestApp({ deps: { metrics } })
+    const listener = await startMetricsListener(metrics.registry, '127.0.0.1', 0)
+    try {
+      await registerUser(t)
+      await t.store.close()
+      const res = await fetch(`http://127.0.0.1:${listener.address.port}/metrics`)
+      expect(res.status).toBe(200)
+      expect(await res.text()).toMatch(/^latchkey_audit_events_total\{type="register"\} 1$/m)
+    } finally {
+      await listener.close()
+      await t.app.close()
+    }
+  })
+})

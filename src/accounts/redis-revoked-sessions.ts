@@ -18,6 +18,7 @@ const keyOf = (sessionId: string) => `revoked-session:${sessionId}`
  */
 export function createRedisRevokedSessionSet({ redis, ttlSeconds }: RedisRevokedSessionSetOptions): RevokedSessionSet {
   return {
+    shared: true,
     async isRevoked(sessionId) {
       try {
         return (await redis.exists(keyOf(sessionId))) === 1

@@ -16,6 +16,8 @@ import type { RevokedSessionSet } from './revoked-sessions.ts'
  * un-revoke its sessions. Disabling flows revoke the user's sessions through revokeUserSessions.
  */
 export function withRevocationFeed(store: Store, revoked: RevokedSessionSet, windowMs: number): Store {
+  // The store-backed set reads the store itself: there is nothing to publish.
+  if (!revoked.shared) return store
   const overrides: Partial<Store> = {
     async revokeSession(sessionId, reason, now) {
       const changed = await store.revokeSession(sessionId, reason, now)

@@ -7,6 +7,8 @@ import { MAX_ACCESS_TOKEN_LIFETIME } from '../tokens/access-token-claims.ts'
  * between instances without touching the store.
  */
 export interface RevokedSessionSet {
+  /** False where the store itself is the set: nothing needs publishing. */
+  readonly shared: boolean
   isRevoked(sessionId: string): Promise<boolean>
   /** Records sessions the store has just revoked. A no-op where the store itself is the set. */
   add(sessionIds: readonly string[]): Promise<void>
@@ -14,6 +16,7 @@ export interface RevokedSessionSet {
 
 export function createStoreRevokedSessionSet(store: Store): RevokedSessionSet {
   return {
+    shared: false,
     async isRevoked(sessionId) {
       const session = await store.findSession(sessionId)
       return session === null || session.revokedAt !== null

@@ -81,7 +81,8 @@ export const authenticatePlugin = fp(
     /** `routeConfig`: the route's config object, which a later onRoute hook may still mark public. */
     function verifyBearerFor(scopes: readonly string[], routeConfig?: { public?: boolean }) {
       return function verifyBearer(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-        if (routeConfig?.public) return done()
+        // A later onRoute hook may mark the route public, in place (the docs page) or by replacing its config.
+        if (routeConfig?.public || request.routeOptions.config.public) return done()
         let verified: AccessTokenClaims | Promise<AccessTokenClaims>
         try {
           verified = options.verifyToken(bearerToken(request))
@@ -120,13 +121,11 @@ export const authenticatePlugin = fp(
     })
 
     // The safety net: a route this plugin never saw being added (registered before it, as a
-    // service using the verifier might do) still needs a valid token. Root hooks reach every route;
-    // preParsing runs after the routes' own onRequest hooks, so a verified request skips it at the
-    // cost of one property read.
-    app.addHook('preParsing', function verifyUnhookedRoute(request, reply, _payload, done: HookHandlerDoneFunction) {
-      if (request.auth) return done()
+    // service using the verifier might do) still needs a valid token. Root hooks reach every route,
+    // and onRequest runs before anything of the route's own, so nothing there sees an unverified request.
+    app.addHook('onRequest', function verifyUnhookedRoute(request, reply, done: HookHandlerDoneFunction) {
       const config = request.routeOptions.config
-      if (config.public || config.latchkeyVerifies || request.is404) return done()
+      if (config.latchkeyVerifies || config.public || request.is404) return done()
       verifyBearerFor(config.scopes ?? [])(request, reply, (err) => {
         if (err) return done(err)
         if (config.revocationCheck) return checkRevocation(request, reply, done)

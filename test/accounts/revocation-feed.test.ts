@@ -20,6 +20,7 @@ describe('withRevocationFeed', () => {
     published = []
     failing = false
     const set: RevokedSessionSet = {
+      shared: true,
       isRevoked: async (id) => published.includes(id),
       add: async (ids) => {
         if (failing) throw new Error('redis down')

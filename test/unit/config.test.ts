@@ -85,6 +85,9 @@ describe('TRUST_PROXY', () => {
     expect(loadConfig({}).trustProxy).toBe(false)
     expect(loadConfig({ TRUST_PROXY: '1' }).trustProxy).toBe(1)
     expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy).toBe('10.0.0.0/8,127.0.0.1')
-    expect(() => loadConfig({ TRUST_PROXY: 'true' })).toThrow(/TRUST_PROXY="true": must be false, the number of proxy hops/)
+    expect(loadConfig({ TRUST_PROXY: 'loopback, fd00::/8' }).trustProxy).toBe('loopback,fd00::/8')
+    for (const bad of ['true', 'abc', '::/200', '10.0.0.0/8/1', '100', 'a,b']) {
+      expect(() => loadConfig({ TRUST_PROXY: bad }), bad).toThrow(/TRUST_PROXY=".*": must be false, the number of proxy hops/)
+    }
   })
 })
