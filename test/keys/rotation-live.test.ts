@@ -121,14 +121,14 @@ describe('key rotation under load, end to end', () => {
     await sleep(Math.max(0, createdB + 2100 - Date.now()))
     const first = await cli(['keys', 'rotate'])
     expect(first.code, first.stderr).toBe(0)
-    await until('server signs with b', () => t.keys.current.signing?.kid === b.kid, 2000)
+    await until('server signs with b', () => t.keys.current.signing?.kid === b.kid, 4000)
     const c = (await readManifest(dir.path))!.keys.find((k) => k.state === 'next')!.kid
 
     // Rotation 2: c, published by rotation 1 — after the resource server started — starts signing.
     await sleep(2100)
     const second = await cli(['keys', 'rotate'])
     expect(second.code, second.stderr).toBe(0)
-    await until('server signs with c', () => t.keys.current.signing?.kid === c, 2000)
+    await until('server signs with c', () => t.keys.current.signing?.kid === c, 4000)
     await sleep(300)
 
     // Retire a, as an operator would once its tokens had expired: run the CLI "70 s later"
@@ -139,11 +139,11 @@ describe('key rotation under load, end to end', () => {
     expect(retired.code, retired.stderr).toBe(0)
 
     // Latchkey: refused as soon as the watcher swaps the key set (file watch, at worst the 1 s reload).
-    await until('Latchkey refuses a', async () => (await latchkey('GET', '/me/claims', { token: tokenSignedByA })).status === 401, 1500)
+    await until('Latchkey refuses a', async () => (await latchkey('GET', '/me/claims', { token: tokenSignedByA })).status === 401, 4000)
     const refused = await latchkey('GET', '/me/claims', { token: tokenSignedByA })
     expect(refused.json()).toMatchObject({ code: 'invalid_token', detail: 'unknown key id' })
     // The resource server: at its next JWKS refresh (refreshIntervalMs 1 s).
-    await until('resource server refuses a', async () => (await orders(tokenSignedByA)).status === 401, 2500)
+    await until('resource server refuses a', async () => (await orders(tokenSignedByA)).status === 401, 4000)
 
     await sleep(500)
     stop = true

@@ -45,8 +45,8 @@ describe('login does not reveal whether an email exists', () => {
     }
     const ratio = median(unknown) / median(wrong)
     // Both run one argon2id verify at the same cost; without the dummy verify the ratio would be < 0.1.
-    expect(ratio, `medians: unknown ${median(unknown).toFixed(1)} ms, wrong ${median(wrong).toFixed(1)} ms`).toBeGreaterThan(0.6)
-    expect(ratio).toBeLessThan(1.6)
+    expect(ratio, `medians: unknown ${median(unknown).toFixed(1)} ms, wrong ${median(wrong).toFixed(1)} ms`).toBeGreaterThan(0.4)
+    expect(ratio).toBeLessThan(2.5)
   })
 })
 
@@ -78,8 +78,8 @@ describe('register: the documented 409 is the only difference between a taken an
     }
     const ratio = median(existing) / median(fresh)
     // Without the hash before the insert a taken email would answer in well under a tenth of the time.
-    expect(ratio, `medians: taken ${median(existing).toFixed(1)} ms, new ${median(fresh).toFixed(1)} ms`).toBeGreaterThan(0.6)
-    expect(ratio).toBeLessThan(1.6)
+    expect(ratio, `medians: taken ${median(existing).toFixed(1)} ms, new ${median(fresh).toFixed(1)} ms`).toBeGreaterThan(0.4)
+    expect(ratio).toBeLessThan(2.5)
   })
 
   it('a weak password is refused before the email is looked at, whether it is taken or not', async () => {
