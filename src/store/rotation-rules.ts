@@ -22,5 +22,6 @@ export function touched(session: Session, input: RotateRefreshTokenInput): Sessi
  * not yet rotated itself) gets the same child; anything else is reuse, which revokes the session.
  */
 export function retryIsGrace(rotatedAt: number, childRotatedAt: number | null | undefined, sealed: unknown, input: RotateRefreshTokenInput): sealed is string {
-  return input.now - rotatedAt <= input.graceMs && childRotatedAt === null && typeof sealed === 'string'
+  // A zero window means none at all, even for a retry within the same millisecond.
+  return input.graceMs > 0 && input.now - rotatedAt <= input.graceMs && childRotatedAt === null && typeof sealed === 'string'
 }

@@ -133,6 +133,15 @@ export function runStoreConformance(
       expect((await store.rotateRefreshToken(rotation('child', { now: T0 + 20_000 }))).outcome).toBe('revoked')
     })
 
+    it('with no grace window, even an immediate retry is reuse', async () => {
+      const u = newUser()
+      await store.createUser(u)
+      const s = newSession(u.id)
+      await store.createSession(s)
+      await store.rotateRefreshToken(rotation(s.tokenHash, { newTokenHash: 'child', graceMs: 0 }))
+      expect((await store.rotateRefreshToken(rotation(s.tokenHash, { graceMs: 0 }))).outcome).toBe('reused')
+    })
+
     it('treats a grandparent as reuse even inside the grace window', async () => {
       const u = newUser()
       await store.createUser(u)
