@@ -1,18 +1,9 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PASSWORD } from '../helpers/app.ts'
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 async function waitUntilReady(base: string, child: ChildProcess, output: () => string): Promise<void> {
   const deadline = Date.now() + 20_000
@@ -43,21 +34,29 @@ describe('WORKERS=2 against one SQLite file', () => {
   let metricsUrl: string
   let output = ''
 
+  /** The first capture group of `pattern` once the child has logged it. */
+  async function fromOutput(pattern: RegExp): Promise<string> {
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      const match = pattern.exec(output)
+      if (match) return match[1]!
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${pattern} in: ${output}`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+
   beforeAll(async () => {
-    const port = await freePort()
-    const metricsPort = await freePort()
-    base = `http://127.0.0.1:${port}`
-    metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`
+    // Port 0 for both: the workers share the port the primary picks, and the logs say which.
     child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'src/server.ts'], {
       env: {
         ...process.env,
-        PORT: String(port),
-        METRICS_PORT: String(metricsPort),
+        PORT: '0',
+        METRICS_PORT: '0',
         WORKERS: '2',
         DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}`,
         KEYS_DIR: join(dir, 'keys'),
         RATE_LIMIT_ENABLED: 'false',
-        LOG_LEVEL: 'warn',
+        LOG_LEVEL: 'info',
         ARGON2_MEMORY_KIB: '8192',
         ARGON2_TIME_COST: '1',
       },
@@ -65,6 +64,8 @@ describe('WORKERS=2 against one SQLite file', () => {
     })
     child.stdout?.on('data', (d) => (output += String(d)))
     child.stderr?.on('data', (d) => (output += String(d)))
+    base = await fromOutput(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
+    metricsUrl = `http://127.0.0.1:${await fromOutput(/"port":(\d+)[^\n]*metrics listening/)}/metrics`
     await waitUntilReady(base, child, () => output)
   })
 
