@@ -81,8 +81,9 @@ export const authenticatePlugin = fp(
     /** `routeConfig`: the route's config object, which a later onRoute hook may still mark public. */
     function verifyBearerFor(scopes: readonly string[], routeConfig?: { public?: boolean }) {
       return function verifyBearer(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-        // A later onRoute hook may mark the route public, in place (the docs page) or by replacing its config.
-        if (routeConfig?.public || request.routeOptions.config.public) return done()
+        // A later onRoute hook may still mark the route public by mutating this config in place (the
+        // docs page does). One that replaces the object instead is not seen, which fails closed: a 401.
+        if (routeConfig?.public) return done()
         let verified: AccessTokenClaims | Promise<AccessTokenClaims>
         try {
           verified = options.verifyToken(bearerToken(request))
