@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { Request } from 'autocannon'
 import { loadConfig } from '../src/config.ts'
 import { loadKeyRecords, readManifest } from '../src/keys/key-files.ts'
-import { signAccessToken } from '../src/tokens/sign-access-token.ts'
+import { signAccessTokenSync } from '../src/tokens/sign-access-token.ts'
 import { bearerPerConnection, runInterleaved, runLoad, type LoadResult } from './load.ts'
 import { rssMb, startProcess, type Running } from './processes.ts'
 import { rawArgon2Rate, rawSignRate } from './raw-rates.ts'
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   const mint = (n: number) =>
     Array.from({ length: n }, () => {
       const i = minted++
-      return signAccessToken(
+      return signAccessTokenSync(
         { issuer: config.issuer, audience: config.audience, subject: `bench-user-${i}`, sessionId: `bench-session-${i}`, scope: 'user', now: Math.floor(Date.now() / 1000), ttl: config.accessTokenTtl },
         signingKey,
       ).token

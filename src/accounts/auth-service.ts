@@ -48,11 +48,11 @@ export type AuthService = ReturnType<typeof createAuthService>
 export function createAuthService(deps: AuthServiceDeps) {
   const { config, store, clock, passwords, audit } = deps
 
-  function issueAccessToken(user: User, sessionId: string): { token: string; expiresIn: number } {
+  async function issueAccessToken(user: User, sessionId: string): Promise<{ token: string; expiresIn: number }> {
     const key = deps.keys.current.signing
     if (!key) throw new Error('no current signing key')
     const started = performance.now()
-    const { token } = signAccessToken(
+    const { token } = await signAccessToken(
       {
         issuer: config.issuer,
         audience: config.audience,
@@ -68,8 +68,8 @@ export function createAuthService(deps: AuthServiceDeps) {
     return { token, expiresIn: config.accessTokenTtl }
   }
 
-  function tokenResponse(user: User, session: Session, refreshToken: string): TokenResponse {
-    const access = issueAccessToken(user, session.id)
+  async function tokenResponse(user: User, session: Session, refreshToken: string): Promise<TokenResponse> {
+    const access = await issueAccessToken(user, session.id)
     const endsAt = Math.min(session.idleExpiresAt, session.absoluteExpiresAt)
     return {
       access_token: access.token,
@@ -95,7 +95,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       ip: ctx.ip,
       tokenHash: hashRefreshToken(refreshToken),
     })
-    return { tokens: tokenResponse(user, session, refreshToken), sessionId: session.id }
+    return { tokens: await tokenResponse(user, session, refreshToken), sessionId: session.id }
   }
 
   return {
@@ -152,21 +152,23 @@ export function createAuthService(deps: AuthServiceDeps) {
         now: clock.now(),
         graceMs: config.refreshGracePeriod * 1000,
         idleMs: config.refreshIdleTtl * 1000,
+        // Written by the store in the rotation's transaction: rotated, grace retry or reuse.
+        audit: audit.origin(ctx),
       })
       switch (result.outcome) {
         case 'rotated':
           deps.events?.rotated?.()
-          await audit.record('refresh', ctx, { userId: result.user.id, sessionId: result.session.id })
-          return tokenResponse(result.user, result.session, successor)
+          audit.recorded('refresh')
+          return await tokenResponse(result.user, result.session, successor)
         case 'grace': {
+          audit.recorded('refresh')
           const same = openSuccessor(refreshToken, result.sealed)
           if (!same) throw new AppError('invalid_refresh_token', 'refresh token is not valid')
-          await audit.record('refresh', ctx, { userId: result.user.id, sessionId: result.session.id, details: { grace_retry: true } })
-          return tokenResponse(result.user, result.session, same)
+          return await tokenResponse(result.user, result.session, same)
         }
         case 'reused':
           deps.events?.reuseDetected?.()
-          await audit.record('refresh_reuse_detected', ctx, { userId: result.session.userId, sessionId: result.session.id })
+          audit.recorded('refresh_reuse_detected')
           throw new AppError('refresh_token_reused', 'this refresh token was already used; the session has been revoked')
         case 'revoked': {
           // Disabling an account revokes its sessions: while it stays disabled, say so, so the client

@@ -3,7 +3,7 @@ import { AppError } from '../../src/errors.ts'
 import { createFixedClock } from '../../src/clock.ts'
 import type { AccessTokenClaims } from '../../src/tokens/access-token-claims.ts'
 import { createAccessTokenVerifier } from '../../src/tokens/access-token-verifier.ts'
-import { signAccessToken } from '../../src/tokens/sign-access-token.ts'
+import { signAccessTokenSync } from '../../src/tokens/sign-access-token.ts'
 import { createVerifiedTokenCache } from '../../src/tokens/verified-token-cache.ts'
 import { sharedTestKey } from '../helpers/keys.ts'
 
@@ -72,7 +72,7 @@ describe('the verifier with a cache', () => {
     let keys: ReadonlyMap<string, import('node:crypto').KeyObject> = new Map([[key.kid, key.publicKey]])
     const verify = createAccessTokenVerifier({ keys: () => keys, policy, clock, cache })
     const sign = (over: Partial<{ audience: string; now: number; ttl: number }> = {}) =>
-      signAccessToken(
+      signAccessTokenSync(
         { issuer: policy.issuer, audience: over.audience ?? 'api', subject: 'u1', sessionId: 's1', scope: 'user', now: over.now ?? S0, ttl: over.ttl ?? 600 },
         key,
       ).token

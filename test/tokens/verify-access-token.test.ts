@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { AppError } from '../../src/errors.ts'
-import { signAccessToken } from '../../src/tokens/sign-access-token.ts'
+import { signAccessTokenSync } from '../../src/tokens/sign-access-token.ts'
 import { verifyAccessToken } from '../../src/tokens/verify-access-token.ts'
 import { sharedTestKey } from '../helpers/keys.ts'
 
@@ -10,7 +10,7 @@ const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 
 async function setup() {
   const key = await sharedTestKey()
-  const token = signAccessToken({ issuer: policy.issuer, audience: 'api', subject: 'u', sessionId: 's', scope: 'user', now: NOW, ttl: 600 }, key).token
+  const token = signAccessTokenSync({ issuer: policy.issuer, audience: 'api', subject: 'u', sessionId: 's', scope: 'user', now: NOW, ttl: 600 }, key).token
   const keys = new Map([[key.kid, key.publicKey]])
   const verify = (t: string) => {
     try {

@@ -3,14 +3,14 @@ import type { FastifyInstance } from 'fastify'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { buildResourceServer } from '../../examples/resource-server/app.ts'
 import { generateSigningKey, type GeneratedKey } from '../../src/keys/generate-key.ts'
-import { signAccessToken } from '../../src/tokens/sign-access-token.ts'
+import { signAccessTokenSync } from '../../src/tokens/sign-access-token.ts'
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.ts'
 
 const ISSUER = 'https://auth.example.test'
 const AUDIENCE = 'orders-api'
 
 function token(key: GeneratedKey, overrides: { audience?: string; now?: number; ttl?: number; scope?: string; kid?: string } = {}): string {
-  return signAccessToken(
+  return signAccessTokenSync(
     {
       issuer: ISSUER,
       audience: overrides.audience ?? AUDIENCE,
