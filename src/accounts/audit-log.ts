@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.ts'
-import type { AuditEventType, Store } from '../store/store.ts'
+import type { AuditEventType, AuditOrigin, Store } from '../store/store.ts'
 
 /** Who and where a request came from: what every audit event records besides its own facts. */
 export interface RequestContext {
@@ -17,9 +17,18 @@ export interface AuditFields {
 
 export interface AuditLog {
   record(type: AuditEventType, ctx: RequestContext, fields?: AuditFields): Promise<void>
+  /** The request facts as a store records them, for events the store writes inside its own transaction. */
+  origin(ctx: RequestContext): AuditOrigin
+  /** Counts an event that the store wrote itself (metrics), as record() counts its own. */
+  recorded(type: AuditEventType): void
 }
 
 export function createAuditLog(store: Store, clock: Clock, onEvent?: (type: AuditEventType) => void): AuditLog {
+  const origin = (ctx: RequestContext): AuditOrigin => ({
+    ip: ctx.ip,
+    userAgent: ctx.userAgent ? ctx.userAgent.slice(0, 512) : null,
+    requestId: ctx.requestId,
+  })
   return {
     async record(type, ctx, fields = {}) {
       await store.appendAudit({
@@ -28,11 +37,13 @@ export function createAuditLog(store: Store, clock: Clock, onEvent?: (type: Audi
         userId: fields.userId ?? null,
         actorId: fields.actorId ?? null,
         sessionId: fields.sessionId ?? null,
-        ip: ctx.ip,
-        userAgent: ctx.userAgent ? ctx.userAgent.slice(0, 512) : null,
-        requestId: ctx.requestId,
+        ...origin(ctx),
         details: fields.details ?? {},
       })
+      onEvent?.(type)
+    },
+    origin,
+    recorded(type) {
       onEvent?.(type)
     },
   }

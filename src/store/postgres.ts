@@ -1,6 +1,6 @@
 import pg, { type PoolClient, type PoolConfig } from 'pg'
 import { inTransaction } from './pg-transaction.ts'
-import { refusal, retryIsGrace, touched } from './rotation-rules.ts'
+import { refusal, retryIsGrace, rotationAuditEvent, touched } from './rotation-rules.ts'
 import { assertSchemaName, migratePostgres } from './postgres-migrations.ts'
 import { isPostgresUnavailable, withUnavailableErrors } from './postgres-unavailable.ts'
 import { escapeLike, toAuditEvent, toSession, toUser, type Row } from './rows.ts'
@@ -58,6 +58,15 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
 
   async function one(db: Queryable, sql: string, params: unknown[]): Promise<Row | undefined> {
     return (await db.query<Row>(sql, params)).rows[0]
+  }
+
+  async function insertAudit(db: Queryable, event: NewAuditEvent): Promise<void> {
+    await db.query(
+      `INSERT INTO audit_events (type, at, user_id, actor_id, session_id, ip, user_agent, request_id, details)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [event.type, event.at, event.userId, event.actorId, event.sessionId, event.ip, event.userAgent, event.requestId,
+        JSON.stringify(event.details)],
+    )
   }
 
   async function userOf(db: Queryable, id: string): Promise<User | null> {
@@ -170,7 +179,12 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       })
     },
     async rotateRefreshToken(input) {
-      return transaction((db) => rotate(db, input))
+      return transaction(async (db) => {
+        const result = await rotate(db, input)
+        const event = rotationAuditEvent(result, input)
+        if (event) await insertAudit(db, event)
+        return result
+      })
     },
     async findSessionByTokenHash(tokenHash) {
       const row = await one(
@@ -229,12 +243,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     },
 
     async appendAudit(event: NewAuditEvent) {
-      await pool.query(
-        `INSERT INTO audit_events (type, at, user_id, actor_id, session_id, ip, user_agent, request_id, details)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [event.type, event.at, event.userId, event.actorId, event.sessionId, event.ip, event.userAgent, event.requestId,
-          JSON.stringify(event.details)],
-      )
+      await insertAudit(pool, event)
     },
     async listAudit(query: AuditQuery) {
       const where: string[] = []

@@ -1,4 +1,4 @@
-import type { RotateRefreshTokenInput, RotateRefreshTokenResult, Session, User } from './store.ts'
+import type { NewAuditEvent, RotateRefreshTokenInput, RotateRefreshTokenResult, Session, User } from './store.ts'
 
 /**
  * The rotation rules both adapters apply inside their transaction; the adapters only do the I/O.
@@ -24,4 +24,20 @@ export function touched(session: Session, input: RotateRefreshTokenInput): Sessi
 export function retryIsGrace(rotatedAt: number, childRotatedAt: number | null | undefined, sealed: unknown, input: RotateRefreshTokenInput): sealed is string {
   // A zero window means none at all, even for a retry within the same millisecond.
   return input.graceMs > 0 && input.now - rotatedAt <= input.graceMs && childRotatedAt === null && typeof sealed === 'string'
+}
+
+/** The audit event a rotation outcome records inside its transaction, if the caller asked for one and it has one. */
+export function rotationAuditEvent(result: RotateRefreshTokenResult, input: RotateRefreshTokenInput): NewAuditEvent | null {
+  if (!input.audit) return null
+  const origin = { at: input.now, actorId: null, ...input.audit }
+  switch (result.outcome) {
+    case 'rotated':
+      return { ...origin, type: 'refresh', userId: result.user.id, sessionId: result.session.id, details: {} }
+    case 'grace':
+      return { ...origin, type: 'refresh', userId: result.user.id, sessionId: result.session.id, details: { grace_retry: true } }
+    case 'reused':
+      return { ...origin, type: 'refresh_reuse_detected', userId: result.session.userId, sessionId: result.session.id, details: {} }
+    default:
+      return null
+  }
 }

@@ -1,6 +1,6 @@
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite'
 import { escapeLike, toAuditEvent, toSession, toUser } from './rows.ts'
-import { refusal, retryIsGrace, touched } from './rotation-rules.ts'
+import { refusal, retryIsGrace, rotationAuditEvent, touched } from './rotation-rules.ts'
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts'
 import type {
   AuditQuery,
@@ -93,6 +93,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     }
   }
 
+  function insertAudit(event: NewAuditEvent): void {
+    stmt.insertAudit.run({ ...event, details: JSON.stringify(event.details) })
+  }
+
   function userOf(id: string): User | null {
     const row = stmt.userById.get(id) as Row | undefined
     return row ? toUser(row) : null
@@ -174,7 +178,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       })
     },
     async rotateRefreshToken(input) {
-      return transaction(() => rotate(input))
+      return transaction(() => {
+        const result = rotate(input)
+        const event = rotationAuditEvent(result, input)
+        if (event) insertAudit(event)
+        return result
+      })
     },
     async findSessionByTokenHash(tokenHash) {
       const row = stmt.sessionByTokenHash.get(tokenHash) as Row | undefined
@@ -209,7 +218,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
 
     async appendAudit(event: NewAuditEvent) {
-      stmt.insertAudit.run({ ...event, details: JSON.stringify(event.details) })
+      insertAudit(event)
     },
     async listAudit(query: AuditQuery) {
       const where: string[] = []

@@ -57,6 +57,19 @@ export interface RotateRefreshTokenInput {
   now: number
   graceMs: number
   idleMs: number
+  /**
+   * Where the request came from. When given, the outcome's audit event (`refresh`, a grace retry's
+   * `refresh`, or `refresh_reuse_detected`) is appended in the rotation's own transaction: one
+   * commit instead of two, and no rotation without its event.
+   */
+  audit?: AuditOrigin
+}
+
+/** The request facts every audit event records, whoever writes it. */
+export interface AuditOrigin {
+  ip: string | null
+  userAgent: string | null
+  requestId: string | null
 }
 
 /**
