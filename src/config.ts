@@ -106,6 +106,8 @@ export const EnvSchema = z.object({
   ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
   ARGON2_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
   ARGON2_QUEUE_LIMIT: z.coerce.number().int().min(0).max(10000).default(64),
+  // Nice value of the thread pool (argon2, signing) below the event loop; 0 leaves it alone.
+  THREAD_POOL_NICE: z.coerce.number().int().min(0).max(19).default(19),
   BODY_LIMIT: z.coerce.number().int().min(1024).max(1048576).default(16384),
   // `true` would trust every X-Forwarded-For hop, letting any client choose its own IP (and so
   // escape per-IP rate limits): only a hop count or the proxies' addresses are accepted.
@@ -171,6 +173,8 @@ export interface Config {
   rateLimitEnabled: boolean
   rateLimits: RateLimits
   argon2: { memoryCost: number; timeCost: number; parallelism: number; concurrency: number | undefined; queueLimit: number }
+  /** Nice value given to libuv's thread pool (argon2 hashes, token signing); 0 = unchanged. */
+  threadPoolNice: number
   bodyLimit: number
   /** Fastify's trustProxy: false, a hop count, or the proxies' addresses/CIDRs. */
   trustProxy: false | number | string
@@ -289,6 +293,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       concurrency: e.ARGON2_CONCURRENCY,
       queueLimit: e.ARGON2_QUEUE_LIMIT,
     },
+    threadPoolNice: e.THREAD_POOL_NICE,
     bodyLimit: e.BODY_LIMIT,
     trustProxy: e.TRUST_PROXY,
     limits: {

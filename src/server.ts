@@ -14,6 +14,7 @@ import { createLogger } from './logger.ts'
 import type { MetricsListener } from './metrics-listener.ts'
 import type { Metrics } from './metrics.ts'
 import { migrateStore, openStore } from './store/open-store.ts'
+import { lowerThreadPoolPriority } from './thread-pool-priority.ts'
 
 /** The process: environment → config, keys and store from disk, the app, the listener, a clean exit. */
 async function main(): Promise<void> {
@@ -94,6 +95,9 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     if (cluster.isWorker) shareWithClusterPrimary(metrics)
   }
   const app = await buildApp({ config, keys, store, clock: systemClock, logger, openapiYaml, redis, ...(metrics ? { metrics } : {}) })
+  const poolPriority = await lowerThreadPoolPriority(config.threadPoolNice)
+  if (poolPriority.skipped) logger.info({ reason: poolPriority.skipped }, 'thread pool priority unchanged')
+  else logger.debug({ nice: config.threadPoolNice, threads: poolPriority.threads }, 'thread pool runs below the event loop')
   let metricsListener: MetricsListener | undefined
 
   let closing = false

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -32,6 +32,33 @@ describe('the server process (npm start)', () => {
     server.child.kill('SIGTERM')
     expect((await server.exited).code).toBe(0)
     expect(out()).toContain('stopped')
+  })
+
+  // Nice values are per thread on Linux only; elsewhere the server leaves them alone (and says so).
+  it.runIf(process.platform === 'linux')('runs libuv\'s thread pool (argon2, signing) at nice 19 below a nice-0 event loop, unless THREAD_POOL_NICE=0', async () => {
+    const niceOf = (pid: number) => {
+      const threads = readdirSync(`/proc/${pid}/task`).map((tid) => ({
+        name: readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(),
+        // Field 19 of stat is the nice value; the fields after the ")" of the name start at field 3.
+        nice: Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]),
+      }))
+      return { pool: threads.filter((t) => t.name === 'libuv-worker').map((t) => t.nice), main: threads.find((t) => t.name === 'MainThread')?.nice }
+    }
+    const env = { KEYS_DIR: join(dir, 'keys-nice'), DATABASE_URL: 'sqlite::memory:' }
+    const lowered = await startServer(env)
+    const plain = await startServer({ ...env, THREAD_POOL_NICE: '0' })
+    try {
+      const low = niceOf(lowered.child.pid!)
+      const same = niceOf(plain.child.pid!)
+      expect(low.pool.length).toBeGreaterThan(0)
+      expect(low).toEqual({ pool: low.pool.map(() => 19), main: 0 })
+      expect(same.pool.length).toBeGreaterThan(0)
+      expect(same).toEqual({ pool: same.pool.map(() => 0), main: 0 })
+    } finally {
+      lowered.child.kill('SIGTERM')
+      plain.child.kill('SIGTERM')
+      await Promise.all([lowered.exited, plain.exited])
+    }
   })
 
   it('refuses to start on an invalid variable, naming it', () => {
