@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppError } from '../errors.ts'
 import { hasScopes, type AccessTokenClaims } from '../tokens/access-token-claims.ts'
@@ -13,8 +13,6 @@ declare module 'fastify' {
     scopes?: readonly string[]
     /** Also refuse tokens of revoked sessions (one store or Redis lookup per request). */
     revocationCheck?: boolean
-    /** Set by the verification plugin on the routes it attached its hooks to. */
-    latchkeyVerifies?: boolean
   }
   interface FastifyRequest {
     /** The verified access-token claims; null on public routes. */
@@ -48,12 +46,27 @@ export function bearerToken(request: FastifyRequest): string {
 }
 
 /**
- * The verification plugin. Every route registered after it that is not marked public gets the
- * verification hook (secure by default: a route added without thinking is protected), so the
- * plugin must be registered before the routes. The hooks are attached per route, from the route's
- * own config read once at registration: a request pays no lookup of its route options, and public
- * routes pay nothing at all. Verification is synchronous for every token whose key is at hand; only
- * an unknown-key fetch (resource servers) and routes that opt into the revocation check pay for an
+ * The token of a header in the form clients send (`Bearer ` and the token, nothing else), without
+ * scanning its ~800 characters with a regular expression; undefined for any other form, which
+ * bearerToken parses strictly. Safe to hand to the verifier unchecked: whenever bearerToken accepts
+ * such a header it returns this same string, and the verifier (and its cache, which holds only
+ * tokens it accepted) accepts nothing that bearerToken would refuse.
+ */
+function plainBearerToken(header: string | undefined): string | undefined {
+  if (header === undefined || header.length < 8 || !header.startsWith('Bearer ')) return undefined
+  // Extra spaces around the token are allowed (RFC 6750's grammar); bearerToken strips them.
+  if (header.charCodeAt(7) === 32 || header.charCodeAt(header.length - 1) === 32) return undefined
+  return header.slice(7)
+}
+
+/**
+ * The verification plugin: one root onRequest hook that runs for every route, whenever and wherever
+ * it was registered (before this plugin too, as a service using the verifier might do), so a route
+ * added without thinking is protected (secure by default). It reads the route's config as the
+ * request arrives, so a route marked public by a later onRoute hook is seen as such. Registered
+ * after the security headers and CORS and before any route's own hooks, nothing of a route runs on
+ * an unverified request. Verification is synchronous for every token whose key is at hand; only an
+ * unknown-key fetch (resource servers) and routes that opt into the revocation check pay for an
  * asynchronous step.
  */
 export const authenticatePlugin = fp(
@@ -70,69 +83,59 @@ export const authenticatePlugin = fp(
       sendProblem(request, reply, appError, options.realm)
     }
 
-    function admit(request: FastifyRequest, reply: FastifyReply, claims: AccessTokenClaims, scopes: readonly string[], done: HookHandlerDoneFunction): void {
+    function admit(request: FastifyRequest, reply: FastifyReply, claims: AccessTokenClaims, config: FastifyContextConfig, done: HookHandlerDoneFunction): void {
+      const scopes = config.scopes ?? NO_SCOPES
       if (!hasScopes(claims.scope, scopes)) {
         return refuse(request, reply, new AppError('insufficient_scope', `this route requires scope: ${scopes.join(' ')}`), scopes)
       }
       request.auth = claims
+      if (config.revocationCheck) return checkRevocation(request, reply, claims, done)
       done()
     }
 
-    /** `routeConfig`: the route's config object, which a later onRoute hook may still mark public. */
-    function verifyBearerFor(scopes: readonly string[], routeConfig?: { public?: boolean }) {
-      return function verifyBearer(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-        // A later onRoute hook may still mark the route public by mutating this config in place (the
-        // docs page does). One that replaces the object instead is not seen, which fails closed: a 401.
-        if (routeConfig?.public) return done()
-        let verified: AccessTokenClaims | Promise<AccessTokenClaims>
-        try {
-          verified = options.verifyToken(bearerToken(request))
-        } catch (err) {
-          return refuse(request, reply, err)
-        }
-        if (verified instanceof Promise) {
-          verified.then(
-            (claims) => admit(request, reply, claims, scopes, done),
-            (err: unknown) => refuse(request, reply, err),
-          )
-          return
-        }
-        admit(request, reply, verified, scopes, done)
-      }
-    }
-
-    function checkRevocation(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+    function checkRevocation(request: FastifyRequest, reply: FastifyReply, claims: AccessTokenClaims, done: HookHandlerDoneFunction): void {
       const isRevoked = options.isSessionRevoked
-      if (!request.auth) return done()
       if (!isRevoked) return done(new Error('revocationCheck requested but no revoked-session set is configured'))
-      isRevoked(request.auth.sid).then(
+      isRevoked(claims.sid).then(
         (revoked) => (revoked ? refuse(request, reply, new AppError('session_revoked', 'this session has been revoked')) : done()),
         (err: unknown) => done(err as Error),
       )
     }
 
-    app.addHook('onRoute', (route) => {
-      const config = route.config ?? {}
-      if (config.public) return
-      const routeConfig = { ...config, latchkeyVerifies: true }
-      route.config = routeConfig
-      // Route-level hooks run after the global ones, and this one before the route's own.
-      route.onRequest = [verifyBearerFor(config.scopes ?? [], routeConfig), ...[route.onRequest ?? []].flat()]
-      if (config.revocationCheck) route.preHandler = [checkRevocation, ...[route.preHandler ?? []].flat()]
-    })
+    /** The token as presented: the common form without a scan, anything else parsed strictly. */
+    function verify(request: FastifyRequest): AccessTokenClaims | Promise<AccessTokenClaims> {
+      const plain = plainBearerToken(request.headers.authorization)
+      if (plain === undefined) return options.verifyToken(bearerToken(request))
+      request.bearerPresented = true
+      try {
+        return options.verifyToken(plain)
+      } catch (err) {
+        // A refusal reads as if the header had been parsed strictly first (e.g. "malformed").
+        bearerToken(request)
+        throw err
+      }
+    }
 
-    // The safety net: a route this plugin never saw being added (registered before it, as a
-    // service using the verifier might do) still needs a valid token. Root hooks reach every route,
-    // and onRequest runs before anything of the route's own, so nothing there sees an unverified request.
-    app.addHook('onRequest', function verifyUnhookedRoute(request, reply, done: HookHandlerDoneFunction) {
+    app.addHook('onRequest', function verifyBearer(request, reply, done: HookHandlerDoneFunction) {
       const config = request.routeOptions.config
-      if (config.latchkeyVerifies || config.public || request.is404) return done()
-      verifyBearerFor(config.scopes ?? [])(request, reply, (err) => {
-        if (err) return done(err)
-        if (config.revocationCheck) return checkRevocation(request, reply, done)
-        done()
-      })
+      if (config.public || request.is404) return done()
+      let verified: AccessTokenClaims | Promise<AccessTokenClaims>
+      try {
+        verified = verify(request)
+      } catch (err) {
+        return refuse(request, reply, err)
+      }
+      if (verified instanceof Promise) {
+        verified.then(
+          (claims) => admit(request, reply, claims, config, done),
+          (err: unknown) => refuse(request, reply, err),
+        )
+        return
+      }
+      admit(request, reply, verified, config, done)
     })
   },
   { name: 'latchkey-authenticate', fastify: '5.x' },
 )
+
+const NO_SCOPES: readonly string[] = Object.freeze([])

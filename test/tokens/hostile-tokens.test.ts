@@ -170,8 +170,13 @@ describe('hostile access tokens on a protected route', () => {
       expect(challenge.startsWith('Bearer realm="latchkey"')).toBe(true)
       expect(challenge.includes('error="invalid_token"')).toBe(presented)
     }
-    // The scheme name is case-insensitive (RFC 7235).
-    expect((await t.inject({ method: 'GET', url: '/me/claims', headers: { authorization: `bearer ${good}` } })).statusCode).toBe(200)
+    // The scheme name is case-insensitive (RFC 7235), and spaces around the token are allowed.
+    for (const authorization of [`bearer ${good}`, `BEARER ${good}`, `Bearer   ${good}`, `Bearer ${good}  `]) {
+      expect((await t.inject({ method: 'GET', url: '/me/claims', headers: { authorization } })).statusCode, authorization.slice(0, 12)).toBe(200)
+    }
+    // A header in the plain form but not a b64token is refused as malformed, as the strict parse says.
+    const res = await t.inject({ method: 'GET', url: '/me/claims', headers: { authorization: `Bearer ${good}"` } })
+    expect(String(res.headers['www-authenticate'])).toContain('error_description="the bearer token is malformed"')
   })
 
   it('answers no token at all with the bare challenge', async () => {
