@@ -62,14 +62,16 @@ async function main(): Promise<void> {
   const idleRss = rssMb(latchkey.child.pid!)
   const L = latchkey.base
 
-  const fastifyPeer = await startProcess('bench/peers/fastify-jwt.ts', '/health', {})
-  const expressPeer = await startProcess('bench/peers/express-jsonwebtoken.ts', '/health', {})
-  running.push(fastifyPeer, expressPeer)
-
-  // The server's own key, so the bench can mint valid tokens that the server has never seen.
+  // The server's own key, so the bench can mint valid tokens that the server has never seen; the
+  // peers verify with its public half, so they are sent the very same tokens.
   const records = await loadKeyRecords(latchkeyEnv.KEYS_DIR, (await readManifest(latchkeyEnv.KEYS_DIR))!)
   const current = records.find((r) => r.state === 'current')!
   const signingKey = { kid: current.kid, privateKey: current.privateKey! }
+  const verifyKeyFile = join(dir, 'verify-key.pem')
+  writeFileSync(verifyKeyFile, current.publicKey.export({ type: 'spki', format: 'pem' }))
+  const fastifyPeer = await startProcess('bench/peers/fastify-jwt.ts', '/health', { VERIFY_KEY_FILE: verifyKeyFile })
+  const expressPeer = await startProcess('bench/peers/express-jsonwebtoken.ts', '/health', { VERIFY_KEY_FILE: verifyKeyFile })
+  running.push(fastifyPeer, expressPeer)
   let minted = 0
   const mint = (n: number) =>
     Array.from({ length: n }, () => {
@@ -106,11 +108,11 @@ async function main(): Promise<void> {
   const missCount = Math.min(60_000, Math.max(config.tokenCache.maxEntries + 5000, Math.ceil(probe.rps * DURATION * 1.2)))
   log(`minting ${missCount} first-seen tokens`)
   const cold = mint(missCount)
-  const coldClients = bearerPerConnection('/me/claims', cold, Math.floor(cold.length / (ROUNDS * CONNECTIONS)))
-  const peerTokens = async (peer: Running) =>
-    bearerPerConnection('/protected', await Promise.all(Array.from({ length: 200 }, async () => ((await (await fetch(`${peer.base}/token`)).json()) as { token: string }).token)), 20)
-  const fastifyTokens = await peerTokens(fastifyPeer)
-  const expressTokens = await peerTokens(expressPeer)
+  // Each server is sent the same stream of first-seen tokens, from its own cursor.
+  const coldSlice = Math.floor(cold.length / (ROUNDS * CONNECTIONS))
+  const coldClients = bearerPerConnection('/me/claims', cold, coldSlice)
+  const fastifyTokens = bearerPerConnection('/protected', cold, coldSlice)
+  const expressTokens = bearerPerConnection('/protected', cold, coldSlice)
 
   const scenarios: Record<string, (seconds: number) => Promise<LoadResult>> = {
     baseline: get(L, '/health/live'),
@@ -223,9 +225,9 @@ async function main(): Promise<void> {
       { scenario: 'latchkey GET /me/claims, 5,000 cached tokens', result: cached },
       { scenario: `latchkey GET /me/claims, first-seen tokens (${missCount} minted)`, result: miss },
       { scenario: 'fastify + @fastify/jwt: unauthenticated', result: g.fastifyOpen! },
-      { scenario: 'fastify + @fastify/jwt: protected (verifies every request)', result: peerProtected.fastify },
+      { scenario: 'fastify + @fastify/jwt: protected, the same first-seen tokens (verifies every request)', result: peerProtected.fastify },
       { scenario: 'express 5 + jsonwebtoken: unauthenticated', result: g.expressOpen! },
-      { scenario: 'express 5 + jsonwebtoken: protected (verifies every request)', result: peerProtected.express },
+      { scenario: 'express 5 + jsonwebtoken: protected, the same first-seen tokens (verifies every request)', result: peerProtected.express },
       { scenario: 'latchkey POST /auth/refresh (SQLite)', result: refresh, reference: { name: 'raw RS256 sign', rps: signRate } },
       { scenario: 'latchkey POST /auth/login', result: login, reference: { name: 'raw argon2id', rps: argon2Rate } },
       { scenario: `latchkey GET /me/claims at ${rate} req/s, idle`, result: idle },

@@ -1,20 +1,15 @@
-import { generateKeyPairSync } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import express from 'express'
 import jwt from 'jsonwebtoken'
 
-// Reference peer: Express 5 + jsonwebtoken, the common tutorial setup (PEM strings, RS256 pinned).
-const { privateKey, publicKey } = generateKeyPairSync('rsa', {
-  modulusLength: 2048,
-  publicKeyEncoding: { type: 'spki', format: 'pem' },
-  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-})
+// Reference peer: Express 5 + jsonwebtoken, the common tutorial setup (a PEM string, RS256 pinned).
+// It verifies with the public key the bench passes in (Latchkey's), so it is sent the very same
+// first-seen tokens as Latchkey.
+const publicKey = readFileSync(process.env.VERIFY_KEY_FILE!, 'utf8')
 const app = express()
 
 app.get('/health', (_req, res) => {
   res.json({ status: 'ok' })
-})
-app.get('/token', (_req, res) => {
-  res.json({ token: jwt.sign({ sub: 'user-1', scope: 'user', sid: 'session-1' }, privateKey, { algorithm: 'RS256', expiresIn: '10m' }) })
 })
 app.get('/protected', (req, res) => {
   const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1]
