@@ -23,6 +23,6 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     if (hit) return hit
     // Throws on any failure, so only a success ever reaches the cache.
     const claims = verifyAccessToken(token, options.keys(), policy, Math.floor(nowMs / 1000))
-    return cache.set(token, claims, nowMs)
+    return cache.offer(token, claims, nowMs)
   }
 }

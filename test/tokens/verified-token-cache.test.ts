@@ -54,6 +54,18 @@ describe('the verified-token cache', () => {
     expect(Object.isFrozen(cache.get('tok', T0))).toBe(true)
   })
 
+  it('offer() stores a token only when it was offered once before', () => {
+    const cache = createVerifiedTokenCache({ maxEntries: 10, ttlMs: 60_000 })
+    expect(Object.isFrozen(cache.offer('tok', claimsExpiringAt(S0 + 600), T0))).toBe(true)
+    expect(cache.get('tok', T0)).toBeUndefined()
+    cache.offer('tok', claimsExpiringAt(S0 + 600), T0)
+    expect(cache.get('tok', T0)?.exp).toBe(S0 + 600)
+    // Distinct tokens offered once are (but for a rare false "seen before") never stored.
+    const roomy = createVerifiedTokenCache({ maxEntries: 5000, ttlMs: 60_000 })
+    for (let i = 0; i < 2000; i++) roomy.offer(`once-${i}.${(i * 7919).toString(36)}`, claimsExpiringAt(S0 + 600), T0)
+    expect(roomy.size).toBeLessThan(10)
+  })
+
   it('clear() empties it', () => {
     const cache = createVerifiedTokenCache({ maxEntries: 10, ttlMs: 60_000 })
     cache.set('tok', claimsExpiringAt(S0 + 600), T0)
@@ -88,12 +100,25 @@ describe('the verifier with a cache', () => {
     return 'accepted'
   }
 
-  it('answers a repeated token from the cache without the keys (hence without crypto)', async () => {
+  it('admits a token on its second verification, then answers it without the keys (hence without crypto)', async () => {
     const { verify, sign, dropKeys, cache } = await setup()
     const token = sign()
-    const first = verify(token)
+    verify(token)
+    expect(cache.size).toBe(0) // a first sighting is only remembered
+    const second = verify(token)
+    expect(cache.size).toBe(1)
     dropKeys()
-    expect(verify(token)).toBe(first)
+    expect(verify(token)).toBe(second)
+  })
+
+  it('forgets first sightings when it is cleared (a key-set change)', async () => {
+    const { verify, sign, cache } = await setup()
+    const token = sign()
+    verify(token)
+    cache.clear()
+    verify(token)
+    expect(cache.size).toBe(0)
+    verify(token)
     expect(cache.size).toBe(1)
   })
 
@@ -118,6 +143,7 @@ describe('the verifier with a cache', () => {
   it('refuses a cached token once its exp has passed', async () => {
     const { verify, sign, clock, cache } = await setup()
     const token = sign({ ttl: 60 })
+    verify(token)
     verify(token)
     expect(cache.size).toBe(1)
     clock.advance(59_000)
