@@ -15,6 +15,7 @@ import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { KeyRing } from './keys/key-ring.ts'
 import type { Metrics } from './metrics.ts'
+import { lazyChildLoggerFactory } from './logger.ts'
 import { authenticatePlugin } from './plugins/authenticate.ts'
 import { createClientErrorHandler } from './plugins/client-error-handler.ts'
 import { corsPlugin } from './plugins/cors.ts'
@@ -69,6 +70,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // A hop count trusts exactly that many proxies in front (proxy-addr's own semantics).
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     genReqId: () => randomUUID(),
+    childLoggerFactory: lazyChildLoggerFactory,
     requestIdHeader: false,
     // During a graceful shutdown a request already arriving on an open keep-alive socket is served
     // (with Connection: close) rather than refused with Fastify's non-problem 503: the listener is
