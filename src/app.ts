@@ -119,11 +119,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
 
   // Synchronous (done callback) rather than async: an async hook costs every response a promise.
-  app.addHook('onSend', (request, reply, payload, done) => {
-    reply.header('x-request-id', request.id)
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (draining) reply.header('connection', 'close')
-    // Responses carry tokens and account data: nothing may be cached unless a route says so.
-    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
     done(null, payload)
   })
 

@@ -57,6 +57,8 @@ export function toAppError(err: unknown): AppError {
 
 /** Sends an AppError as a problem document, with the Bearer challenge every 401/403 carries. */
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, err: AppError, realm: string): FastifyReply {
+  // A refusal is about this request alone: never cached, even on a route that may be.
+  reply.header('cache-control', 'no-store')
   for (const [name, value] of Object.entries(err.headers)) reply.header(name, value)
   reply.problemCode = err.code
   if ((err.status === 401 || err.status === 403) && !reply.hasHeader('www-authenticate')) {

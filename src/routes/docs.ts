@@ -1,7 +1,8 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, HookHandlerDoneFunction } from 'fastify'
 import { parse } from 'yaml'
+import { DOCUMENT_HEADERS } from '../plugins/security-headers.ts'
 
 const SWAGGER_UI_RUNTIME_STYLE = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='"
 
@@ -40,6 +41,11 @@ export async function docsRoutes(app: FastifyInstance, { openapiYaml }: DocsRout
         // the one <style> element Swagger UI inserts at run time, allowed by its hash (checked in Chromium by the tests)
         .replace("style-src 'self' https:", `style-src 'self' https: ${SWAGGER_UI_RUNTIME_STYLE}`)
         .trim(),
+  })
+  // An HTML page: helmet's document-only headers on top of the app-wide ones (its CSP is Swagger UI's).
+  app.addHook('onRequest', function setDocumentHeaders(request, reply, done: HookHandlerDoneFunction) {
+    if (request.routeOptions.url?.startsWith('/docs')) reply.headers(DOCUMENT_HEADERS)
+    done()
   })
   // The security headers come from the app-wide plugin; only caching differs for documentation.
   app.addHook('onSend', async (_request, reply, payload) => {

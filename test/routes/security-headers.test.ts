@@ -13,8 +13,15 @@ const expectSecurityHeaders = (res: LightMyRequestResponse, what: string) => {
     expect(csp, what).toContain("object-src 'none'")
     expect(csp, what).toContain("frame-ancestors 'none'")
     expect(csp, what).not.toContain('unsafe-inline')
+    // An HTML page also gets helmet's document-only headers.
+    expect(res.headers['cross-origin-opener-policy'], what).toBe('same-origin')
+    expect(res.headers['x-permitted-cross-domain-policies'], what).toBe('none')
+    expect(res.headers['x-dns-prefetch-control'], what).toBe('off')
   } else {
     expect(csp, what).toBe("default-src 'none';frame-ancestors 'none'")
+    // JSON is never rendered as a document: those headers would only cost every response.
+    expect(res.headers['cross-origin-opener-policy'], what).toBeUndefined()
+    expect(res.headers['x-xss-protection'], what).toBeUndefined()
   }
   expect(res.headers['strict-transport-security'], what).toBe('max-age=31536000; includeSubDomains')
   expect(res.headers['cross-origin-resource-policy'], what).toBe('same-origin')
