@@ -287,6 +287,26 @@ describe('CORS', () => {
   })
 })
 
+describe('CORS with no origin configured (the default)', () => {
+  let t: TestApp
+  beforeEach(async () => {
+    t = await createTestApp()
+  })
+  afterEach(() => t.close())
+
+  it('shares nothing cross-origin: no CORS headers on responses, and a preflight grants no origin', async () => {
+    const res = await t.inject({ method: 'GET', url: '/.well-known/jwks.json', headers: { origin: SPA } })
+    expect(res.statusCode).toBe(200)
+    for (const name of ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers', 'vary']) {
+      expect(res.headers[name], name).toBeUndefined()
+    }
+    const preflight = await t.app.inject({ method: 'OPTIONS', url: '/auth/refresh', headers: { origin: SPA, 'access-control-request-method': 'POST' } })
+    expect(preflight.statusCode).toBeGreaterThanOrEqual(400)
+    expect(preflight.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(preflight.headers['access-control-allow-origin']).toBeUndefined()
+  })
+})
+
 describe('refresh cookie configuration', () => {
   it('honours REFRESH_COOKIE_NAME, REFRESH_COOKIE_DOMAIN and caps Max-Age at REFRESH_COOKIE_MAX_AGE', async () => {
     const t = await createTestApp({
