@@ -25,8 +25,14 @@ export async function lowerThreadPoolPriority(nice: number): Promise<ThreadPoolP
   if (process.platform !== 'linux') return { threads: 0, skipped: `per-thread priority is Linux-only (${process.platform})` }
   // Any pool task starts the pool; this one is tiny.
   await new Promise((resolve) => randomFill(Buffer.alloc(1), resolve))
+  let tids: string[]
+  try {
+    tids = readdirSync('/proc/self/task')
+  } catch {
+    return { threads: 0, skipped: '/proc/self/task is not readable' }
+  }
   let threads = 0
-  for (const tid of readdirSync('/proc/self/task')) {
+  for (const tid of tids) {
     try {
       if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() !== POOL_THREAD_NAME) continue
       setPriority(Number(tid), nice)
