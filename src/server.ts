@@ -29,6 +29,9 @@ async function main(): Promise<void> {
     throw err
   }
   const logger = createLogger(config.logLevel)
+  // libuv sizes its thread pool (4 by default) on first use. Hashes hold a pool thread each for tens
+  // of milliseconds, so leave room beside them for token signatures and file I/O.
+  process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, (config.argon2.concurrency ?? availableParallelism()) + 2))
   const workers = config.workers === 'auto' ? availableParallelism() : config.workers
 
   if (cluster.isPrimary) {
@@ -96,7 +99,8 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   }
   const app = await buildApp({ config, keys, store, clock: systemClock, logger, openapiYaml, redis, ...(metrics ? { metrics } : {}) })
   const poolPriority = await lowerThreadPoolPriority(config.threadPoolNice)
-  if (poolPriority.skipped) logger.info({ reason: poolPriority.skipped }, 'thread pool priority unchanged')
+  if (poolPriority.unexpected) logger.warn({ reason: poolPriority.skipped }, 'thread pool priority unchanged: a login storm can slow verification')
+  else if (poolPriority.skipped) logger.debug({ reason: poolPriority.skipped }, 'thread pool priority unchanged')
   else logger.debug({ nice: config.threadPoolNice, threads: poolPriority.threads }, 'thread pool runs below the event loop')
   let metricsListener: MetricsListener | undefined
 

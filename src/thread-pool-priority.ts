@@ -2,7 +2,7 @@ import { randomFill } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { setPriority } from 'node:os'
 
-/** What libuv names its thread-pool threads (libuv ≥ 1.45, Node ≥ 20). */
+/** What libuv names its thread-pool threads (libuv 1.51, Node 24; older runtimes name them all `node`). */
 const POOL_THREAD_NAME = 'libuv-worker'
 
 export interface ThreadPoolPriority {
@@ -10,6 +10,8 @@ export interface ThreadPoolPriority {
   threads: number
   /** Why nothing was changed, when nothing was. */
   skipped?: string
+  /** Nothing was changed where it should have been (Linux, enabled): worth a warning. */
+  unexpected?: boolean
 }
 
 /**
@@ -29,7 +31,7 @@ export async function lowerThreadPoolPriority(nice: number): Promise<ThreadPoolP
   try {
     tids = readdirSync('/proc/self/task')
   } catch {
-    return { threads: 0, skipped: '/proc/self/task is not readable' }
+    return { threads: 0, skipped: '/proc/self/task is not readable', unexpected: true }
   }
   let threads = 0
   for (const tid of tids) {
@@ -41,5 +43,5 @@ export async function lowerThreadPoolPriority(nice: number): Promise<ThreadPoolP
       // A thread that ended meanwhile, or a sandbox that refuses: the others still count.
     }
   }
-  return threads > 0 ? { threads } : { threads: 0, skipped: 'no thread-pool threads found' }
+  return threads > 0 ? { threads } : { threads: 0, skipped: `no thread named ${POOL_THREAD_NAME} found`, unexpected: true }
 }
