@@ -3,7 +3,7 @@ import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
 import type { KeyRing } from '../keys/key-ring.ts'
-import type { Session, Store, User } from '../store/store.ts'
+import type { NewSession, Session, Store, User } from '../store/store.ts'
 import { signAccessToken } from '../tokens/sign-access-token.ts'
 import {
   hashRefreshToken,
@@ -68,7 +68,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     return { token, expiresIn: config.accessTokenTtl }
   }
 
-  async function tokenResponse(user: User, session: Session, refreshToken: string): Promise<TokenResponse> {
+  async function tokenResponse(user: User, session: Pick<Session, 'id' | 'idleExpiresAt' | 'absoluteExpiresAt'>, refreshToken: string): Promise<TokenResponse> {
     const access = await issueAccessToken(user, session.id)
     const endsAt = Math.min(session.idleExpiresAt, session.absoluteExpiresAt)
     return {
@@ -85,7 +85,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     const now = clock.now()
     const refreshToken = mintRefreshToken()
     const absoluteExpiresAt = now + config.refreshAbsoluteTtl * 1000
-    const session = await store.createSession({
+    const session: NewSession = {
       id: randomUUID(),
       userId: user.id,
       createdAt: now,
@@ -94,8 +94,12 @@ export function createAuthService(deps: AuthServiceDeps) {
       userAgent: ctx.userAgent ? ctx.userAgent.slice(0, 512) : null,
       ip: ctx.ip,
       tokenHash: hashRefreshToken(refreshToken),
-    })
-    return { tokens: await tokenResponse(user, session, refreshToken), sessionId: session.id }
+    }
+    // Signed before the session exists (the signature waits for the thread pool): a request that
+    // fails or is abandoned meanwhile leaves no session that no client holds.
+    const tokens = await tokenResponse(user, session, refreshToken)
+    await store.createSession(session)
+    return { tokens, sessionId: session.id }
   }
 
   return {
@@ -152,7 +156,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         now: clock.now(),
         graceMs: config.refreshGracePeriod * 1000,
         idleMs: config.refreshIdleTtl * 1000,
-        // Written by the store in the rotation's transaction: rotated, grace retry or reuse.
+        // Written by the store in the rotation's transaction: a rotation's or a reuse's event.
         audit: audit.origin(ctx),
       })
       switch (result.outcome) {
@@ -161,9 +165,9 @@ export function createAuthService(deps: AuthServiceDeps) {
           audit.recorded('refresh')
           return await tokenResponse(result.user, result.session, successor)
         case 'grace': {
-          audit.recorded('refresh')
           const same = openSuccessor(refreshToken, result.sealed)
           if (!same) throw new AppError('invalid_refresh_token', 'refresh token is not valid')
+          await audit.record('refresh', ctx, { userId: result.user.id, sessionId: result.session.id, details: { grace_retry: true } })
           return await tokenResponse(result.user, result.session, same)
         }
         case 'reused':

@@ -26,15 +26,17 @@ export function retryIsGrace(rotatedAt: number, childRotatedAt: number | null | 
   return input.graceMs > 0 && input.now - rotatedAt <= input.graceMs && childRotatedAt === null && typeof sealed === 'string'
 }
 
-/** The audit event a rotation outcome records inside its transaction, if the caller asked for one and it has one. */
+/**
+ * The audit event a rotation outcome records inside its transaction, if the caller asked for one and
+ * it has one. A grace retry changes nothing, so the caller records it once the sealed successor has
+ * opened (only then was it a refresh).
+ */
 export function rotationAuditEvent(result: RotateRefreshTokenResult, input: RotateRefreshTokenInput): NewAuditEvent | null {
   if (!input.audit) return null
   const origin = { at: input.now, actorId: null, ...input.audit }
   switch (result.outcome) {
     case 'rotated':
       return { ...origin, type: 'refresh', userId: result.user.id, sessionId: result.session.id, details: {} }
-    case 'grace':
-      return { ...origin, type: 'refresh', userId: result.user.id, sessionId: result.session.id, details: { grace_retry: true } }
     case 'reused':
       return { ...origin, type: 'refresh_reuse_detected', userId: result.session.userId, sessionId: result.session.id, details: {} }
     default:

@@ -58,9 +58,9 @@ export interface RotateRefreshTokenInput {
   graceMs: number
   idleMs: number
   /**
-   * Where the request came from. When given, the outcome's audit event (`refresh`, a grace retry's
-   * `refresh`, or `refresh_reuse_detected`) is appended in the rotation's own transaction: one
-   * commit instead of two, and no rotation without its event.
+   * Where the request came from. When given, the outcome's audit event (`refresh` for a rotation,
+   * `refresh_reuse_detected` for a reuse) is appended in the rotation's own transaction: one commit
+   * instead of two, and no rotation without its event.
    */
   audit?: AuditOrigin
 }

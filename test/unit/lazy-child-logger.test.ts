@@ -18,13 +18,37 @@ describe('per-request loggers', () => {
     expect(ours.every((l) => l.service === 'latchkey')).toBe(true)
   })
 
-  it('write nothing for a request below the level, and still log what is at or above it', async () => {
-    t = await createTestApp({ env: { LOG_LEVEL: 'warn' } })
+  it('write nothing for a request below the level, and a request\'s own line at or above it, with its id', async () => {
+    t = await createTestApp({
+      env: { LOG_LEVEL: 'warn' },
+      routes: (app) => {
+        app.get('/test/warns', { config: { public: true } }, async (request) => {
+          request.log.info('below the level')
+          request.log.warn({ detail: 1 }, 'from the request')
+          return { ok: true }
+        })
+      },
+    })
     const before = t.logs.length
     expect((await t.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200)
     expect((await t.inject({ method: 'GET', url: '/me/claims' })).statusCode).toBe(401)
     expect(t.logs.length).toBe(before)
-    t.app.log.warn('after the requests')
-    expect(lines().at(-1)?.msg).toBe('after the requests')
+    const res = await t.app.inject({ method: 'GET', url: '/test/warns' })
+    expect(lines().slice(before).map((l) => [l.msg, l.reqId, l.detail])).toEqual([['from the request', res.headers['x-request-id'], 1]])
+  })
+
+  it('honour a route\'s own log level, below the server\'s', async () => {
+    t = await createTestApp({
+      env: { LOG_LEVEL: 'warn' },
+      routes: (app) => {
+        app.get('/test/chatty', { config: { public: true }, logLevel: 'debug' }, async (request) => {
+          request.log.debug('route-level debug')
+          return { ok: true }
+        })
+      },
+    })
+    const res = await t.app.inject({ method: 'GET', url: '/test/chatty' })
+    const ours = lines().filter((l) => l.reqId === res.headers['x-request-id'])
+    expect(ours.map((l) => l.msg)).toEqual(['incoming request', 'route-level debug', 'request completed'])
   })
 })
