@@ -25,7 +25,7 @@ import { jsonBodyPlugin } from './plugins/json-body.ts'
 import { notFoundPlugin } from './plugins/not-found.ts'
 import { rateLimitPlugin } from './plugins/rate-limit.ts'
 import { createRefreshCookie } from './plugins/refresh-cookie.ts'
-import { applySecurityHeaders, securityHeadersPlugin } from './plugins/security-headers.ts'
+import { applyResponseDefaults, securityHeadersPlugin } from './plugins/security-headers.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { authRoutes } from './routes/auth.ts'
 import { docsRoutes } from './routes/docs.ts'
@@ -93,8 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Undecodable paths (`/x/%zz`) and over-long path parameters never reach a route or any hook,
     // so the headers the hooks would add are set here.
     frameworkErrors: (err, request, reply) => {
-      applySecurityHeaders(request, reply)
-      reply.header('x-request-id', request.id).header('cache-control', 'no-store')
+      applyResponseDefaults(request, reply)
       return sendProblem(request, reply, toAppError(err), REALM)
     },
   })

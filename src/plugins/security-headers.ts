@@ -60,20 +60,23 @@ function headersOf(policy: HelmetOptions): Readonly<Record<string, string>> {
   return Object.freeze(headers)
 }
 
-/** The same headers for replies made outside the hook chain (Fastify's framework errors). */
-export function applySecurityHeaders(_request: FastifyRequest, reply: FastifyReply): void {
+/**
+ * What every response starts with: the security headers, its request id, and no-store (a route
+ * that may be cached — the JWKS, the docs — replaces cache-control itself). Applied in onRequest, and
+ * directly for replies made outside the hook chain (Fastify's framework errors).
+ */
+export function applyResponseDefaults(request: FastifyRequest, reply: FastifyReply): void {
   reply.headers(SECURITY_HEADERS)
+  reply.header('x-request-id', request.id)
+  reply.header('cache-control', 'no-store')
 }
 
 export const securityHeadersPlugin = fp(
   async function securityHeaders(app: FastifyInstance) {
-    // onRequest, so that refusals from any later hook carry them too. The request id and no-store
-    // are set here too, rather than in an onSend hook: a route that may be cached (the JWKS, the
-    // docs) replaces cache-control itself, and every problem document is no-store again.
-    app.addHook('onRequest', function setSecurityHeaders(request, reply, done: HookHandlerDoneFunction) {
-      reply.headers(SECURITY_HEADERS)
-      reply.header('x-request-id', request.id)
-      reply.header('cache-control', 'no-store')
+    // onRequest, so that refusals from any later hook carry them too; set here rather than in an
+    // onSend hook, which would cost every response one more hook.
+    app.addHook('onRequest', function setResponseDefaults(request, reply, done: HookHandlerDoneFunction) {
+      applyResponseDefaults(request, reply)
       done()
     })
   },

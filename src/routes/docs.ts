@@ -49,7 +49,7 @@ export async function docsRoutes(app: FastifyInstance, { openapiYaml }: DocsRout
   })
   // The security headers come from the app-wide plugin; only caching differs for documentation.
   app.addHook('onSend', async (_request, reply, payload) => {
-    if (reply.statusCode < 400 && (!reply.hasHeader('cache-control') || reply.getHeader('cache-control') === 'no-store')) reply.header('cache-control', 'public, max-age=300')
+    if (reply.statusCode < 400 && reply.getHeader('cache-control') === 'no-store') reply.header('cache-control', 'public, max-age=300')
     return payload
   })
 }

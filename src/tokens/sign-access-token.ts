@@ -44,6 +44,10 @@ function signingInputOf(input: AccessTokenInput, kid: string): { signingInput: B
   return { signingInput: Buffer.from(`${encodedHeader(kid)}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`), claims }
 }
 
+function compact(signingInput: Buffer, signature: Buffer): string {
+  return `${signingInput.toString('latin1')}.${signature.toString('base64url')}`
+}
+
 /**
  * Signs an RS256 JWS with node:crypto directly, so issuing a token costs one RSA signature and
  * nothing else. The signature is computed on libuv's thread pool: an RSA-2048 private-key operation
@@ -55,11 +59,11 @@ export async function signAccessToken(input: AccessTokenInput, key: SigningKey):
   const signature = await new Promise<Buffer>((resolve, reject) =>
     sign('sha256', signingInput, key.privateKey, (err, sig) => (err ? reject(err) : resolve(sig))),
   )
-  return { token: `${signingInput.toString('latin1')}.${signature.toString('base64url')}`, claims }
+  return { token: compact(signingInput, signature), claims }
 }
 
 /** The same token, signed on the calling thread: for tools and tests that mint tokens outside a server. */
 export function signAccessTokenSync(input: AccessTokenInput, key: SigningKey): { token: string; claims: AccessTokenClaims } {
   const { signingInput, claims } = signingInputOf(input, key.kid)
-  return { token: `${signingInput.toString('latin1')}.${sign('sha256', signingInput, key.privateKey).toString('base64url')}`, claims }
+  return { token: compact(signingInput, sign('sha256', signingInput, key.privateKey)), claims }
 }
