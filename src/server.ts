@@ -14,7 +14,6 @@ import { createLogger } from './logger.ts'
 import type { MetricsListener } from './metrics-listener.ts'
 import type { Metrics } from './metrics.ts'
 import { migrateStore, openStore } from './store/open-store.ts'
-import { trimStartupMemory } from './memory-trim.ts'
 import { lowerThreadPoolPriority } from './thread-pool-priority.ts'
 
 /** The process: environment → config, keys and store from disk, the app, the listener, a clean exit. */
@@ -129,9 +128,6 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
   process.on('SIGINT', () => void shutdown('SIGINT'))
 
-  // Before listening, so no request waits for the pause.
-  await app.ready()
-  logger.debug(trimStartupMemory(), 'start-up memory returned')
   await app.listen({ host: config.host, port: config.port })
   // A cluster worker's metrics are served by the primary.
   if (metrics && config.metricsPort !== undefined && !cluster.isWorker) {
