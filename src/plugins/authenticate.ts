@@ -89,6 +89,9 @@ export const authenticatePlugin = fp(
         return refuse(request, reply, new AppError('insufficient_scope', `this route requires scope: ${scopes.join(' ')}`), scopes)
       }
       request.auth = claims
+      // Here, in onRequest, so before a route's own hooks — its rate limit among them: a flood of
+      // requests with a valid token costs one revoked-set point read each before the limit refuses
+      // them. Accepted: the read is cheaper than the verification that already ran.
       if (config.revocationCheck) return checkRevocation(request, reply, claims, done)
       done()
     }
