@@ -53,9 +53,9 @@ async function main(): Promise<void> {
   const argon2Params = { memoryCost: config.argon2.memoryCost, timeCost: config.argon2.timeCost, parallelism: config.argon2.parallelism }
 
   // Cold starts: the first one also generates the development key into KEYS_DIR.
-  const first = await startProcess('src/server.ts', '/health/ready', latchkeyEnv)
+  const first = await startProcess('bin/latchkey-server.js', '/health/ready', latchkeyEnv)
   await first.stop()
-  const latchkey = await startProcess('src/server.ts', '/health/ready', latchkeyEnv)
+  const latchkey = await startProcess('bin/latchkey-server.js', '/health/ready', latchkeyEnv)
   running.push(latchkey)
   log(`latchkey ready in ${latchkey.startMs.toFixed(0)} ms (first start, with key generation: ${first.startMs.toFixed(0)} ms)`)
   await new Promise((r) => setTimeout(r, 1000))
@@ -185,7 +185,7 @@ async function main(): Promise<void> {
     return { idle, busy, during }
   }
   const stormDefault = await storm(L, 'latchkey (THREAD_POOL_NICE=19, the default)')
-  const samePriority = await startProcess('src/server.ts', '/health/ready', { ...latchkeyEnv, THREAD_POOL_NICE: '0' })
+  const samePriority = await startProcess('bin/latchkey-server.js', '/health/ready', { ...latchkeyEnv, THREAD_POOL_NICE: '0' })
   running.push(samePriority)
   const stormSamePriority = await storm(samePriority.base, 'latchkey (THREAD_POOL_NICE=0)')
   await samePriority.stop()

@@ -1,5 +1,6 @@
 import cluster from 'node:cluster'
 import { readFile } from 'node:fs/promises'
+import { getCompileCacheDir } from 'node:module'
 import { availableParallelism } from 'node:os'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
@@ -29,6 +30,7 @@ async function main(): Promise<void> {
     throw err
   }
   const logger = createLogger(config.logLevel)
+  logger.debug({ directory: getCompileCacheDir() ?? null }, 'module compile cache (enabled by bin/latchkey-server.js)')
   // libuv sizes its thread pool (4 by default) on first use. Hashes hold a pool thread each for tens
   // of milliseconds, so leave room beside them for token signatures and file I/O.
   process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, (config.argon2.concurrency ?? availableParallelism()) + 2))

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 
-/** A Latchkey server process (`node src/server.ts`) on its own port. */
+/** A Latchkey server process (`node bin/latchkey-server.js`, as `npm start`) on its own port. */
 export interface Instance {
   name: string
   url: string
@@ -26,7 +26,7 @@ async function freePort(): Promise<number> {
  */
 export async function startInstance(name: string, env: Record<string, string>, timeoutMs = 20_000): Promise<Instance> {
   const port = await freePort()
-  const child: ChildProcess = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'src/server.ts'], {
+  const child: ChildProcess = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'bin/latchkey-server.js'], {
     cwd: repoRoot,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

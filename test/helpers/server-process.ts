@@ -11,9 +11,9 @@ export interface ServerProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-/** `node src/server.ts` as `npm start` runs it, on port 0; resolves once it listens. */
+/** `node bin/latchkey-server.js` (which runs src/server.ts) as `npm start` runs it, on port 0; resolves once it listens. */
 export async function startServer(env: Record<string, string>, timeoutMs = 20_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'src/server.ts'], {
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'bin/latchkey-server.js'], {
     cwd: root,
     env: { ...process.env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { getPriority, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startServer } from '../helpers/server-process.ts'
 
 const root = new URL('../..', import.meta.url).pathname
-const serverArgs = ['--disable-warning=ExperimentalWarning', 'src/server.ts']
+const serverArgs = ['--disable-warning=ExperimentalWarning', 'bin/latchkey-server.js']
 
 describe('the server process (npm start)', () => {
   let dir: string
@@ -60,6 +60,28 @@ describe('the server process (npm start)', () => {
       lowered.child.kill('SIGTERM')
       plain.child.kill('SIGTERM')
       await Promise.all([lowered.exited, plain.exited])
+    }
+  })
+
+  it('keeps the compile cache with the dependencies, or where NODE_COMPILE_CACHE says, and none when disabled', async () => {
+    const cacheDir = join(dir, 'compile-cache')
+    const env = { KEYS_DIR: join(dir, 'keys-cache'), DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'debug' }
+    // Node reports its own subdirectory, one per Node version and V8 flags.
+    const cacheIn = (out: string) => JSON.parse(/"directory":(null|"[^"]*").*"msg":"module compile cache/.exec(out)?.[1] ?? '"missing"') as string | null
+    const byDefault = await startServer(env)
+    const moved = await startServer({ ...env, NODE_COMPILE_CACHE: cacheDir })
+    const disabled = await startServer({ ...env, NODE_COMPILE_CACHE: join(dir, 'unused-cache'), NODE_DISABLE_COMPILE_CACHE: '1' })
+    try {
+      expect(dirname(cacheIn(byDefault.output()) ?? '')).toBe(join(root, 'node_modules/.cache/latchkey-compile'))
+      expect(dirname(cacheIn(moved.output()) ?? '')).toBe(cacheDir)
+      // Written as soon as the modules loaded, not only at a clean exit: an entry per module.
+      const entries = readdirSync(cacheDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile())
+      expect(entries.length).toBeGreaterThan(50)
+      expect(cacheIn(disabled.output())).toBeNull()
+      expect(() => readdirSync(join(dir, 'unused-cache'))).toThrow(/ENOENT/)
+    } finally {
+      for (const s of [byDefault, moved, disabled]) s.child.kill('SIGTERM')
+      await Promise.all([byDefault.exited, moved.exited, disabled.exited])
     }
   })
 

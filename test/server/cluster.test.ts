@@ -47,7 +47,7 @@ describe('WORKERS=2 against one SQLite file', () => {
 
   beforeAll(async () => {
     // Port 0 for both: the workers share the port the primary picks, and the logs say which.
-    child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'src/server.ts'], {
+    child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'bin/latchkey-server.js'], {
       env: {
         ...process.env,
         PORT: '0',
