@@ -16,6 +16,21 @@ import type {
 } from './store.ts'
 
 type Row = Record<string, SQLInputValue>
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown }
+
+interface PendingRotation {
+  input: RotateRefreshTokenInput
+  resolve: (result: RotateRefreshTokenResult) => void
+  reject: (err: unknown) => void
+}
+
+function settle<T>(fn: () => T): Outcome<T> {
+  try {
+    return { ok: true, value: fn() }
+  } catch (error) {
+    return { ok: false, error }
+  }
+}
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:' for tests. */
@@ -27,7 +42,9 @@ export interface SqliteStoreOptions {
 /**
  * The embedded store on node:sqlite. Every method runs synchronously inside the event loop, so a
  * transaction here is never interleaved with another call in this process; BEGIN IMMEDIATE plus the
- * busy timeout make it safe across processes sharing the file (WAL mode).
+ * busy timeout make it safe across processes sharing the file (WAL mode). Refresh-token rotations
+ * are the exception to "at once": they wait for the end of the event loop's turn to share a commit
+ * (group commit, below).
  */
 export function createSqliteStore(options: SqliteStoreOptions): Store {
   const db = new DatabaseSync(options.path)
@@ -132,6 +149,50 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return { outcome: 'reused', session: { ...session, revokedAt: input.now, revokeReason: 'refresh_token_reused' } }
   }
 
+  function rotateAndAudit(input: RotateRefreshTokenInput): RotateRefreshTokenResult {
+    const result = rotate(input)
+    const event = rotationAuditEvent(result, input)
+    if (event) insertAudit(event)
+    return result
+  }
+
+  /**
+   * Group commit. Rotations asked for in one turn of the event loop run in arrival order inside one
+   * transaction, each in its own savepoint, and are answered once it commits. Each outcome is what
+   * the same calls made one after another would give (a second presentation of a token sees the
+   * first one's rotation), and nothing is answered before it is in the WAL. A batch of n costs one
+   * COMMIT instead of n: the WAL frames of the pages the rotations share (the audit table's tail,
+   * its indexes) are written once, and a commit is the dearest part of a rotation — on ext4 here,
+   * about 200 µs alone against 130 µs each in fours. Under a load of concurrent refreshes that took
+   * 7–17 % off the event loop's time per refresh (A/B, interleaved).
+   */
+  let pendingRotations: PendingRotation[] = []
+  function commitPendingRotations(): void {
+    const batch = pendingRotations
+    pendingRotations = []
+    if (batch.length === 0) return // committed by close() meanwhile
+    let outcomes: Outcome<RotateRefreshTokenResult>[]
+    try {
+      // Alone, a rotation needs no savepoint: its failure rolls the whole transaction back.
+      outcomes = transaction(() =>
+        batch.length === 1 ? [{ ok: true, value: rotateAndAudit(batch[0]!.input) }] : batch.map(({ input }) => inSavepoint(() => rotateAndAudit(input))),
+      )
+    } catch (err) {
+      for (const p of batch) p.reject(err)
+      return
+    }
+    outcomes.forEach((outcome, i) => (outcome.ok ? batch[i]!.resolve(outcome.value) : batch[i]!.reject(outcome.error)))
+  }
+
+  /** Runs fn in a savepoint: its failure undoes its own writes only, not the batch's. */
+  function inSavepoint<T>(fn: () => T): Outcome<T> {
+    db.exec('SAVEPOINT rotation')
+    const outcome = settle(fn)
+    if (!outcome.ok) db.exec('ROLLBACK TO rotation')
+    db.exec('RELEASE rotation')
+    return outcome
+  }
+
   return {
     kind: 'sqlite',
 
@@ -177,12 +238,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         return sessionOf(session.id) as Session
       })
     },
-    async rotateRefreshToken(input) {
-      return transaction(() => {
-        const result = rotate(input)
-        const event = rotationAuditEvent(result, input)
-        if (event) insertAudit(event)
-        return result
+    rotateRefreshToken(input) {
+      return new Promise<RotateRefreshTokenResult>((resolve, reject) => {
+        if (pendingRotations.length === 0) setImmediate(commitPendingRotations)
+        pendingRotations.push({ input, resolve, reject })
       })
     },
     async findSessionByTokenHash(tokenHash) {
@@ -240,6 +299,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       db.prepare('SELECT 1').get()
     },
     async close() {
+      // Rotations still waiting for their turn are committed first, never dropped.
+      if (pendingRotations.length > 0) commitPendingRotations()
       if (db.isOpen) db.close()
     },
   }

@@ -168,6 +168,48 @@ export function runStoreConformance(
       for (const r of results) if (r.outcome !== 'rotated') expect(r).toMatchObject({ outcome: 'grace', sealed: `sealed-c${winner}` })
     })
 
+    it('rotates concurrent refreshes of different sessions independently, each with its own event', async () => {
+      const u = newUser()
+      await store.createUser(u)
+      const sessions = Array.from({ length: 12 }, () => newSession(u.id))
+      for (const s of sessions) await store.createSession(s)
+      const audit = { ip: '203.0.113.9', userAgent: 'vitest-ua', requestId: null }
+      const results = await Promise.all(sessions.map((s) => store.rotateRefreshToken(rotation(s.tokenHash, { newTokenHash: `next-${s.id}`, audit }))))
+      expect(results.map((r) => r.outcome)).toEqual(sessions.map(() => 'rotated'))
+      results.forEach((r, i) => expect(r).toMatchObject({ session: { id: sessions[i]!.id } }))
+      const events = await store.listAudit({ type: 'refresh', limit: 50 })
+      expect(events.map((e) => e.sessionId).sort()).toEqual(sessions.map((s) => s.id).sort())
+      // Each successor is the live token of its own session.
+      for (const s of sessions) expect((await store.findSessionByTokenHash(`next-${s.id}`))?.id).toBe(s.id)
+    })
+
+    it('a rotation that fails changes nothing, and takes no concurrent rotation down with it', async () => {
+      const u = newUser()
+      await store.createUser(u)
+      const a = newSession(u.id)
+      const b = newSession(u.id)
+      const c = newSession(u.id)
+      for (const s of [a, b, c]) await store.createSession(s)
+      const audit = { ip: null, userAgent: null, requestId: null }
+      // A successor hash that already exists (b's live token) cannot be inserted.
+      const [clash, fine, alsoFine] = await Promise.allSettled([
+        store.rotateRefreshToken(rotation(a.tokenHash, { newTokenHash: b.tokenHash, audit })),
+        store.rotateRefreshToken(rotation(b.tokenHash, { newTokenHash: 'b-next', audit })),
+        store.rotateRefreshToken(rotation(c.tokenHash, { newTokenHash: 'c-next', audit })),
+      ])
+      expect(clash.status).toBe('rejected')
+      expect(fine).toMatchObject({ status: 'fulfilled', value: { outcome: 'rotated' } })
+      expect(alsoFine).toMatchObject({ status: 'fulfilled', value: { outcome: 'rotated' } })
+      const events = await store.listAudit({ type: 'refresh', limit: 10 })
+      expect(events.map((e) => e.sessionId).sort()).toEqual([b.id, c.id].sort())
+      // Alone too: the failed rotation is rolled back, not committed halfway.
+      await expect(store.rotateRefreshToken(rotation(a.tokenHash, { newTokenHash: 'c-next', audit }))).rejects.toThrow()
+      expect(await store.listAudit({ type: 'refresh', limit: 10 })).toHaveLength(2)
+      // a's token was not marked rotated: it still rotates, once, as if the failures never happened.
+      expect((await store.rotateRefreshToken(rotation(a.tokenHash, { newTokenHash: 'a-next' }))).outcome).toBe('rotated')
+      expect((await store.findSessionByTokenHash('a-next'))?.id).toBe(a.id)
+    })
+
     it('writes the audit event of a rotation and of a reuse in the rotation itself, and none for a grace retry or a refusal', async () => {
       const u = newUser()
       await store.createUser(u)
