@@ -2,6 +2,7 @@ import cluster from 'node:cluster'
 import { readFile } from 'node:fs/promises'
 import { getCompileCacheDir } from 'node:module'
 import { availableParallelism } from 'node:os'
+import { getHeapSpaceStatistics } from 'node:v8'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { buildApp } from './app.ts'
@@ -131,6 +132,9 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'))
 
   await app.listen({ host: config.host, port: config.port })
+  const mb = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10
+  const youngGeneration = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')
+  logger.debug({ rssMb: mb(process.memoryUsage.rss()), youngGenerationMb: mb(youngGeneration?.space_size ?? 0) }, 'memory at start')
   // A cluster worker's metrics are served by the primary.
   if (metrics && config.metricsPort !== undefined && !cluster.isWorker) {
     const { startMetricsListener } = await import('./metrics-listener.ts')
@@ -139,7 +143,8 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
+/** Settles once this process serves (a cluster primary: once its workers are forked). */
+export const started: Promise<void> = main().catch((err: unknown) => {
   process.stderr.write(`latchkey: failed to start: ${err instanceof Error ? err.message : String(err)}\n`)
   process.exit(1)
 })

@@ -85,6 +85,20 @@ describe('the server process (npm start)', () => {
     }
   })
 
+  it('starts with V8\'s young generation at its initial size, not grown for loading the modules', async () => {
+    const server = await startServer({ KEYS_DIR: join(dir, 'keys-memory'), DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'debug' })
+    try {
+      const line = /\{[^\n]*"msg":"memory at start"[^\n]*\}/.exec(server.output())?.[0]
+      const { youngGenerationMb, rssMb } = JSON.parse(line ?? '{}') as { youngGenerationMb?: number; rssMb?: number }
+      // Two 1 MB semi-spaces; without bin/latchkey-server.js holding it, start-up grows it to 32 MB.
+      expect(youngGenerationMb).toBeLessThanOrEqual(2)
+      expect(rssMb).toBeGreaterThan(0)
+    } finally {
+      server.child.kill('SIGTERM')
+      await server.exited
+    }
+  })
+
   it('refuses to start on an invalid variable, naming it', () => {
     const res = spawnSync(process.execPath, serverArgs, {
       cwd: root,
