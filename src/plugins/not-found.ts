@@ -18,6 +18,8 @@ import { AppError } from '../errors.ts'
 /**
  * 404 for unknown paths, 405 (with Allow) for a known path with the wrong method. Fastify's router
  * answers both with its not-found handler, so the registered routes are kept here to tell them apart.
+ * A handler may also send a request here (reply.callNotFound) when its route matched but the thing
+ * asked for does not exist, as the API reference does for files under /docs/: that is a 404.
  */
 export const notFoundPlugin = fp(
   async function notFound(app: FastifyInstance) {
@@ -27,7 +29,11 @@ export const notFoundPlugin = fp(
     app.decorate('registeredRoutes', () => catalog.map(({ method, route }) => ({ method, url: route.url.replace(/(.)\/$/, '$1'), public: route.config?.public === true })))
     app.addHook('onRoute', (route) => {
       for (const method of [route.method].flat()) catalog.push({ method, route })
-      const source = `^${route.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+')}$`
+      // Parameters match one segment, a trailing wildcard anything.
+      const source = `^${route.url
+        .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+        .replace(/:[A-Za-z0-9_]+/g, '[^/]+')
+        .replace(/\\\*$/, '.*')}$`
       let entry = routes.find((r) => r.pattern.source === source)
       if (!entry) {
         entry = { pattern: new RegExp(source), methods: new Set() }
@@ -40,7 +46,8 @@ export const notFoundPlugin = fp(
       const path = request.url.split('?')[0] ?? '/'
       const allowed = new Set<string>()
       for (const r of routes) if (r.pattern.test(path)) for (const m of r.methods) allowed.add(m)
-      if (allowed.size > 0) {
+      // A path that a route of this very method covers (a wildcard's) names a missing resource: 404.
+      if (allowed.size > 0 && !allowed.has(request.method)) {
         throw new AppError('method_not_allowed', `${request.method} is not allowed here`, {
           headers: { allow: [...allowed].sort().join(', ') },
         })

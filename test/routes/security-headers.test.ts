@@ -28,6 +28,10 @@ const expectSecurityHeaders = (res: LightMyRequestResponse, what: string) => {
   expect(res.headers['x-powered-by'], what).toBeUndefined()
 }
 
+/** What the /docs/* route serves (the API reference's own app): walked as concrete URLs. */
+const REFERENCE_FILES = ['/docs/json', '/docs/static/index.html', '/docs/static/swagger-initializer.js', '/docs/yaml']
+const urlsOf = (route: { url: string }) => (route.url === '/docs/*' ? REFERENCE_FILES : [route.url])
+
 describe('security headers', () => {
   let t: TestApp
   let access: string
@@ -39,11 +43,13 @@ describe('security headers', () => {
 
   it('every registered route answers with them, with a token, without one, and on refusals', async () => {
     for (const route of t.app.registeredRoutes()) {
-      const url = route.url.replace(/:[A-Za-z0-9_]+/g, '00000000-0000-4000-8000-000000000000')
-      const payload = route.method === 'POST' || route.method === 'PUT' ? {} : undefined
-      for (const headers of [bearer(access), {}, bearer('not.a.token')]) {
-        const res = await t.app.inject({ method: route.method as 'GET', url, headers, ...(payload ? { payload } : {}) })
-        expectSecurityHeaders(res, `${route.method} ${route.url} → ${res.statusCode}`)
+      for (const path of urlsOf(route)) {
+        const url = path.replace(/:[A-Za-z0-9_]+/g, '00000000-0000-4000-8000-000000000000')
+        const payload = route.method === 'POST' || route.method === 'PUT' ? {} : undefined
+        for (const headers of [bearer(access), {}, bearer('not.a.token')]) {
+          const res = await t.app.inject({ method: route.method as 'GET', url, headers, ...(payload ? { payload } : {}) })
+          expectSecurityHeaders(res, `${route.method} ${path} → ${res.statusCode}`)
+        }
       }
     }
   })
@@ -51,13 +57,17 @@ describe('security headers', () => {
   it('unknown paths, wrong methods, bad bodies and oversized bodies carry them too', async () => {
     const cases = [
       await t.inject({ method: 'GET', url: '/nope' }),
+      await t.inject({ method: 'GET', url: '/docs/static/nope.js' }),
+      await t.inject({ method: 'POST', url: '/docs/json' }),
       await t.inject({ method: 'DELETE', url: '/auth/login' }),
       await t.inject({ method: 'POST', url: '/auth/login', payload: '{', headers: { 'content-type': 'application/json' } }),
       await t.inject({ method: 'POST', url: '/auth/login', payload: 'x', headers: { 'content-type': 'text/plain' } }),
       await t.inject({ method: 'POST', url: '/auth/login', payload: { email: 'a@b.co', password: 'x'.repeat(20_000) } }),
     ]
     for (const res of cases) expectSecurityHeaders(res, String(res.statusCode))
-    expect(cases.map((r) => r.statusCode)).toEqual([404, 405, 400, 415, 413])
+    expect(cases.map((r) => r.statusCode)).toEqual([404, 404, 405, 405, 400, 415, 413])
+    expect(cases[1]!.headers['cache-control']).toBe('no-store')
+    expect(cases[2]!.headers.allow).toBe('GET, HEAD')
   })
 
   it('every response that carries a token, and every error, is Cache-Control: no-store', async () => {
@@ -77,16 +87,15 @@ describe('security headers', () => {
 
   it('only public, token-free documents are cacheable', async () => {
     const cacheable = []
-    for (const route of t.app.registeredRoutes().filter((r) => r.method === 'GET')) {
-      const res = await t.app.inject({ method: 'GET', url: route.url, headers: bearer(access) })
-      if (res.headers['cache-control'] !== 'no-store') cacheable.push(route.url)
+    for (const url of t.app.registeredRoutes().filter((r) => r.method === 'GET').flatMap(urlsOf)) {
+      const res = await t.app.inject({ method: 'GET', url, headers: bearer(access) })
+      if (res.headers['cache-control'] !== 'no-store') cacheable.push(url)
     }
     // The key set, the spec and the reference page carry no secret; adding anything here means reviewing it.
     expect(cacheable.sort()).toEqual([
       '/.well-known/jwks.json',
       '/docs',
       '/docs/json',
-      // ('/docs/static/*' asked literally is a 404: errors are never cached)
       '/docs/static/index.html',
       '/docs/static/swagger-initializer.js',
       '/docs/yaml',
