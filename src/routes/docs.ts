@@ -44,6 +44,10 @@ async function buildReferenceApp(openapiYaml: string): Promise<FastifyInstance> 
   return reference
 }
 
+/**
+ * GET /openapi.yaml (the contract, as committed) and GET /docs (Swagger UI, bundled with the
+ * plugin: no CDN, works offline). Everything here is public documentation.
+ */
 export async function docsRoutes(app: FastifyInstance, { openapiYaml }: DocsRoutesOptions) {
   // Routes registered in this plugin, including Swagger UI's assets, need no token.
   app.addHook('onRoute', (route) => {
