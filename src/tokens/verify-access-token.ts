@@ -93,7 +93,43 @@ export function verifyAccessToken(
   if (parts.length !== 3) throw invalid('token must have three segments')
   const [h, p, s] = parts as [string, string, string]
 
-  const header = parseJsonObject(decodeSegment(h, 'header'), 'header')
+  const remembered = verifiedHeaders.get(h)
+  const kid = remembered ?? headerKid(h)
+  const key = keys.get(kid)
+  if (!key) throw new UnknownKeyError(kid)
+
+  const payloadBytes = decodeSegment(p, 'payload')
+  const signature = decodeSegment(s, 'signature')
+  const modulusBytes = Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? 0) / 8)
+  if (signature.length !== modulusBytes) throw invalid('signature has the wrong length')
+  // The signing input as it stands in the token; every character of it passed SEGMENT, so latin1
+  // encodes it exactly, without UTF-8's scan.
+  const signingInput = Buffer.from(token.slice(0, h.length + 1 + p.length), 'latin1')
+  if (!verify('sha256', signingInput, key, signature)) throw invalid('signature is invalid')
+  if (remembered === undefined) rememberHeader(h, kid)
+
+  return checkClaims(parseJsonObject(payloadBytes, 'payload'), policy, now)
+}
+
+/**
+ * Header segments of tokens whose signature verified, with the kid each names. A signer emits the
+ * same header for every token of a key, so a verifier meets a handful of distinct segments:
+ * remembering them spares decoding and parsing the header of each token seen for the first time.
+ * The header checks are a pure function of the segment's exact string, so the answer is the same;
+ * the kid is still looked up in the keys in force on every call. Only a segment signed by a key in
+ * force gets in, so a stream of forged tokens can neither fill it nor skip a check.
+ */
+const verifiedHeaders = new Map<string, string>()
+const MAX_VERIFIED_HEADERS = 16
+
+function rememberHeader(segment: string, kid: string): void {
+  if (verifiedHeaders.size >= MAX_VERIFIED_HEADERS) verifiedHeaders.clear()
+  verifiedHeaders.set(segment, kid)
+}
+
+/** The kid of a header segment that passes the policy; throws `invalid_token` otherwise. */
+function headerKid(segment: string): string {
+  const header = parseJsonObject(decodeSegment(segment, 'header'), 'header')
   for (const name of Object.keys(header)) {
     // The name is attacker-chosen: never echo it (it would reach the WWW-Authenticate header).
     if (!ALLOWED_HEADER_PARAMS.has(name)) throw invalid('the header has a parameter that is not accepted')
@@ -101,16 +137,7 @@ export function verifyAccessToken(
   if (header.alg !== 'RS256') throw invalid('algorithm must be RS256')
   if (typeof header.typ !== 'string' || !isAccessTokenType(header.typ)) throw invalid('typ must be at+jwt')
   if (typeof header.kid !== 'string') throw invalid('kid is missing')
-  const key = keys.get(header.kid)
-  if (!key) throw new UnknownKeyError(header.kid)
-
-  const payloadBytes = decodeSegment(p, 'payload')
-  const signature = decodeSegment(s, 'signature')
-  const modulusBytes = Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? 0) / 8)
-  if (signature.length !== modulusBytes) throw invalid('signature has the wrong length')
-  if (!verify('sha256', Buffer.from(`${h}.${p}`), key, signature)) throw invalid('signature is invalid')
-
-  return checkClaims(parseJsonObject(payloadBytes, 'payload'), policy, now)
+  return header.kid
 }
 
 function isAccessTokenType(typ: string): boolean {

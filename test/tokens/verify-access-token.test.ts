@@ -51,3 +51,33 @@ describe('base64url canonicality in verifyAccessToken', () => {
     expect(verify(token.replace('.', '.+'))).toMatch(/^invalid_token/)
   })
 })
+
+describe('the header of a verified token, remembered', () => {
+  it('still checks every other spelling of it, and still looks its kid up in the keys in force', async () => {
+    const key = await sharedTestKey()
+    const token = signAccessTokenSync({ issuer: policy.issuer, audience: 'api', subject: 'u', sessionId: 's', scope: 'user', now: NOW, ttl: 600 }, key).token
+    const [h, p, s] = token.split('.') as [string, string, string]
+    const keys = new Map([[key.kid, key.publicKey]])
+    const codeOf = (t: string, k: ReadonlyMap<string, import('node:crypto').KeyObject> = keys) => {
+      try {
+        verifyAccessToken(t, k, policy, NOW)
+        return 'accepted'
+      } catch (err) {
+        return err instanceof AppError ? `${err.code}: ${err.message}` : String(err)
+      }
+    }
+    expect(codeOf(token)).toBe('accepted') // its header segment is now remembered
+    expect(codeOf(token)).toBe('accepted')
+    // The key leaves the set: the remembered header does not keep its tokens alive.
+    expect(codeOf(token, new Map())).toBe('invalid_token: unknown key id')
+    // The same header bytes spelled otherwise, or another header, get every check.
+    if (h.length % 4 !== 0) expect(codeOf(`${nonCanonical(h)}.${p}.${s}`)).toMatch(/^invalid_token: header is not canonical/)
+    const header = JSON.parse(Buffer.from(h, 'base64url').toString()) as Record<string, unknown>
+    const respelled = (extra: Record<string, unknown>) => Buffer.from(JSON.stringify({ ...header, ...extra })).toString('base64url')
+    expect(codeOf(`${respelled({ alg: 'none' })}.${p}.${s}`)).toBe('invalid_token: algorithm must be RS256')
+    expect(codeOf(`${respelled({ jku: 'https://evil.test/jwks' })}.${p}.${s}`)).toBe('invalid_token: the header has a parameter that is not accepted')
+    // A forged payload under the remembered header is refused by the signature check.
+    const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), scope: 'user admin' })).toString('base64url')
+    expect(codeOf(`${h}.${forged}.${s}`)).toBe('invalid_token: signature is invalid')
+  })
+})
