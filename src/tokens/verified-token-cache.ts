@@ -9,6 +9,8 @@ export interface VerifiedTokenCacheOptions {
 }
 
 interface Entry {
+  /** The whole token: a hit requires the presented token to equal it. */
+  token: string
   claims: Readonly<AccessTokenClaims>
   /** Milliseconds since the epoch: min(exp, cached-at + ttl). */
   expiresAt: number
@@ -57,6 +59,18 @@ function admissionIndex(token: string): number {
   return (h >>> 0) & (ADMISSION_BITS - 1)
 }
 
+/**
+ * Lookup: entries are found through the token's last INDEX_LENGTH characters (its signature's,
+ * random for a genuine token) and a hit requires the whole presented token to equal the cached one,
+ * so the cache answers for exactly the token string that passed verification and nothing else.
+ * Finding them through the whole string would make V8 hash ~800 characters for every request (a
+ * header value is a new string each time, its hash never cached): ~1.2 µs measured, against
+ * ~0.1 µs for the index and one string comparison. A forged token that shares the index of a cached
+ * one compares unequal and is verified in full. Two genuine tokens sharing an index (144 random
+ * bits) would only take turns in one slot.
+ */
+const INDEX_LENGTH = 24
+
 export function createVerifiedTokenCache(options: VerifiedTokenCacheOptions): VerifiedTokenCache {
   // lru-cache rather than a hand-rolled Map: measured ~25 ns slower per get, which is noise
   // beside a request (~50 µs), and its eviction is well tested. Its own TTL is not used: expiry
@@ -70,16 +84,17 @@ export function createVerifiedTokenCache(options: VerifiedTokenCacheOptions): Ve
     // The verifier built this object for this call alone, so it is frozen in place, not copied.
     const frozen = Object.freeze(claims)
     const expiresAt = Math.min(claims.exp * 1000, nowMs + options.ttlMs)
-    if (options.ttlMs > 0 && expiresAt > nowMs) lru.set(token, { claims: frozen, expiresAt })
+    if (options.ttlMs > 0 && expiresAt > nowMs) lru.set(token.slice(-INDEX_LENGTH), { token, claims: frozen, expiresAt })
     return frozen
   }
 
   return {
     get(token, nowMs) {
-      const entry = lru.get(token)
-      if (entry === undefined) return undefined
+      const index = token.slice(-INDEX_LENGTH)
+      const entry = lru.get(index)
+      if (entry === undefined || entry.token !== token) return undefined
       if (nowMs >= entry.expiresAt) {
-        lru.delete(token)
+        lru.delete(index)
         return undefined
       }
       return entry.claims

@@ -66,6 +66,15 @@ describe('the verified-token cache', () => {
     expect(roomy.size).toBeLessThan(10)
   })
 
+  it('answers only for the exact token: another one ending the same way is a miss', () => {
+    const cache = createVerifiedTokenCache({ maxEntries: 10, ttlMs: 60_000 })
+    const ending = 'x'.repeat(64)
+    cache.set(`genuine.${ending}`, claimsExpiringAt(S0 + 600), T0)
+    expect(cache.get(`forged.${ending}`, T0)).toBeUndefined()
+    expect(cache.get(`genuine.${ending}`.slice(1), T0)).toBeUndefined()
+    expect(cache.get(`genuine.${ending}`, T0)?.exp).toBe(S0 + 600)
+  })
+
   it('clear() empties it', () => {
     const cache = createVerifiedTokenCache({ maxEntries: 10, ttlMs: 60_000 })
     cache.set('tok', claimsExpiringAt(S0 + 600), T0)
@@ -130,6 +139,20 @@ describe('the verifier with a cache', () => {
     const tampered = sign().slice(0, -4) + 'AAAA'
     expect(codeOf(() => verify(tampered))).toBe('invalid_token')
     expect(cache.size).toBe(0)
+  })
+
+  it('verifies in full a forged token that ends like a cached one (same signature, other payload)', async () => {
+    const { verify, sign, cache } = await setup()
+    const token = sign()
+    verify(token)
+    verify(token)
+    expect(cache.size).toBe(1)
+    const [h, p, s] = token.split('.') as [string, string, string]
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>
+    const forged = `${h}.${Buffer.from(JSON.stringify({ ...claims, scope: 'user admin' })).toString('base64url')}.${s}`
+    expect(codeOf(() => verify(forged))).toBe('invalid_token')
+    expect(codeOf(() => verify(forged))).toBe('invalid_token')
+    expect(verify(token).scope).toBe('user')
   })
 
   it('a failure does not shadow a later success (not-yet-valid, then valid)', async () => {
