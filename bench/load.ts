@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events'
 import autocannon, { type Client, type Request, type Result } from 'autocannon'
+import { cpuMicros } from './processes.ts'
 
 /** One autocannon run against a loopback URL; latencies recorded here at sub-millisecond precision. */
 export interface LoadOptions {
@@ -27,6 +28,11 @@ export interface LoadResult {
   non2xx: number
   errors: number
   durationS: number
+  /**
+   * CPU the server process used per 2xx response, in µs (all its threads), when measured: less
+   * sensitive than req/s to a load generator that shares the machine's cores.
+   */
+  serverCpuUs?: number
   /** 2xx latencies in ms, kept so rounds of one scenario can be merged; not written to results. */
   samples?: number[]
 }
@@ -58,7 +64,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   return summarize([{ ok: result['2xx'], non2xx: result.non2xx, errors: result.errors + result.timeouts, durationS: result.duration, samples: latencies }])
 }
 
-type Part = Pick<LoadResult, 'ok' | 'non2xx' | 'errors' | 'durationS'> & { samples: number[] }
+type Part = Pick<LoadResult, 'ok' | 'non2xx' | 'errors' | 'durationS'> & { samples: number[]; cpuUs?: number }
 
 function summarize(parts: Part[]): LoadResult {
   const samples = parts.flatMap((p) => p.samples)
@@ -66,8 +72,10 @@ function summarize(parts: Part[]): LoadResult {
   const sum = (f: (p: Part) => number) => parts.reduce((acc, p) => acc + f(p), 0)
   const ok = sum((p) => p.ok)
   const durationS = sum((p) => p.durationS)
+  const measuredCpu = parts.every((p) => p.cpuUs !== undefined)
   return {
     rps: ok / durationS,
+    ...(measuredCpu && ok > 0 ? { serverCpuUs: sum((p) => p.cpuUs!) / ok } : {}),
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     ok,
@@ -93,7 +101,14 @@ export async function runInterleaved(
   for (let round = 0; round < rounds; round++) {
     for (const [name, run] of Object.entries(scenarios)) {
       const r = await run(slice)
-      parts[name]!.push({ ok: r.ok, non2xx: r.non2xx, errors: r.errors, durationS: r.durationS, samples: r.samples ?? [] })
+      parts[name]!.push({
+        ok: r.ok,
+        non2xx: r.non2xx,
+        errors: r.errors,
+        durationS: r.durationS,
+        samples: r.samples ?? [],
+        ...(r.serverCpuUs !== undefined ? { cpuUs: r.serverCpuUs * r.ok } : {}),
+      })
     }
   }
   return Object.fromEntries(Object.entries(parts).map(([name, p]) => [name, summarize(p)]))
@@ -114,5 +129,16 @@ export function bearerPerConnection(path: string, tokens: readonly string[], per
       cursor += perConnection
       client.setRequests(slice.map((token) => ({ method: 'GET', path, headers: { authorization: `Bearer ${token}` } })))
     },
+  }
+}
+
+/** Runs `run` and adds the CPU the server process `pid` spent on it (see LoadResult.serverCpuUs). */
+export function measuringCpu(pid: number | undefined, run: (seconds: number) => Promise<LoadResult>) {
+  return async (seconds: number): Promise<LoadResult> => {
+    const before = pid === undefined ? null : cpuMicros(pid)
+    const result = await run(seconds)
+    const after = pid === undefined ? null : cpuMicros(pid)
+    if (before === null || after === null || result.ok === 0) return result
+    return { ...result, serverCpuUs: (after - before) / result.ok }
   }
 }

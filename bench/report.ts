@@ -34,10 +34,10 @@ export function renderReport(r: Report): string {
     `Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memoryGb} GB, Node ${r.machine.node}, Linux ${r.machine.kernel}; load average at end ${r.machine.loadAverageAtEnd.join(' / ')}`,
     `Baseline (Latchkey GET /health/live, interleaved with the other GET scenarios): ${fixed(r.baseline.rps, 0)} req/s`,
     '',
-    '| scenario | req/s | p50 ms | p99 ms | × baseline | × reference | non-2xx |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    '| scenario | req/s | p50 ms | p99 ms | server CPU µs/req | × baseline | × reference | non-2xx |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...r.rows.map(({ scenario, result, reference }) =>
-      `| ${scenario} | ${fixed(result.rps, 0)} | ${fixed(result.p50, 2)} | ${fixed(result.p99, 2)} | ${fixed(result.rps / r.baseline.rps, 2)} | ${reference ? `${fixed(result.rps / reference.rps, 2)} (${reference.name} ${fixed(reference.rps, 1)}/s)` : ''} | ${result.non2xx + result.errors} |`,
+      `| ${scenario} | ${fixed(result.rps, 0)} | ${fixed(result.p50, 2)} | ${fixed(result.p99, 2)} | ${fixed(result.serverCpuUs ?? NaN, 0)} | ${fixed(result.rps / r.baseline.rps, 2)} | ${reference ? `${fixed(result.rps / reference.rps, 2)} (${reference.name} ${fixed(reference.rps, 1)}/s)` : ''} | ${result.non2xx + result.errors} |`,
     ),
     '',
     '| target | goal | measured | |',

@@ -5,7 +5,7 @@ import type { Request } from 'autocannon'
 import { loadConfig } from '../src/config.ts'
 import { loadKeyRecords, readManifest } from '../src/keys/key-files.ts'
 import { signAccessTokenSync } from '../src/tokens/sign-access-token.ts'
-import { bearerPerConnection, runInterleaved, runLoad, type LoadResult } from './load.ts'
+import { bearerPerConnection, measuringCpu, runInterleaved, runLoad, type LoadResult } from './load.ts'
 import { rssMb, startProcess, type Running } from './processes.ts'
 import { rawArgon2Rate, rawSignRate } from './raw-rates.ts'
 import { printReport, type Report, type Target } from './report.ts'
@@ -114,20 +114,21 @@ async function main(): Promise<void> {
   const fastifyTokens = bearerPerConnection('/protected', cold, coldSlice)
   const expressTokens = bearerPerConnection('/protected', cold, coldSlice)
 
+  const [lk, fp, ep] = [latchkey.child.pid, fastifyPeer.child.pid, expressPeer.child.pid]
   const scenarios: Record<string, (seconds: number) => Promise<LoadResult>> = {
-    baseline: get(L, '/health/live'),
+    baseline: measuringCpu(lk, get(L, '/health/live')),
     // Control: the unauthenticated route carrying the same bearer header, which it ignores. The gap
     // between the baseline and this row is the cost of the bytes alone (client, kernel, parser).
-    sameBytes: get(L, '/health/live', { authorization: `Bearer ${hot[0]}` }),
+    sameBytes: measuringCpu(lk, get(L, '/health/live', { authorization: `Bearer ${hot[0]}` })),
     cached: async (duration) => {
       await fillCache()
-      return runLoad({ url: L, connections: CONNECTIONS, duration, ...hotClients })
+      return measuringCpu(lk, (d) => runLoad({ url: L, connections: CONNECTIONS, duration: d, ...hotClients }))(duration)
     },
-    miss: (duration) => runLoad({ url: L, connections: CONNECTIONS, duration, ...coldClients }),
-    fastifyOpen: get(fastifyPeer.base, '/health'),
-    fastifyProtected: (duration) => runLoad({ url: fastifyPeer.base, connections: CONNECTIONS, duration, ...fastifyTokens }),
-    expressOpen: get(expressPeer.base, '/health'),
-    expressProtected: (duration) => runLoad({ url: expressPeer.base, connections: CONNECTIONS, duration, ...expressTokens }),
+    miss: measuringCpu(lk, (duration) => runLoad({ url: L, connections: CONNECTIONS, duration, ...coldClients })),
+    fastifyOpen: measuringCpu(fp, get(fastifyPeer.base, '/health')),
+    fastifyProtected: measuringCpu(fp, (duration) => runLoad({ url: fastifyPeer.base, connections: CONNECTIONS, duration, ...fastifyTokens })),
+    expressOpen: measuringCpu(ep, get(expressPeer.base, '/health')),
+    expressProtected: measuringCpu(ep, (duration) => runLoad({ url: expressPeer.base, connections: CONNECTIONS, duration, ...expressTokens })),
   }
   log(`warming up, then ${Object.keys(scenarios).length} GET scenarios interleaved: ${ROUNDS} rounds × ${DURATION / ROUNDS} s each`)
   const warmCold = bearerPerConnection('/me/claims', mint(2000), 200)
@@ -160,13 +161,14 @@ async function main(): Promise<void> {
         },
       },
     ]
-    return runLoad({ url: L, connections: CONNECTIONS, duration, requests })
+    // The logins above are not part of the measured CPU.
+    return measuringCpu(lk, (d) => runLoad({ url: L, connections: CONNECTIONS, duration: d, requests }))(duration)
   }
   const refresh = await measure('latchkey POST /auth/refresh', refreshRun)
 
   const loginRun = (duration: number) =>
     runLoad({ url: `${L}/auth/login`, connections: CORES * 2, duration, method: 'POST', headers: json, body: JSON.stringify({ email: EMAIL, password: PASSWORD }) })
-  const login = await measure('latchkey POST /auth/login', loginRun)
+  const login = await measure('latchkey POST /auth/login', measuringCpu(lk, loginRun))
 
   // Tail latency of the stateless path at a fixed moderate rate, idle and while argon2 is saturated;
   // then the same against a second instance whose thread pool runs at the event loop's priority
