@@ -82,6 +82,11 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     // Fail a request within seconds when PostgreSQL is unreachable, rather than queue it forever.
     pool: { connectionTimeoutMillis: 5000 },
     onPoolError: (err) => logger.error({ reason: err.message }, 'postgres: idle connection lost; reconnecting on demand'),
+    // SQLite: WAL checkpoints (a page copy and two fsyncs) off the event loop.
+    backgroundCheckpoints: {
+      intervalMs: 50,
+      onError: (err) => logger.warn({ reason: err.message }, 'sqlite: background WAL checkpoint failed; the writer checkpoints itself past ~40 MB of WAL'),
+    },
   })
   // Redis is optional and may be down at start: the instance still serves (degraded, see the
   // README's "Running several instances") and /health/ready reports it until the client connects.

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import type { PostgresStoreOptions } from './postgres.ts'
-import { createSqliteStore, migrateSqlite } from './sqlite.ts'
+import { createSqliteStore, migrateSqlite, type SqliteStoreOptions } from './sqlite.ts'
 import type { Store } from './store.ts'
 
 export interface OpenStoreOptions {
@@ -12,6 +12,8 @@ export interface OpenStoreOptions {
   schema?: string
   pool?: PostgresStoreOptions['pool']
   onPoolError?: PostgresStoreOptions['onPoolError']
+  /** SQLite: checkpoint the WAL on a thread of its own (a serving process; see sqlite-checkpointer.ts). */
+  backgroundCheckpoints?: SqliteStoreOptions['backgroundCheckpoints']
 }
 
 export type StoreTarget =
@@ -40,7 +42,7 @@ export async function openStore(databaseUrl: string, options: OpenStoreOptions =
   const target = parseDatabaseUrl(databaseUrl)
   if (target.kind === 'sqlite') {
     if (target.path !== ':memory:') mkdirSync(dirname(target.path), { recursive: true })
-    return createSqliteStore({ path: target.path })
+    return createSqliteStore({ path: target.path, ...(options.backgroundCheckpoints ? { backgroundCheckpoints: options.backgroundCheckpoints } : {}) })
   }
   // Loaded only for PostgreSQL: the embedded default should not pay pg's memory.
   const { createPostgresStore } = await import('./postgres.ts')

@@ -1,6 +1,7 @@
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite'
 import { escapeLike, toAuditEvent, toSession, toUser } from './rows.ts'
 import { refusal, retryIsGrace, rotationAuditEvent, touched } from './rotation-rules.ts'
+import { startWalCheckpointer, type WalCheckpointer } from './sqlite-checkpointer.ts'
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts'
 import type {
   AuditQuery,
@@ -37,7 +38,19 @@ export interface SqliteStoreOptions {
   path: string
   /** How long a writer waits for another process's lock before failing. */
   busyTimeoutMs?: number
+  /**
+   * Checkpoint the WAL on a thread of its own (sqlite-checkpointer.ts) instead of inside a COMMIT on
+   * the event loop; started with the first write transaction. For a serving process: the CLI and
+   * tests leave it off. Ignored for ':memory:'.
+   */
+  backgroundCheckpoints?: { intervalMs: number; onError: (err: Error) => void }
 }
+
+/**
+ * With background checkpoints, the writer still checkpoints itself once the WAL holds this many
+ * pages (~40 MB): a safety net should the thread ever fall behind, never reached while it keeps up.
+ */
+const SAFETY_NET_CHECKPOINT_PAGES = 10_000
 
 /**
  * The embedded store on node:sqlite. Every method runs synchronously inside the event loop, so a
@@ -59,6 +72,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   db.exec('PRAGMA synchronous = NORMAL')
   db.exec('PRAGMA foreign_keys = ON')
   migrateSqlite(db)
+
+  const background = options.path !== ':memory:' ? options.backgroundCheckpoints : undefined
+  if (background) db.exec(`PRAGMA wal_autocheckpoint = ${SAFETY_NET_CHECKPOINT_PAGES}`)
+  let checkpointer: WalCheckpointer | undefined
+  /** Starts the checkpoint thread on the first write transaction (sessions, rotations). */
+  function checkpointInBackground(): void {
+    if (background && !checkpointer) checkpointer = startWalCheckpointer({ path: options.path, ...background })
+  }
 
   const stmt = {
     insertUser: db.prepare(
@@ -99,6 +120,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   }
 
   function transaction<T>(fn: () => T): T {
+    checkpointInBackground()
     db.exec('BEGIN IMMEDIATE')
     try {
       const result = fn()
@@ -301,6 +323,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async close() {
       // Rotations still waiting for their turn are committed first, never dropped.
       if (pendingRotations.length > 0) commitPendingRotations()
+      await checkpointer?.close()
       if (db.isOpen) db.close()
     },
   }
