@@ -119,15 +119,25 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     ),
   }
 
+  // Prepared once like every other statement: exec() would parse them again on each transaction.
+  const control = {
+    begin: db.prepare('BEGIN IMMEDIATE'),
+    commit: db.prepare('COMMIT'),
+    rollback: db.prepare('ROLLBACK'),
+    savepoint: db.prepare('SAVEPOINT rotation'),
+    rollbackToSavepoint: db.prepare('ROLLBACK TO rotation'),
+    release: db.prepare('RELEASE rotation'),
+  }
+
   function transaction<T>(fn: () => T): T {
     checkpointInBackground()
-    db.exec('BEGIN IMMEDIATE')
+    control.begin.run()
     try {
       const result = fn()
-      db.exec('COMMIT')
+      control.commit.run()
       return result
     } catch (err) {
-      if (db.isTransaction) db.exec('ROLLBACK')
+      if (db.isTransaction) control.rollback.run()
       throw err
     }
   }
@@ -208,10 +218,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   /** Runs fn in a savepoint: its failure undoes its own writes only, not the batch's. */
   function inSavepoint<T>(fn: () => T): Outcome<T> {
-    db.exec('SAVEPOINT rotation')
+    control.savepoint.run()
     const outcome = settle(fn)
-    if (!outcome.ok) db.exec('ROLLBACK TO rotation')
-    db.exec('RELEASE rotation')
+    if (!outcome.ok) control.rollbackToSavepoint.run()
+    control.release.run()
     return outcome
   }
 
