@@ -17,10 +17,10 @@ interface Entry {
 }
 
 /**
- * Remembers tokens that passed full verification, keyed by the exact token string, so a token seen
- * again skips the RSA check. Only successes go in (a failure is re-verified every time), an entry
- * dies at the token's exp or after `ttlMs`, whichever is first, and the owner clears it whenever
- * the key set changes. Memory is bounded by `maxEntries` × (token ≤ maxTokenLength + claims object).
+ * Remembers tokens that passed full verification, answering only for the exact token string (see
+ * "Lookup" below), so a token seen again skips the RSA check. Only successes go in (a failure is
+ * re-verified every time), an entry dies at the token's exp or after `ttlMs`, whichever is first,
+ * and the owner clears it whenever the key set changes. Memory is bounded by `maxEntries` × (token ≤ maxTokenLength + claims object).
  *
  * Time is passed in by the caller (its injected clock) rather than read here, so the cache and the
  * verifier it serves can never disagree about "now".
@@ -47,7 +47,7 @@ export interface VerifiedTokenCache {
  * first sighting). First sightings are remembered as one bit each, indexed by the token's last
  * characters (the signature's, random for a genuine token), and the bits are reset once a quarter
  * of them is set. A false "seen before" only admits a token one verification early; the bits never
- * decide whether a token is valid, and lookups stay keyed by the exact token string.
+ * decide whether a token is valid, and a hit still requires the exact token string.
  */
 const ADMISSION_BITS = 1 << 20
 const ADMISSION_RESET_AFTER = ADMISSION_BITS >>> 2
