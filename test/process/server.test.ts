@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { getPriority, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startServer } from '../helpers/server-process.ts'
 
@@ -83,6 +84,46 @@ describe('the server process (npm start)', () => {
       for (const s of [byDefault, moved, disabled]) s.child.kill('SIGTERM')
       await Promise.all([byDefault.exited, moved.exited, disabled.exited])
     }
+  })
+
+  it.runIf(process.platform === 'linux')('checkpoints the SQLite WAL on a thread of its own, started by the first write', async () => {
+    const dbPath = join(dir, 'wal', 'db.sqlite')
+    const server = await startServer({ KEYS_DIR: join(dir, 'keys-wal'), DATABASE_URL: `sqlite:${dbPath}` })
+    const threads = () => readdirSync(`/proc/${server.child.pid}/task`).map((tid) => readFileSync(`/proc/${server.child.pid}/task/${tid}/comm`, 'utf8').trim())
+    /** Users in the database file alone, read from a copy without its WAL: what has been checkpointed. */
+    const checkpointedUsers = () => {
+      const copy = join(dir, 'wal', `copy-${Date.now()}-${Math.random()}.sqlite`)
+      copyFileSync(dbPath, copy)
+      const db = new DatabaseSync(copy, { readOnly: true })
+      try {
+        return Number((db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n)
+      } catch {
+        return -1 // caught mid-write
+      } finally {
+        db.close()
+      }
+    }
+    try {
+      expect(threads()).not.toContain('WorkerThread')
+      const registered = await fetch(`${server.url}/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'wal@example.com', password: 'correct horse battery staple' }),
+      })
+      expect(registered.status).toBe(201)
+      expect(threads()).toContain('WorkerThread')
+      let users = 0
+      for (let i = 0; i < 100 && users !== 1; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        users = checkpointedUsers()
+      }
+      // Inline, SQLite would checkpoint only past 1,000 WAL pages: one registration is a handful.
+      expect(users).toBe(1)
+    } finally {
+      server.child.kill('SIGTERM')
+    }
+    expect((await server.exited).code).toBe(0)
+    expect(server.output()).not.toContain('checkpoint failed')
   })
 
   it('starts with V8\'s young generation at its initial size, not grown for loading the modules', async () => {
