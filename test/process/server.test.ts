@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { getPriority, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { DatabaseSync } from 'node:sqlite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { checkpointedRows } from '../helpers/checkpointed-rows.ts'
 import { startServer } from '../helpers/server-process.ts'
 
 const root = new URL('../..', import.meta.url).pathname
@@ -90,19 +90,6 @@ describe('the server process (npm start)', () => {
     const dbPath = join(dir, 'wal', 'db.sqlite')
     const server = await startServer({ KEYS_DIR: join(dir, 'keys-wal'), DATABASE_URL: `sqlite:${dbPath}` })
     const threads = () => readdirSync(`/proc/${server.child.pid}/task`).map((tid) => readFileSync(`/proc/${server.child.pid}/task/${tid}/comm`, 'utf8').trim())
-    /** Users in the database file alone, read from a copy without its WAL: what has been checkpointed. */
-    const checkpointedUsers = () => {
-      const copy = join(dir, 'wal', `copy-${Date.now()}-${Math.random()}.sqlite`)
-      copyFileSync(dbPath, copy)
-      const db = new DatabaseSync(copy, { readOnly: true })
-      try {
-        return Number((db.prepare('SELECT COUNT(*) AS n FROM users').get() as { n: number }).n)
-      } catch {
-        return -1 // caught mid-write
-      } finally {
-        db.close()
-      }
-    }
     try {
       expect(threads()).not.toContain('WorkerThread')
       const registered = await fetch(`${server.url}/auth/register`, {
@@ -115,7 +102,7 @@ describe('the server process (npm start)', () => {
       let users = 0
       for (let i = 0; i < 100 && users !== 1; i++) {
         await new Promise((resolve) => setTimeout(resolve, 20))
-        users = checkpointedUsers()
+        users = checkpointedRows(dbPath, 'users', dirname(dbPath))
       }
       // Inline, SQLite would checkpoint only past 1,000 WAL pages: one registration is a handful.
       expect(users).toBe(1)

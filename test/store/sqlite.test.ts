@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DatabaseSync } from 'node:sqlite'
 import { describe, expect, it } from 'vitest'
 import { createSqliteStore } from '../../src/store/sqlite.ts'
+import { checkpointedRows } from '../helpers/checkpointed-rows.ts'
 import { runStoreConformance } from './conformance.ts'
 
 runStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
@@ -41,21 +41,6 @@ runStoreConformance(
 )
 
 describe('sqlite background checkpoints', () => {
-  /** Sessions in the database file itself, read from a copy of it without its WAL: what has been checkpointed. */
-  function checkpointedSessions(path: string, dir: string): number {
-    const copy = join(dir, `copy-${randomUUID()}.db`)
-    copyFileSync(path, copy)
-    const db = new DatabaseSync(copy, { readOnly: true })
-    try {
-      return Number((db.prepare('SELECT COUNT(*) AS n FROM sessions').get() as { n: number }).n)
-    } catch (err) {
-      // Not even the schema has reached the file yet; anything else is a copy caught mid-write.
-      return /no such table/.test(String(err)) ? 0 : -1
-    } finally {
-      db.close()
-    }
-  }
-
   async function writeSession(store: ReturnType<typeof createSqliteStore>): Promise<void> {
     const userId = randomUUID()
     await store.createUser({ id: userId, email: `${userId}@example.com`, passwordHash: 'x', scope: 'user', createdAt: 1 })
@@ -73,11 +58,11 @@ describe('sqlite background checkpoints', () => {
       let seen = 0
       for (let i = 0; i < 200 && seen !== 1; i++) {
         await new Promise((resolve) => setTimeout(resolve, 10))
-        seen = checkpointedSessions(join(dir, 'background.db'), dir)
+        seen = checkpointedRows(join(dir, 'background.db'), 'sessions', dir)
       }
       expect(seen).toBe(1)
       // The control: inline, SQLite checkpoints only past 1,000 WAL pages, so the file has none yet.
-      expect(checkpointedSessions(join(dir, 'inline.db'), dir)).toBe(0)
+      expect(checkpointedRows(join(dir, 'inline.db'), 'sessions', dir)).toBe(0)
       await inline.close()
       await background.close()
       expect(errors).toEqual([])
