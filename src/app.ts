@@ -30,6 +30,7 @@ import { adminRoutes } from './routes/admin.ts'
 import { authRoutes } from './routes/auth.ts'
 import { docsRoutes } from './routes/docs.ts'
 import { healthRoutes } from './routes/health.ts'
+import { refuseRouteSchemas } from './routes/parse.ts'
 import { meRoutes } from './routes/me.ts'
 import { passwordRoutes } from './routes/password.ts'
 import { createRefreshDelivery } from './routes/refresh-delivery.ts'
@@ -90,6 +91,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
     },
     clientErrorHandler: createClientErrorHandler(deps.logger),
+    schemaController: { compilersFactory: { buildValidator: refuseRouteSchemas, buildSerializer: refuseRouteSchemas } },
     // Undecodable paths (`/x/%zz`) and over-long path parameters never reach a route or any hook,
     // so the headers the hooks would add are set here.
     frameworkErrors: (err, request, reply) => {

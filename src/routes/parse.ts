@@ -21,3 +21,14 @@ export function requestContext(request: { ip: string; headers: Record<string, st
     requestId: request.id,
   }
 }
+
+/**
+ * Stands in for Fastify's schema compilers (`schemaController` in app.ts). Input is validated with
+ * zod (`parse` above) and responses are serialised with JSON.stringify, so no route declares a
+ * Fastify schema; without this, Fastify would load ajv and fast-json-stringify at start for
+ * nothing. A route that declares one fails when it is registered, rather than being checked by a
+ * second validator with other rules.
+ */
+export function refuseRouteSchemas(): never {
+  throw new Error('Latchkey routes validate with zod (src/routes/parse.ts), not with Fastify schemas')
+}
