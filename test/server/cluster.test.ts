@@ -128,7 +128,7 @@ describe('WORKERS=2 against one SQLite file', () => {
     const workers = childPids(child.pid!)
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
     child.kill('SIGTERM')
-    expect(await exited).toBe(0)
+    expect(await exited, `the primary's and workers' logs:\n${output}`).toBe(0)
     for (const pid of workers) expect(() => process.kill(pid, 0)).toThrow()
   })
 })
