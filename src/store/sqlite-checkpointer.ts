@@ -5,9 +5,14 @@ export interface WalCheckpointerOptions {
   path: string
   /** How often the thread copies committed WAL frames into the database file. */
   intervalMs: number
-  /** A checkpoint failed for a reason other than another connection's lock. */
+  /** A checkpoint failed for a reason other than another connection's lock, or the thread stopped. */
   onError: (err: Error) => void
+  /** First wait before starting a thread again after it stopped on its own (default 1 s). */
+  restartDelayMs?: number
 }
+
+/** Each restart in a row waits twice as long as the one before, up to this. */
+const MAX_RESTART_DELAY_MS = 60_000
 
 export interface WalCheckpointer {
   close(): Promise<void>
@@ -39,23 +44,50 @@ setInterval(() => {
  * milliseconds every ~150 rotations (2 fsyncs of 1–4 ms each here, on ext4, plus the copy). Here
  * the event loop only appends to the WAL. The thread costs ~18 MB (an isolate of its own), so the
  * store starts it with the first write transaction: an instance that never writes never pays it.
+ *
+ * A thread that stops on its own (it could not open the file, it ran out of its small heap) is
+ * reported and started again after `restartDelayMs`, doubling for each restart in a row up to a
+ * minute, back to the first delay once a thread has lived longer than that. Meanwhile the writer's
+ * own checkpoints (the store's safety net) keep the WAL bounded.
  */
 export function startWalCheckpointer(options: WalCheckpointerOptions): WalCheckpointer {
-  const worker = new Worker(THREAD_PROGRAM, {
-    eval: true,
-    workerData: { path: options.path, intervalMs: options.intervalMs },
-    // It holds one statement and no data: a small heap is plenty.
-    resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1 },
-    stdout: false,
-    stderr: false,
-  })
-  // Never what keeps the process alive; close() ends it with the store.
-  worker.unref()
-  worker.on('message', (message: string) => options.onError(new Error(`WAL checkpoint failed: ${message}`)))
-  worker.on('error', (err) => options.onError(err))
+  const firstDelayMs = options.restartDelayMs ?? 1000
+  let delayMs = firstDelayMs
+  let closed = false
+  let worker: Worker | undefined
+  let restart: NodeJS.Timeout | undefined
+
+  function start(): void {
+    const startedAt = performance.now()
+    const thread = new Worker(THREAD_PROGRAM, {
+      eval: true,
+      workerData: { path: options.path, intervalMs: options.intervalMs },
+      // It holds one statement and no data: a small heap is plenty.
+      resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1 },
+      stdout: false,
+      stderr: false,
+    })
+    // Never what keeps the process alive; close() ends it with the store.
+    thread.unref()
+    thread.on('message', (message: string) => options.onError(new Error(`WAL checkpoint failed: ${message}`)))
+    thread.on('error', (err) => options.onError(err))
+    thread.on('exit', (code) => {
+      if (closed) return
+      if (performance.now() - startedAt > MAX_RESTART_DELAY_MS) delayMs = firstDelayMs
+      options.onError(new Error(`WAL checkpoint thread stopped (exit code ${code}); starting it again in ${delayMs} ms`))
+      restart = setTimeout(start, delayMs)
+      restart.unref()
+      delayMs = Math.min(delayMs * 2, MAX_RESTART_DELAY_MS)
+    })
+    worker = thread
+  }
+
+  start()
   return {
     async close() {
-      await worker.terminate()
+      closed = true
+      clearTimeout(restart)
+      await worker?.terminate()
     },
   }
 }
