@@ -23,7 +23,7 @@ export function runClusterPrimary(options: ClusterPrimaryOptions): (signal: stri
   // The workers whose process has not exited, kept here rather than read from `cluster.workers`:
   // node:cluster removes a worker from that list only once both its process has exited and its IPC
   // channel has closed, and the two events come in either order. Counting on the list when the last
-  // 'exit' arrives missed, now and then, that every worker had stopped (1 stop in ~25 here), and
+  // 'exit' arrives missed, now and then, that every worker had stopped (3 of ~110 stops here), and
   // the primary waited for its deadline and exited 1.
   const live = new Set<Worker>()
 
