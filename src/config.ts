@@ -47,12 +47,44 @@ const limit = z.coerce
   .min(1, { message: 'must be at least 1' })
   .max(1_000_000, { message: 'must be at most 1000000' })
 
+/**
+ * An origin as a browser sends it: http(s)://host[:port], nothing after it. `localhost:5173` parses
+ * as a URL of scheme "localhost:" and would then match no browser's Origin, so it is refused.
+ */
+function originOf(entry: string): string | undefined {
+  let url: URL
+  try {
+    url = new URL(entry)
+  } catch {
+    return undefined
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined
+  if (url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) return undefined
+  if (/[?#]$/.test(entry) || !/^https?:\/\/[^/]/i.test(entry)) return undefined
+  return url.origin
+}
+
 const originList = z
   .string()
-  .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
-  .pipe(z.array(z.url({ message: 'must be a comma-separated list of origins like https://app.example.com' })))
-  // Browsers send a bare origin (no path, no trailing slash, default port dropped): compare like with like.
-  .transform((urls) => urls.map((u) => new URL(u).origin))
+  .transform((v, ctx) => {
+    const origins: string[] = []
+    for (const entry of v.split(',').map((o) => o.trim()).filter(Boolean)) {
+      const origin = originOf(entry)
+      if (origin === undefined) {
+        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(entry)} is not an origin: write scheme://host[:port], e.g. https://app.example.com or http://localhost:5173` })
+        return z.NEVER
+      }
+      // Browsers send a bare origin (no path, no trailing slash, default port dropped): compare like with like.
+      origins.push(origin)
+    }
+    return origins
+  })
+
+/** Where clients reach this deployment: http(s), no query or fragment; a trailing slash is dropped. */
+const publicUrl = z
+  .url({ message: 'must be an http(s) URL, e.g. https://auth.example.com' })
+  .refine((v) => /^https?:\/\//i.test(v) && !/[?#]/.test(v), { message: 'must be an http(s) URL with no query or fragment, e.g. https://auth.example.com' })
+  .transform((v) => v.replace(/\/+$/, ''))
 
 // RFC 6265 cookie-name token. `__Host-` names demand Path=/, which would send the refresh token on every request.
 const cookieName = z
@@ -72,7 +104,9 @@ export const EnvSchema = z.object({
   REDIS_URL: z.string().regex(/^rediss?:\/\//, { message: 'must be redis://… or rediss://…' }).optional(),
   REDIS_KEY_PREFIX: z.string().min(1).max(100).default('latchkey:'),
   KEYS_DIR: z.string().min(1).default('./keys'),
-  ISSUER: z.url({ message: 'must be a URL, e.g. http://127.0.0.1:3000' }).default('http://127.0.0.1:3000'),
+  PUBLIC_URL: publicUrl.optional(),
+  // Unset: PUBLIC_URL, so a token's iss names where its keys and metadata are served.
+  ISSUER: z.url({ message: 'must be a URL, e.g. https://auth.example.com' }).optional(),
   AUDIENCE: z.string().min(1).default('latchkey'),
   ACCESS_TOKEN_TTL: seconds(60, 3600).default(600),
   CLOCK_TOLERANCE: seconds(0, 300).default(30),
@@ -147,6 +181,10 @@ export interface Config {
   /** Prepended to every Redis key, so several deployments (or test runs) can share one Redis. */
   redisKeyPrefix: string
   keysDir: string
+  /** Where clients reach this deployment: links, the docs page's server, the default issuer. No trailing slash. */
+  publicUrl: string
+  /** True when PUBLIC_URL was not set and publicUrl was derived from HOST and PORT. */
+  publicUrlDerived: boolean
   issuer: string
   audience: string
   accessTokenTtl: number
@@ -223,6 +261,14 @@ export class ConfigError extends Error {
   }
 }
 
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]', '::0'])
+
+/** http://HOST:PORT, with loopback for a wildcard HOST (a client cannot connect to 0.0.0.0). */
+function derivedPublicUrl(host: string, port: number): string {
+  const reachable = WILDCARD_HOSTS.has(host) ? '127.0.0.1' : host
+  return `http://${isIP(reachable) === 6 ? `[${reachable}]` : reachable}:${port}`
+}
+
 const URL_VARIABLES = new Set(['DATABASE_URL', 'REDIS_URL'])
 
 /** Validates the environment; pure, so tests pass any object. Throws ConfigError naming each bad variable. */
@@ -240,6 +286,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     )
   }
   const e = parsed.data
+  const publicUrl = e.PUBLIC_URL ?? derivedPublicUrl(e.HOST, e.PORT)
   if (e.REFRESH_IDLE_TTL > e.REFRESH_ABSOLUTE_TTL) {
     throw new ConfigError([`REFRESH_IDLE_TTL=${e.REFRESH_IDLE_TTL}: must not exceed REFRESH_ABSOLUTE_TTL (${e.REFRESH_ABSOLUTE_TTL})`])
   }
@@ -258,7 +305,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     keysDir: e.KEYS_DIR,
-    issuer: e.ISSUER,
+    publicUrl,
+    publicUrlDerived: e.PUBLIC_URL === undefined,
+    issuer: e.ISSUER ?? publicUrl,
     audience: e.AUDIENCE,
     accessTokenTtl: e.ACCESS_TOKEN_TTL,
     clockTolerance: e.CLOCK_TOLERANCE,

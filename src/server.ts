@@ -1,6 +1,7 @@
 import cluster from 'node:cluster'
 import { readFile } from 'node:fs/promises'
 import { getCompileCacheDir } from 'node:module'
+import { createServer, type AddressInfo } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { getHeapSpaceStatistics } from 'node:v8'
 import type { Redis } from 'ioredis'
@@ -30,7 +31,16 @@ async function main(): Promise<void> {
     }
     throw err
   }
+  if (config.port === 0 && config.publicUrlDerived && cluster.isPrimary) {
+    // The issuer and every link name the port: pick it now, before anything is built from it. The
+    // workers of a cluster inherit it through the environment.
+    process.env.PORT = String(await reserveFreePort(config.host))
+    config = loadConfig(process.env)
+  }
   const logger = createLogger(config.logLevel)
+  if (config.publicUrlDerived && config.host !== '127.0.0.1' && config.host !== 'localhost' && cluster.isPrimary) {
+    logger.warn({ publicUrl: config.publicUrl }, 'PUBLIC_URL is not set: the issuer, mail links and the docs page use this address; set PUBLIC_URL to where clients reach this deployment')
+  }
   logger.debug({ directory: getCompileCacheDir() ?? null }, 'module compile cache (enabled by bin/latchkey-server.js)')
   // libuv sizes its thread pool (4 by default) on first use. Hashes hold a pool thread each for tens
   // of milliseconds, so leave room beside them for token signatures and file I/O.
@@ -59,6 +69,15 @@ async function main(): Promise<void> {
     }
   }
   await serve(config, logger)
+}
+
+/** A port nothing listens on now; the server binds it moments later. */
+async function reserveFreePort(host: string): Promise<number> {
+  const probe = createServer()
+  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, host, resolve))
+  const { port } = probe.address() as AddressInfo
+  await new Promise<void>((resolve) => probe.close(() => resolve()))
+  return port
 }
 
 async function prepareSharedState(config: Config, logger: Logger): Promise<void> {

@@ -91,3 +91,35 @@ describe('TRUST_PROXY', () => {
     }
   })
 })
+
+describe('public URL and issuer', () => {
+  it('the issuer follows where the server runs: http://HOST:PORT unless PUBLIC_URL or ISSUER says otherwise', () => {
+    expect(loadConfig({ PORT: '3911' })).toMatchObject({ publicUrl: 'http://127.0.0.1:3911', publicUrlDerived: true, issuer: 'http://127.0.0.1:3911' })
+    expect(loadConfig({ HOST: '0.0.0.0', PORT: '8080' })).toMatchObject({ publicUrl: 'http://127.0.0.1:8080', issuer: 'http://127.0.0.1:8080' })
+    expect(loadConfig({ HOST: '::1', PORT: '8080' }).publicUrl).toBe('http://[::1]:8080')
+    expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com/' })).toMatchObject({ publicUrl: 'https://auth.example.com', publicUrlDerived: false, issuer: 'https://auth.example.com' })
+    expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com', ISSUER: 'https://issuer.example.com' }).issuer).toBe('https://issuer.example.com')
+  })
+
+  it('refuses a PUBLIC_URL that is not a plain http(s) URL, naming it', () => {
+    for (const value of ['auth.example.com', 'ftp://auth.example.com', 'https://auth.example.com/?x=1', 'https://auth.example.com/#top']) {
+      expect(() => loadConfig({ PUBLIC_URL: value })).toThrow(/PUBLIC_URL=/)
+    }
+  })
+})
+
+describe('CORS_ORIGINS', () => {
+  it('accepts origins and normalises them as browsers send them', () => {
+    expect(loadConfig({ CORS_ORIGINS: 'http://localhost:5173, https://app.example.com/ ,HTTPS://B.example.com:443' }).corsOrigins).toEqual([
+      'http://localhost:5173',
+      'https://app.example.com',
+      'https://b.example.com',
+    ])
+  })
+
+  it('an entry that is not an origin stops the start with a message naming it', () => {
+    for (const entry of ['localhost:5173', 'app.example.com', 'https://app.example.com/path', 'ftp://app.example.com', 'https://user@app.example.com', '*']) {
+      expect(() => loadConfig({ CORS_ORIGINS: `https://ok.example.com,${entry}` })).toThrow(`CORS_ORIGINS="https://ok.example.com,${entry}": ${JSON.stringify(entry)} is not an origin`)
+    }
+  })
+})
