@@ -1,10 +1,7 @@
-/** Time as the app sees it; injected so tests can fix or move it. */
-export interface Clock {
-  /** Milliseconds since the epoch. */
-  now(): number
-}
+import type { Clock } from '@latchkey/verifier'
 
-export const systemClock: Clock = { now: () => Date.now() }
+/** Time as the app sees it (the verifier package's Clock); injected so tests can fix or move it. */
+export { systemClock, type Clock } from '@latchkey/verifier'
 
 /** A clock tests move by hand. */
 export function createFixedClock(start: number): Clock & { set(ms: number): void; advance(ms: number): void } {

@@ -1,33 +1,26 @@
+import { PROBLEM_CATALOG, ProblemError, type ProblemErrorOptions } from '@latchkey/verifier'
+
 /**
  * One error shape for the whole API: AppError carries a stable snake_case code; the error handler
- * turns it into an RFC 9457 problem document. Internal causes are logged, never sent.
+ * turns it into an RFC 9457 problem document. Internal causes are logged, never sent. The catalog
+ * extends the verifier package's, so Latchkey and the services verifying its tokens share one shape.
  */
 
 export const ERROR_CATALOG = {
-  validation_failed: { status: 400, title: 'Request validation failed' },
+  ...PROBLEM_CATALOG,
   malformed_request: { status: 400, title: 'Malformed HTTP request' },
-  malformed_json: { status: 400, title: 'Malformed JSON body' },
   invalid_cursor: { status: 400, title: 'Invalid pagination cursor' },
   invalid_credentials: { status: 401, title: 'Invalid email or password' },
-  missing_token: { status: 401, title: 'Access token required' },
-  invalid_token: { status: 401, title: 'Invalid access token' },
-  token_expired: { status: 401, title: 'Access token expired' },
   invalid_refresh_token: { status: 401, title: 'Invalid refresh token' },
   refresh_token_reused: { status: 401, title: 'Refresh token reused' },
-  session_revoked: { status: 401, title: 'Session revoked' },
   account_disabled: { status: 403, title: 'Account disabled' },
-  insufficient_scope: { status: 403, title: 'Insufficient scope' },
   csrf_rejected: { status: 403, title: 'Cross-site request rejected' },
-  not_found: { status: 404, title: 'Not found' },
+  invalid_current_password: { status: 403, title: 'Current password is wrong' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   request_timeout: { status: 408, title: 'Request timeout' },
   email_taken: { status: 409, title: 'Email already registered' },
-  payload_too_large: { status: 413, title: 'Request body too large' },
-  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   header_too_large: { status: 431, title: 'Request header fields too large' },
   weak_password: { status: 422, title: 'Password does not meet the rules' },
-  rate_limited: { status: 429, title: 'Too many requests' },
-  internal_error: { status: 500, title: 'Internal server error' },
   service_unavailable: { status: 503, title: 'Service temporarily unavailable' },
   server_busy: { status: 503, title: 'Server busy' },
 } as const satisfies Record<string, { status: number; title: string }>
@@ -36,55 +29,17 @@ export type ErrorCode = keyof typeof ERROR_CATALOG
 
 export const ERROR_CODES = Object.keys(ERROR_CATALOG) as ErrorCode[]
 
-export interface FieldError {
-  field: string
-  message: string
-}
+export type { FieldError, Problem } from '@latchkey/verifier'
+export { PROBLEM_TYPE_BASE, ProblemError, toProblem } from '@latchkey/verifier'
 
-export interface Problem {
-  type: string
-  title: string
-  status: number
-  detail: string
-  code: ErrorCode
-  instance?: string
-  errors?: FieldError[]
-}
+export type AppErrorOptions = ProblemErrorOptions
 
-export interface AppErrorOptions {
-  cause?: unknown
-  /** Extra response headers, e.g. Retry-After or Allow. */
-  headers?: Record<string, string>
-  errors?: FieldError[]
-}
-
-export class AppError extends Error {
-  readonly code: ErrorCode
-  readonly status: number
-  readonly headers: Record<string, string>
-  readonly errors: FieldError[] | undefined
+/** A problem with one of Latchkey's codes; verification failures are the package's VerifierError. */
+export class AppError extends ProblemError {
+  declare readonly code: ErrorCode
 
   constructor(code: ErrorCode, detail?: string, options: AppErrorOptions = {}) {
-    super(detail ?? ERROR_CATALOG[code].title, options.cause === undefined ? undefined : { cause: options.cause })
+    super(code, ERROR_CATALOG[code], detail, options)
     this.name = 'AppError'
-    this.code = code
-    this.status = ERROR_CATALOG[code].status
-    this.headers = options.headers ?? {}
-    this.errors = options.errors
   }
-}
-
-export const PROBLEM_TYPE_BASE = 'https://latchkey.dev/problems/'
-
-export function toProblem(err: AppError, instance?: string): Problem {
-  const problem: Problem = {
-    type: `${PROBLEM_TYPE_BASE}${err.code.replaceAll('_', '-')}`,
-    title: ERROR_CATALOG[err.code].title,
-    status: err.status,
-    detail: err.message,
-    code: err.code,
-  }
-  if (instance) problem.instance = instance
-  if (err.errors) problem.errors = err.errors
-  return problem
 }

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 // In your own service: `npm install latchkey` and the same import; here it resolves to this repo.
-import { latchkeyVerifier, type VerifierOptions } from 'latchkey/verifier'
+import { latchkeyVerifier, type VerifierOptions } from '@latchkey/verifier'
 
 /**
  * A resource server: it never talks to Latchkey per request. It verifies access tokens locally

@@ -1,5 +1,5 @@
 import type { Store } from '../store/store.ts'
-import { MAX_ACCESS_TOKEN_LIFETIME } from '../tokens/access-token-claims.ts'
+import { MAX_ACCESS_TOKEN_LIFETIME } from '@latchkey/verifier'
 
 /**
  * The revoked-session set consulted by revocation-checked routes. The store-backed one asks the

@@ -39,7 +39,7 @@ export interface KeySet {
   readonly records: readonly KeyRecord[]
 }
 
-export const MIN_RSA_BITS = 2048
+export { assertStrongRsaKey, MIN_RSA_BITS } from '@latchkey/verifier'
 
 export function createKeySet(records: readonly KeyRecord[]): KeySet {
   const published = records.filter((r) => r.state !== 'retired')
@@ -58,13 +58,4 @@ export function toPublicJwk(kid: string, key: KeyObject): PublicJwk {
   const jwk = (key.type === 'public' ? key : createPublicKey(key)).export({ format: 'jwk' })
   if (jwk.kty !== 'RSA' || !jwk.n || !jwk.e) throw new Error(`key ${kid} is not an RSA key`)
   return { kty: 'RSA', kid, alg: 'RS256', use: 'sig', n: jwk.n, e: jwk.e }
-}
-
-/** Throws unless the key is RSA with a modulus of at least MIN_RSA_BITS. */
-export function assertStrongRsaKey(key: KeyObject, label: string): void {
-  if (key.asymmetricKeyType !== 'rsa') {
-    throw new Error(`${label}: expected an RSA key, got ${key.asymmetricKeyType ?? key.type}`)
-  }
-  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0
-  if (bits < MIN_RSA_BITS) throw new Error(`${label}: RSA key of ${bits} bits is too weak (minimum ${MIN_RSA_BITS})`)
 }

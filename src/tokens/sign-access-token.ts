@@ -1,5 +1,5 @@
 import { randomUUID, sign, type KeyObject } from 'node:crypto'
-import { ACCESS_TOKEN_TYPE, type AccessTokenClaims } from './access-token-claims.ts'
+import { ACCESS_TOKEN_TYPE, type AccessTokenClaims } from '@latchkey/verifier'
 
 export interface AccessTokenInput {
   issuer: string

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import type { AccessTokenClaims } from './access-token-claims.ts'
+import type { AccessTokenClaims } from '@latchkey/verifier'
 
 export interface VerifiedTokenCacheOptions {
   /** Most entries held; the least recently used goes first. */

@@ -1,7 +1,7 @@
 import Fastify from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
 import { AppError } from '../../src/errors.ts'
-import { authenticatePlugin } from '../../src/plugins/authenticate.ts'
+import { authenticatePlugin } from '@latchkey/verifier'
 import { bearer, createTestApp, registerUser, type TestApp } from '../helpers/app.ts'
 
 describe('per-route verification hooks', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { AppError } from '../../src/errors.ts'
+import { ProblemError } from '@latchkey/verifier'
 import { createFixedClock } from '../../src/clock.ts'
-import type { AccessTokenClaims } from '../../src/tokens/access-token-claims.ts'
+import type { AccessTokenClaims } from '@latchkey/verifier'
 import { createAccessTokenVerifier } from '../../src/tokens/access-token-verifier.ts'
 import { signAccessTokenSync } from '../../src/tokens/sign-access-token.ts'
 import { createVerifiedTokenCache } from '../../src/tokens/verified-token-cache.ts'
@@ -104,7 +104,7 @@ describe('the verifier with a cache', () => {
     try {
       fn()
     } catch (err) {
-      return err instanceof AppError ? err.code : `not an AppError: ${String(err)}`
+      return err instanceof ProblemError ? err.code : `not a ProblemError: ${String(err)}`
     }
     return 'accepted'
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { AppError } from '../../src/errors.ts'
+import { ProblemError } from '@latchkey/verifier'
 import { signAccessTokenSync } from '../../src/tokens/sign-access-token.ts'
-import { verifyAccessToken } from '../../src/tokens/verify-access-token.ts'
+import { verifyAccessToken } from '@latchkey/verifier'
 import { sharedTestKey } from '../helpers/keys.ts'
 
 const NOW = 1_800_000_000
@@ -17,7 +17,7 @@ async function setup() {
       verifyAccessToken(t, keys, policy, NOW)
       return 'accepted'
     } catch (err) {
-      return err instanceof AppError ? `${err.code}: ${err.message}` : String(err)
+      return err instanceof ProblemError ? `${err.code}: ${err.message}` : String(err)
     }
   }
   return { token, verify }
@@ -63,7 +63,7 @@ describe('the header of a verified token, remembered', () => {
         verifyAccessToken(t, k, policy, NOW)
         return 'accepted'
       } catch (err) {
-        return err instanceof AppError ? `${err.code}: ${err.message}` : String(err)
+        return err instanceof ProblemError ? `${err.code}: ${err.message}` : String(err)
       }
     }
     expect(codeOf(token)).toBe('accepted') // its header segment is now remembered

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto'
-import type { Clock } from '../clock.ts'
+import type { Clock } from './clock.ts'
 import { fetchJwks, importJwks, JwksError } from './fetch-jwks.ts'
 
 /**

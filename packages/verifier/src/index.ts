@@ -1,14 +1,14 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { systemClock, type Clock } from '../clock.ts'
-import { authenticatePlugin } from '../plugins/authenticate.ts'
-import { errorHandlerPlugin } from '../plugins/error-handler.ts'
-import type { AccessTokenClaims } from '../tokens/access-token-claims.ts'
-import { UnknownKeyError, verifyAccessToken, type VerificationPolicy } from '../tokens/verify-access-token.ts'
+import type { AccessTokenClaims } from './access-token-claims.ts'
+import { authenticatePlugin } from './authenticate.ts'
+import { systemClock, type Clock } from './clock.ts'
+import { errorHandlerPlugin } from './error-handler.ts'
+import { UnknownKeyError, verifyAccessToken, type VerificationPolicy } from './verify-access-token.ts'
 import { createJwksKeySource, type JwksKeySource } from './jwks-key-source.ts'
 
 /**
- * `latchkey/verifier`: Latchkey's own verification for another Fastify service. The same policy
+ * `@latchkey/verifier`: Latchkey's own verification for another Fastify service. The same policy
  * (verifyAccessToken), the same plugin (secure by default, `config.public`, `config.scopes`,
  * `config.revocationCheck`) and the same problem+json 401/403s — only the keys come from the JWKS
  * URL instead of the key directory.
@@ -102,5 +102,25 @@ export const latchkeyVerifier = fp(
   { name: 'latchkey-verifier', fastify: '5.x' },
 )
 
-export type { AccessTokenClaims } from '../tokens/access-token-claims.ts'
-export { verifyAccessToken, type VerificationPolicy } from '../tokens/verify-access-token.ts'
+// The building blocks, for services that verify without Fastify or assemble their own plugin; Latchkey
+// itself is built from these same exports.
+export { ACCESS_TOKEN_TYPE, hasScopes, MAX_ACCESS_TOKEN_LIFETIME, type AccessTokenClaims } from './access-token-claims.ts'
+export { authenticatePlugin, bearerToken, type AuthenticateOptions } from './authenticate.ts'
+export { bearerChallenge } from './bearer-challenge.ts'
+export { systemClock, type Clock } from './clock.ts'
+export { decorateProblemFields, errorHandlerPlugin, sendProblem, toProblemError, type ErrorHandlerOptions } from './error-handler.ts'
+export { fetchJwks, importJwks, JwksError, type FetchJwksOptions, type JwksErrorCode } from './fetch-jwks.ts'
+export { createJwksKeySource, type JwksKeySource, type JwksKeySourceOptions } from './jwks-key-source.ts'
+export {
+  PROBLEM_CATALOG,
+  PROBLEM_TYPE_BASE,
+  ProblemError,
+  toProblem,
+  VerifierError,
+  type FieldError,
+  type Problem,
+  type ProblemCode,
+  type ProblemErrorOptions,
+} from './problem.ts'
+export { assertStrongRsaKey, MIN_RSA_BITS } from './rsa-key.ts'
+export { DEFAULT_MAX_TOKEN_LENGTH, UnknownKeyError, verifyAccessToken, type VerificationPolicy } from './verify-access-token.ts'

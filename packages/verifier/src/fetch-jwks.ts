@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import { z } from 'zod'
-import { assertStrongRsaKey } from '../keys/key-set.ts'
+import { assertStrongRsaKey } from './rsa-key.ts'
 
 /**
  * Fetching and importing a JWKS defensively: the endpoint may be down, slow, huge or wrong, and none

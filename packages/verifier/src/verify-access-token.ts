@@ -1,5 +1,5 @@
 import { verify, type KeyObject } from 'node:crypto'
-import { AppError } from '../errors.ts'
+import { VerifierError } from './problem.ts'
 import { ACCESS_TOKEN_TYPE, MAX_ACCESS_TOKEN_LIFETIME, type AccessTokenClaims } from './access-token-claims.ts'
 
 /**
@@ -29,7 +29,7 @@ const ALLOWED_HEADER_PARAMS = new Set(['alg', 'typ', 'kid'])
  * verifier that fetches its keys (src/verifier) catches it to refresh its key set once and retry.
  * Thrown only after the header passed every other check, so junk headers never cause a fetch.
  */
-export class UnknownKeyError extends AppError {
+export class UnknownKeyError extends VerifierError {
   readonly kid: string
   constructor(kid: string) {
     super('invalid_token', 'unknown key id')
@@ -37,8 +37,8 @@ export class UnknownKeyError extends AppError {
   }
 }
 
-function invalid(description: string): AppError {
-  return new AppError('invalid_token', description)
+function invalid(description: string): VerifierError {
+  return new VerifierError('invalid_token', description)
 }
 
 const BASE64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
@@ -78,7 +78,7 @@ function isNumericDate(v: unknown): v is number {
 }
 
 /**
- * Verifies a compact JWS access token; returns its claims or throws AppError
+ * Verifies a compact JWS access token; returns its claims or throws VerifierError
  * (`invalid_token` or `token_expired`) with a description fit for an RFC 6750 challenge.
  * `now` is in seconds since the epoch.
  */
@@ -160,7 +160,7 @@ function checkClaims(c: Record<string, unknown>, policy: VerificationPolicy, now
   const tolerance = policy.clockTolerance
   if (iat > now + tolerance) throw invalid('token was issued in the future')
   if (nbf !== undefined && nbf > now + tolerance) throw invalid('token is not yet valid')
-  if (exp <= now - tolerance) throw new AppError('token_expired', 'token has expired')
+  if (exp <= now - tolerance) throw new VerifierError('token_expired', 'token has expired')
   return {
     iss: c.iss as string,
     sub: c.sub as string,

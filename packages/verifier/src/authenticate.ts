@@ -1,9 +1,9 @@
 import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
-import { AppError } from '../errors.ts'
-import { hasScopes, type AccessTokenClaims } from '../tokens/access-token-claims.ts'
+import { hasScopes, type AccessTokenClaims } from './access-token-claims.ts'
 import { bearerChallenge } from './bearer-challenge.ts'
-import { sendProblem, toAppError } from './error-handler.ts'
+import { decorateProblemFields, sendProblem, toProblemError } from './error-handler.ts'
+import { VerifierError } from './problem.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -23,7 +23,7 @@ declare module 'fastify' {
 export interface AuthenticateOptions {
   realm: string
   /**
-   * The one verification policy, bound to its keys and clock; throws (or rejects with) AppError on
+   * The one verification policy, bound to its keys and clock; throws (or rejects with) a ProblemError on
    * any failure. It answers synchronously whenever it can; a promise is only for the rare token whose
    * key must be fetched first (the resource-server verifier meeting an unknown `kid`).
    */
@@ -37,11 +37,11 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
 /** Reads the bearer token; throws the RFC 6750 error for a missing or malformed header. */
 export function bearerToken(request: FastifyRequest): string {
   const header = request.headers.authorization
-  if (header === undefined || header === '') throw new AppError('missing_token', 'send an access token as Authorization: Bearer <token>')
-  if (!/^bearer(\s|$)/i.test(header)) throw new AppError('missing_token', 'the Authorization scheme must be Bearer')
+  if (header === undefined || header === '') throw new VerifierError('missing_token', 'send an access token as Authorization: Bearer <token>')
+  if (!/^bearer(\s|$)/i.test(header)) throw new VerifierError('missing_token', 'the Authorization scheme must be Bearer')
   request.bearerPresented = true
   const match = BEARER.exec(header)
-  if (!match) throw new AppError('invalid_token', 'the bearer token is malformed')
+  if (!match) throw new VerifierError('invalid_token', 'the bearer token is malformed')
   return match[1] as string
 }
 
@@ -72,10 +72,10 @@ function plainBearerToken(header: string | undefined): string | undefined {
 export const authenticatePlugin = fp(
   async function authenticate(app: FastifyInstance, options: AuthenticateOptions) {
     app.decorateRequest('auth', null)
-    if (!app.hasRequestDecorator('bearerPresented')) app.decorateRequest('bearerPresented', false)
+    decorateProblemFields(app)
 
     function refuse(request: FastifyRequest, reply: FastifyReply, err: unknown, scopes: readonly string[] = []): void {
-      const appError = toAppError(err)
+      const appError = toProblemError(err)
       if (appError.status === 401 || appError.status === 403) {
         reply.header('www-authenticate', bearerChallenge(options.realm, appError, request.bearerPresented, scopes))
       }
@@ -86,7 +86,7 @@ export const authenticatePlugin = fp(
     function admit(request: FastifyRequest, reply: FastifyReply, claims: AccessTokenClaims, config: FastifyContextConfig, done: HookHandlerDoneFunction): void {
       const scopes = config.scopes ?? NO_SCOPES
       if (!hasScopes(claims.scope, scopes)) {
-        return refuse(request, reply, new AppError('insufficient_scope', `this route requires scope: ${scopes.join(' ')}`), scopes)
+        return refuse(request, reply, new VerifierError('insufficient_scope', `this route requires scope: ${scopes.join(' ')}`), scopes)
       }
       request.auth = claims
       // Here, in onRequest, so before a route's own hooks — its rate limit among them: a flood of
@@ -100,7 +100,7 @@ export const authenticatePlugin = fp(
       const isRevoked = options.isSessionRevoked
       if (!isRevoked) return done(new Error('revocationCheck requested but no revoked-session set is configured'))
       isRevoked(claims.sid).then(
-        (revoked) => (revoked ? refuse(request, reply, new AppError('session_revoked', 'this session has been revoked')) : done()),
+        (revoked) => (revoked ? refuse(request, reply, new VerifierError('session_revoked', 'this session has been revoked')) : done()),
         (err: unknown) => done(err as Error),
       )
     }

@@ -1,4 +1,4 @@
-import type { AppError } from '../errors.ts'
+import type { ProblemError } from './problem.ts'
 
 function quote(value: string): string {
   // RFC 6750 §3: error_description is limited to %x20-21 / %x23-5B / %x5D-7E. Anything else is
@@ -10,7 +10,7 @@ function quote(value: string): string {
  * The RFC 6750 §3 challenge for a 401 or 403. `tokenPresented` decides whether an error code is
  * included: a request with no bearer token gets the bare challenge.
  */
-export function bearerChallenge(realm: string, err: AppError, tokenPresented: boolean, requiredScopes: readonly string[] = []): string {
+export function bearerChallenge(realm: string, err: ProblemError, tokenPresented: boolean, requiredScopes: readonly string[] = []): string {
   const parts = [`Bearer realm=${quote(realm)}`]
   if (err.code === 'insufficient_scope') {
     parts.push('error="insufficient_scope"', `error_description=${quote(err.message)}`)
