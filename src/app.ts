@@ -210,11 +210,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(sessionRoutes, { sessions })
   await app.register(passwordRoutes, { changePassword: createPasswordChanger({ store, passwords, audit, sessions }) })
   await app.register(adminRoutes, { admin: createAdminService({ store, clock, audit, sessions }) })
-  await app.register(wellKnownRoutes, { keys, jwksMaxAge: config.jwksMaxAge })
+  await app.register(wellKnownRoutes, { keys, jwksMaxAge: config.jwksMaxAge, issuer: config.issuer, publicUrl: config.publicUrl })
   const checks = [{ name: 'store', check: () => store.ping() }]
   if (redis) checks.push({ name: 'redis', check: async () => void (await redis.ping()) })
   await app.register(healthRoutes, { checks })
-  if (deps.openapiYaml) await app.register(docsRoutes, { openapiYaml: deps.openapiYaml })
+  if (deps.openapiYaml) await app.register(docsRoutes, { openapiYaml: deps.openapiYaml, publicUrl: config.publicUrl })
 
   return app
 }

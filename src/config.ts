@@ -294,6 +294,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.HEADERS_TIMEOUT > e.REQUEST_TIMEOUT) {
     throw new ConfigError([`HEADERS_TIMEOUT=${e.HEADERS_TIMEOUT / 1000}: must not exceed REQUEST_TIMEOUT (${e.REQUEST_TIMEOUT / 1000})`])
   }
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
+    throw new ConfigError([`METRICS_PORT=${e.METRICS_PORT}: the metrics listener needs a port of its own; PORT is ${e.PORT} too`])
+  }
   if (e.WORKERS !== 1 && e.DATABASE_URL === 'sqlite::memory:') {
     throw new ConfigError([`WORKERS=${e.WORKERS}: each worker would get its own empty in-memory database; use a sqlite file or postgres`])
   }

@@ -1,4 +1,4 @@
-import { PROBLEM_CATALOG, ProblemError, type ProblemErrorOptions } from '@latchkey/verifier'
+import { PROBLEM_CATALOG, ProblemError, type ProblemCatalogEntry, type ProblemErrorOptions } from '@latchkey/verifier'
 
 /**
  * One error shape for the whole API: AppError carries a stable snake_case code; the error handler
@@ -15,7 +15,8 @@ export const ERROR_CATALOG = {
   refresh_token_reused: { status: 401, title: 'Refresh token reused' },
   account_disabled: { status: 403, title: 'Account disabled' },
   csrf_rejected: { status: 403, title: 'Cross-site request rejected' },
-  invalid_current_password: { status: 403, title: 'Current password is wrong' },
+  // 403, not 401, and no Bearer challenge: the token was fine, the password in the body was not.
+  invalid_current_password: { status: 403, title: 'Current password is incorrect', challenge: false },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   request_timeout: { status: 408, title: 'Request timeout' },
   email_taken: { status: 409, title: 'Email already registered' },
@@ -23,7 +24,7 @@ export const ERROR_CATALOG = {
   weak_password: { status: 422, title: 'Password does not meet the rules' },
   service_unavailable: { status: 503, title: 'Service temporarily unavailable' },
   server_busy: { status: 503, title: 'Server busy' },
-} as const satisfies Record<string, { status: number; title: string }>
+} as const satisfies Record<string, ProblemCatalogEntry>
 
 export type ErrorCode = keyof typeof ERROR_CATALOG
 

@@ -32,9 +32,13 @@ export async function startMetricsListener(registry: MetricsSource, host: string
     )
   })
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    const fail = (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message
+      reject(new Error(`metrics listener (METRICS_HOST=${host}, METRICS_PORT=${port}) could not listen: ${why}`, { cause: err }))
+    }
+    server.once('error', fail)
     server.listen(port, host, () => {
-      server.off('error', reject)
+      server.off('error', fail)
       resolve()
     })
   })

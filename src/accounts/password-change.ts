@@ -37,7 +37,7 @@ export function createPasswordChanger({ store, passwords, audit, sessions }: Pas
     const check = await passwords.verify(user.passwordHash, change.currentPassword)
     if (!check.ok) {
       await audit.record('password_change_failed', ctx, { userId: user.id, actorId: user.id, sessionId: change.sessionId, details: { reason: 'wrong_current_password' } })
-      throw new AppError('invalid_credentials', 'current_password is incorrect')
+      throw new AppError('invalid_current_password', 'current_password is incorrect')
     }
 
     await store.updatePasswordHash(user.id, await passwords.hash(change.newPassword))

@@ -29,6 +29,9 @@ export const notFoundPlugin = fp(
     app.decorate('registeredRoutes', () => catalog.map(({ method, route }) => ({ method, url: route.url.replace(/(.)\/$/, '$1'), public: route.config?.public === true })))
     app.addHook('onRoute', (route) => {
       for (const method of [route.method].flat()) catalog.push({ method, route })
+      // A catch-all (@fastify/cors's `OPTIONS *` for preflights) says nothing about which paths
+      // exist: counted, every unknown path would be a 405 "Allow: OPTIONS" instead of a 404.
+      if (route.url === '*' || route.url === '/*') return
       // Parameters match one segment, a trailing wildcard anything.
       const source = `^${route.url
         .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')

@@ -5,6 +5,8 @@ const SWAGGER_UI_RUNTIME_STYLE = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMd
 
 export interface DocsRoutesOptions {
   openapiYaml: string
+  /** Where clients reach this deployment: the page's "Try it out" calls go there. */
+  publicUrl: string
 }
 
 /** Request headers Swagger UI's assets may use (content negotiation, revalidation); nothing else is passed. */
@@ -18,14 +20,16 @@ const UNFORWARDED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'date'
  * static file server), the parsed document and its asset routes hold ~10 MB, which an instance that
  * nobody browses should not keep.
  */
-async function buildReferenceApp(openapiYaml: string): Promise<FastifyInstance> {
+async function buildReferenceApp(openapiYaml: string, publicUrl: string): Promise<FastifyInstance> {
   const [{ default: swagger }, { default: swaggerUi }, { parse }] = await Promise.all([
     import('@fastify/swagger'),
     import('@fastify/swagger-ui'),
     import('yaml'),
   ])
   const reference = Fastify({ logger: false })
-  await reference.register(swagger, { mode: 'static', specification: { document: parse(openapiYaml) } })
+  // The committed document names `npm start`'s address; the page calls this deployment instead.
+  const document = { ...parse(openapiYaml), servers: [{ url: publicUrl, description: 'this deployment (PUBLIC_URL)' }] }
+  await reference.register(swagger, { mode: 'static', specification: { document } })
   await reference.register(swaggerUi, {
     routePrefix: '/docs',
     uiConfig: { docExpansion: 'list', deepLinking: true, tryItOutEnabled: false },
@@ -38,6 +42,8 @@ async function buildReferenceApp(openapiYaml: string): Promise<FastifyInstance> 
         .replace("frame-ancestors 'self'", "frame-ancestors 'none'")
         // the one <style> element Swagger UI inserts at run time, allowed by its hash (checked in Chromium by the tests)
         .replace("style-src 'self' https:", `style-src 'self' https: ${SWAGGER_UI_RUNTIME_STYLE}`)
+        // "Try it out" calls PUBLIC_URL, which a proxy may serve on another origin than the page's.
+        .replace("default-src 'self';", `default-src 'self'; connect-src 'self' ${new URL(publicUrl).origin};`)
         .trim(),
   })
   await reference.ready()
@@ -48,7 +54,7 @@ async function buildReferenceApp(openapiYaml: string): Promise<FastifyInstance> 
  * GET /openapi.yaml (the contract, as committed) and GET /docs (Swagger UI, bundled with the
  * plugin: no CDN, works offline). Everything here is public documentation.
  */
-export async function docsRoutes(app: FastifyInstance, { openapiYaml }: DocsRoutesOptions) {
+export async function docsRoutes(app: FastifyInstance, { openapiYaml, publicUrl }: DocsRoutesOptions) {
   // Routes registered in this plugin, including Swagger UI's assets, need no token.
   app.addHook('onRoute', (route) => {
     // Mutated, not replaced: the verification plugin holds this object and reads it per request.
@@ -66,7 +72,7 @@ export async function docsRoutes(app: FastifyInstance, { openapiYaml }: DocsRout
   // content-negotiation headers only, never credentials; what it does not have is this app's 404.
   let reference: Promise<FastifyInstance> | undefined
   async function serveReference(request: FastifyRequest, reply: FastifyReply) {
-    reference ??= buildReferenceApp(openapiYaml).catch((err: unknown) => {
+    reference ??= buildReferenceApp(openapiYaml, publicUrl).catch((err: unknown) => {
       reference = undefined // built again on the next request
       throw err
     })

@@ -2,6 +2,7 @@ import { appendFileSync, readFileSync } from 'node:fs'
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import { parse } from 'yaml'
+import { ERROR_CATALOG } from '../../src/errors.ts'
 
 /**
  * The contract check: every response a test produces must be documented in openapi.yaml — the
@@ -119,7 +120,11 @@ export function assertMatchesContract(res: ObservedResponse): void {
       if (!validate(String(value))) problems.push(`header ${name}="${String(value)}" does not match: ${ajv.errorsText(validate.errors)}`)
     }
   }
-  if ((res.status === 401 || res.status === 403) && !res.headers['www-authenticate']) problems.push('a 401/403 without WWW-Authenticate')
+  // Every 401/403 is challenged, except a 403 whose code the catalog marks as not about the token.
+  const code = problemCode(res.body)
+  const unchallenged = res.status === 403 && code !== undefined && UNCHALLENGED_CODES.has(code)
+  if ((res.status === 401 || res.status === 403) && !unchallenged && !res.headers['www-authenticate']) problems.push('a 401/403 without WWW-Authenticate')
+  if (unchallenged && res.headers['www-authenticate']) problems.push(`${code} must not carry a WWW-Authenticate challenge`)
   if (problems.length) throw new Error(`${op.method} ${op.template} → ${statusKey}: ${problems.join('; ')}`)
 }
 
@@ -136,4 +141,15 @@ function assertBody(pointer: string, res: ObservedResponse, problems: string[]):
     }
   }
   if (!validate(body)) problems.push(`body does not match ${pointer}: ${ajv.errorsText(validate.errors)} — ${res.body.slice(0, 300)}`)
+}
+
+const UNCHALLENGED_CODES = new Set(Object.entries(ERROR_CATALOG).filter(([, e]) => 'challenge' in e && e.challenge === false).map(([code]) => code))
+
+function problemCode(body: string): string | undefined {
+  try {
+    const code = (JSON.parse(body) as { code?: unknown }).code
+    return typeof code === 'string' ? code : undefined
+  } catch {
+    return undefined
+  }
 }

@@ -127,6 +127,45 @@ describe('the server process (npm start)', () => {
     }
   })
 
+  it('with PORT=0 the issuer is the address it listens on: tokens, metadata and the keys agree', async () => {
+    const server = await startServer({ KEYS_DIR: join(dir, 'k-port'), DATABASE_URL: 'sqlite::memory:' })
+    try {
+      const metadata = (await (await fetch(`${server.url}/.well-known/oauth-authorization-server`)).json()) as { issuer: string; jwks_uri: string }
+      expect(metadata.issuer).toBe(server.url)
+      expect((await fetch(metadata.jwks_uri)).status).toBe(200)
+      const registered = await fetch(`${server.url}/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'port@example.com', password: 'correct horse battery staple' }),
+      })
+      const { access_token } = (await registered.json()) as { access_token: string }
+      const claims = JSON.parse(Buffer.from(access_token.split('.')[1]!, 'base64url').toString('utf8')) as { iss: string }
+      expect(claims.iss).toBe(server.url)
+    } finally {
+      server.child.kill('SIGTERM')
+      await server.exited
+    }
+  })
+
+  it('a METRICS_PORT already in use stops the start with a message naming the metrics listener', async () => {
+    const { createServer } = await import('node:net')
+    const occupier = createServer()
+    await new Promise<void>((resolve) => occupier.listen(0, '127.0.0.1', resolve))
+    const busyPort = (occupier.address() as { port: number }).port
+    try {
+      const res = spawnSync(process.execPath, serverArgs, {
+        cwd: root,
+        env: { ...process.env, PORT: '0', METRICS_PORT: String(busyPort), DATABASE_URL: 'sqlite::memory:', KEYS_DIR: join(dir, 'k-metrics') },
+        encoding: 'utf8',
+        timeout: 20_000,
+      })
+      expect(res.status).toBe(1)
+      expect(res.stderr).toContain(`metrics listener (METRICS_HOST=127.0.0.1, METRICS_PORT=${busyPort}) could not listen: the address is already in use`)
+    } finally {
+      occupier.close()
+    }
+  })
+
   it('refuses to start on an invalid variable, naming it', () => {
     const res = spawnSync(process.execPath, serverArgs, {
       cwd: root,

@@ -141,7 +141,7 @@ describe('rate limits on the account routes', () => {
           expect(Number(res.headers['retry-after'])).toBeGreaterThan(0)
         }
       }
-      expect(statuses).toEqual([401, 401, 401, 401, 401, 429])
+      expect(statuses).toEqual([403, 403, 403, 403, 403, 429])
     } finally {
       await t.close()
     }

@@ -30,6 +30,8 @@ describe('secure by default', () => {
     // A security contract: adding a public route means adding it here, on purpose.
     expect(publicRoutes).toEqual([
       'GET /.well-known/jwks.json',
+      'GET /.well-known/oauth-authorization-server',
+      'GET /.well-known/openid-configuration',
       'GET /docs',
       // Swagger UI's assets, /docs/json and /docs/yaml, served from the reference app built on first use
       'GET /docs/*',

@@ -166,7 +166,7 @@ describe('password change', () => {
     expect(JSON.stringify(await t.store.listAudit({ limit: 100 }))).not.toContain(NEW_PASSWORD)
   })
 
-  it('refuses a wrong current password with 401 invalid_credentials that does not blame the token', async () => {
+  it('refuses a wrong current password with 403 invalid_current_password and no Bearer challenge, so a client keeps its token', async () => {
     const { access_token } = await registerUser(t)
     const res = await t.inject({
       method: 'PUT',
@@ -174,9 +174,10 @@ describe('password change', () => {
       headers: bearer(access_token),
       payload: { current_password: 'not the password at all', new_password: NEW_PASSWORD },
     })
-    expect(res.statusCode).toBe(401)
-    expect(res.json().code).toBe('invalid_credentials')
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="latchkey"')
+    expect(res.statusCode).toBe(403)
+    expect(res.headers['content-type']).toBe('application/problem+json; charset=utf-8')
+    expect(res.json()).toMatchObject({ code: 'invalid_current_password', title: 'Current password is incorrect', status: 403 })
+    expect(res.headers['www-authenticate']).toBeUndefined()
     expect(await t.store.listAudit({ type: 'password_change_failed', limit: 10 })).toHaveLength(1)
     // The token still works.
     expect((await t.inject({ method: 'GET', url: '/me/sessions', headers: bearer(access_token) })).statusCode).toBe(200)

@@ -38,6 +38,7 @@ describe('configuration', () => {
       [{ CORS_ORIGINS: 'not a url' }, /CORS_ORIGINS/],
       [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud"/],
       [{ REFRESH_IDLE_TTL: '864000', REFRESH_ABSOLUTE_TTL: '86400' }, /REFRESH_IDLE_TTL=864000: must not exceed REFRESH_ABSOLUTE_TTL/],
+      [{ PORT: '3000', METRICS_PORT: '3000' }, /METRICS_PORT=3000: the metrics listener needs a port of its own; PORT is 3000 too/],
     ]
     for (const [env, message] of cases) {
       let error: unknown

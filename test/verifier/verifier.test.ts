@@ -9,10 +9,10 @@ import { startJwksServer, type JwksServer } from '../helpers/jwks-server.ts'
 const ISSUER = 'https://auth.example.test'
 const AUDIENCE = 'orders-api'
 
-function token(key: GeneratedKey, overrides: { audience?: string; now?: number; ttl?: number; scope?: string; kid?: string } = {}): string {
+function token(key: GeneratedKey, overrides: { issuer?: string; audience?: string; now?: number; ttl?: number; scope?: string; kid?: string } = {}): string {
   return signAccessTokenSync(
     {
-      issuer: ISSUER,
+      issuer: overrides.issuer ?? ISSUER,
       audience: overrides.audience ?? AUDIENCE,
       subject: 'user-1',
       sessionId: 'session-1',
@@ -68,7 +68,11 @@ describe('the verifier plugin in another Fastify app', () => {
     expect(((await expired.json()) as { code: string }).code).toBe('token_expired')
     expect(expired.headers.get('www-authenticate')).toContain('error="invalid_token"')
     const foreignAudience = await get('/orders', token(k1, { audience: 'someone-else' }))
-    expect(((await foreignAudience.json()) as { detail: string }).detail).toBe('audience is not accepted')
+    // Which audience was expected and which was found, in the problem and in the challenge.
+    expect(((await foreignAudience.json()) as { detail: string }).detail).toBe('audience someone-else is not accepted; expected orders-api')
+    expect(foreignAudience.headers.get('www-authenticate')).toContain('error_description="audience someone-else is not accepted; expected orders-api"')
+    const foreignIssuer = await get('/orders', token(k1, { issuer: 'http://127.0.0.1:3911' }))
+    expect(((await foreignIssuer.json()) as { detail: string }).detail).toBe(`issuer http://127.0.0.1:3911 is not accepted; expected ${ISSUER}`)
 
     const scoped = await get('/reports', token(k1))
     expect(scoped.status).toBe(403)

@@ -76,7 +76,7 @@ export const authenticatePlugin = fp(
 
     function refuse(request: FastifyRequest, reply: FastifyReply, err: unknown, scopes: readonly string[] = []): void {
       const appError = toProblemError(err)
-      if (appError.status === 401 || appError.status === 403) {
+      if ((appError.status === 401 || appError.status === 403) && appError.challenge) {
         reply.header('www-authenticate', bearerChallenge(options.realm, appError, request.bearerPresented, scopes))
       }
       request.log.info({ code: appError.code }, 'authentication refused')

@@ -15,9 +15,7 @@ export function bearerChallenge(realm: string, err: ProblemError, tokenPresented
   if (err.code === 'insufficient_scope') {
     parts.push('error="insufficient_scope"', `error_description=${quote(err.message)}`)
     if (requiredScopes.length) parts.push(`scope=${quote(requiredScopes.join(' '))}`)
-  } else if (tokenPresented && err.status === 401 && err.code !== 'invalid_credentials') {
-    // invalid_credentials on a bearer route (PUT /me/password) means the password in the body was
-    // wrong while the token was fine: error="invalid_token" would tell the client to drop its token.
+  } else if (tokenPresented && err.status === 401) {
     parts.push('error="invalid_token"', `error_description=${quote(err.message)}`)
   }
   return parts.join(', ')

@@ -54,7 +54,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, err: P
   reply.header('cache-control', 'no-store')
   for (const [name, value] of Object.entries(err.headers)) reply.header(name, value)
   reply.problemCode = err.code
-  if ((err.status === 401 || err.status === 403) && !reply.hasHeader('www-authenticate')) {
+  if ((err.status === 401 || err.status === 403) && err.challenge && !reply.hasHeader('www-authenticate')) {
     reply.header('www-authenticate', bearerChallenge(realm, err, request.bearerPresented))
   }
   return reply.code(err.status).type('application/problem+json').send(toProblem(err, request.url.split('?')[0]))

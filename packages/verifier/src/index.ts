@@ -119,6 +119,7 @@ export {
   VerifierError,
   type FieldError,
   type Problem,
+  type ProblemCatalogEntry,
   type ProblemCode,
   type ProblemErrorOptions,
 } from './problem.ts'

@@ -17,7 +17,7 @@ export const PROBLEM_CATALOG = {
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   rate_limited: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Internal server error' },
-} as const satisfies Record<string, { status: number; title: string }>
+} as const satisfies Record<string, ProblemCatalogEntry>
 
 export type ProblemCode = keyof typeof PROBLEM_CATALOG
 
@@ -45,6 +45,13 @@ export interface ProblemErrorOptions {
   errors?: FieldError[]
 }
 
+/** One code of a catalog. `challenge: false` marks a 401/403 that is not about the access token. */
+export interface ProblemCatalogEntry {
+  status: number
+  title: string
+  challenge?: boolean
+}
+
 /** An error that is answered as a problem document; the message is its `detail`. */
 export class ProblemError extends Error {
   readonly code: string
@@ -52,8 +59,14 @@ export class ProblemError extends Error {
   readonly title: string
   readonly headers: Record<string, string>
   readonly errors: FieldError[] | undefined
+  /**
+   * Whether a 401/403 carries a `WWW-Authenticate: Bearer` challenge. False for refusals about
+   * something other than the token (a wrong password in the body): a client that refreshes its token
+   * on every challenge would otherwise loop or sign the user out.
+   */
+  readonly challenge: boolean
 
-  constructor(code: string, entry: { status: number; title: string }, detail?: string, options: ProblemErrorOptions = {}) {
+  constructor(code: string, entry: ProblemCatalogEntry, detail?: string, options: ProblemErrorOptions = {}) {
     super(detail ?? entry.title, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'ProblemError'
     this.code = code
@@ -61,6 +74,7 @@ export class ProblemError extends Error {
     this.title = entry.title
     this.headers = options.headers ?? {}
     this.errors = options.errors
+    this.challenge = entry.challenge !== false
   }
 }
 

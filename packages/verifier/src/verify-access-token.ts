@@ -73,6 +73,12 @@ function parseJsonObject(bytes: Buffer, what: string): Record<string, unknown> {
   return value as Record<string, unknown>
 }
 
+/** A claim value for an error description: a string as it is, anything else as JSON, at most 100 characters. */
+function shown(value: unknown): string {
+  const text = value === undefined ? '(none)' : typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value))
+  return text.length > 100 ? `${text.slice(0, 97)}...` : text
+}
+
 function isNumericDate(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v < 1e11
 }
@@ -146,9 +152,11 @@ function isAccessTokenType(typ: string): boolean {
 }
 
 function checkClaims(c: Record<string, unknown>, policy: VerificationPolicy, now: number): AccessTokenClaims {
-  if (c.iss !== policy.issuer) throw invalid('issuer is not accepted')
+  // Only a token whose signature verified gets here, so what it says is the issuer's own words; both
+  // values are still cut short and stripped of unsafe characters by the challenge's quoting.
+  if (c.iss !== policy.issuer) throw invalid(`issuer ${shown(c.iss)} is not accepted; expected ${shown(policy.issuer)}`)
   const audienceOk = c.aud === policy.audience || (Array.isArray(c.aud) && c.aud.includes(policy.audience))
-  if (!audienceOk) throw invalid('audience is not accepted')
+  if (!audienceOk) throw invalid(`audience ${shown(c.aud)} is not accepted; expected ${shown(policy.audience)}`)
   for (const name of ['sub', 'jti', 'sid', 'scope'] as const) {
     if (typeof c[name] !== 'string' || (name !== 'scope' && c[name] === '')) throw invalid(`${name} claim is missing`)
   }
