@@ -1,8 +1,12 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, type TestApp } from '../helpers/app.ts'
 import { chromiumAvailability, launchChromium } from '../helpers/chromium.ts'
 import { documentedOperations, openapiDocument } from '../helpers/contract.ts'
+import { startInstance } from '../helpers/instance.ts'
 
 const availability = chromiumAvailability()
 if (!availability.available) console.warn(`SKIPPED ${availability.reason}`)
@@ -46,5 +50,48 @@ describeBrowser('the /docs reference page in Chromium', () => {
     expect(title).toContain((openapiDocument.info as { title: string }).title)
     expect(problems).toEqual([])
     await page.close()
+  })
+})
+
+/** "Try it out" on the page served by a real server on a port that is not 3000, with no PUBLIC_URL set. */
+describeBrowser('"Try it out" on /docs in Chromium, on any port', () => {
+  let browser: Browser
+  let dir: string
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'latchkey-docs-'))
+    browser = await launchChromium()
+  })
+  afterAll(async () => {
+    await browser?.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('calls the server that served the page and shows its answer, with no CSP violation', async () => {
+    const latchkey = await startInstance('docs', { DATABASE_URL: 'sqlite::memory:', KEYS_DIR: join(dir, 'keys'), LOG_LEVEL: 'warn' })
+    const page = await browser.newPage()
+    try {
+      expect(new URL(latchkey.url).port).not.toBe('3000')
+      const problems: string[] = []
+      page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`))
+      page.on('console', (msg) => {
+        if (msg.type() === 'error') problems.push(`console: ${msg.text()}`)
+      })
+      await page.goto(`${latchkey.url}/docs`)
+      const operation = page.locator('#operations-keys-getOpenidConfiguration')
+      await operation.locator('.opblock-summary').click()
+      await operation.locator('button.try-out__btn').click()
+      await operation.locator('button.execute').click()
+      const status = operation.locator('.live-responses-table tr.response .response-col_status').first()
+      await status.waitFor({ timeout: 20_000 })
+      expect((await status.textContent())?.trim()).toBe('200')
+      expect(await operation.locator('.request-url pre').textContent()).toBe(`${latchkey.url}/.well-known/openid-configuration`)
+      const body = await operation.locator('.live-responses-table tr.response .response-col_description pre').first().textContent()
+      expect(JSON.parse(body ?? '{}')).toMatchObject({ issuer: latchkey.url, jwks_uri: `${latchkey.url}/.well-known/jwks.json` })
+      expect(problems).toEqual([])
+    } finally {
+      await page.close()
+      await latchkey.stop()
+    }
   })
 })
