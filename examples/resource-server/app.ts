@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-// In your own service: `npm install latchkey` and the same import; here it resolves to this repo.
+// In your own service: `npm install @latchkey/verifier` and the same import (docs/verifier.md).
 import { latchkeyVerifier, type VerifierOptions } from '@latchkey/verifier'
 
 /**

@@ -1,8 +1,7 @@
 import type { KeyObject } from 'node:crypto'
 import type { Clock } from '../clock.ts'
-import type { AccessTokenClaims } from '@latchkey/verifier'
 import type { VerifiedTokenCache } from './verified-token-cache.ts'
-import { verifyAccessToken, type VerificationPolicy } from '@latchkey/verifier'
+import { verifyAccessToken, type AccessTokenClaims, type VerificationPolicy } from '@latchkey/verifier'
 
 export interface AccessTokenVerifierOptions {
   /** The keys in force right now (read once per verification). */
