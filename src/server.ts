@@ -38,8 +38,11 @@ async function main(): Promise<void> {
     config = loadConfig(process.env)
   }
   const logger = createLogger(config.logLevel)
-  if (config.publicUrlDerived && config.host !== '127.0.0.1' && config.host !== 'localhost' && cluster.isPrimary) {
-    logger.warn({ publicUrl: config.publicUrl }, 'PUBLIC_URL is not set: the issuer, mail links and the docs page use this address; set PUBLIC_URL to where clients reach this deployment')
+  // Off loopback, or sharing a database with other instances, the derived address is most likely not
+  // where clients come from (nor the same for every instance, which must share one issuer).
+  const likelyDeployed = (config.host !== '127.0.0.1' && config.host !== 'localhost') || !config.databaseUrl.startsWith('sqlite:')
+  if (config.publicUrlDerived && likelyDeployed && cluster.isPrimary) {
+    logger.warn({ publicUrl: config.publicUrl }, 'PUBLIC_URL is not set: the issuer, mail links and the docs page use this address; set PUBLIC_URL to where clients reach this deployment (the same for every instance)')
   }
   logger.debug({ directory: getCompileCacheDir() ?? null }, 'module compile cache (enabled by bin/latchkey-server.js)')
   // libuv sizes its thread pool (4 by default) on first use. Hashes hold a pool thread each for tens

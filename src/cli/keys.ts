@@ -1,4 +1,5 @@
 import { createPrivateKey } from 'node:crypto'
+import type { SigningAlgorithm } from '@latchkey/verifier'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Config } from '../config.ts'
@@ -17,13 +18,26 @@ async function requireManifest(config: Config): Promise<Manifest> {
   return manifest
 }
 
-async function pemBits(dir: string, kid: string): Promise<string> {
+/** What the key is: RSA and its modulus size, or the curve. */
+async function pemKind(dir: string, kid: string): Promise<string> {
   try {
     const key = createPrivateKey(await readFile(join(dir, `${kid}.pem`), 'utf8'))
-    return String(key.asymmetricKeyDetails?.modulusLength ?? '?')
+    if (key.asymmetricKeyType === 'rsa') return `RSA-${key.asymmetricKeyDetails?.modulusLength ?? '?'}`
+    return key.asymmetricKeyType === 'ec' ? 'P-256' : key.asymmetricKeyType === 'ed25519' ? 'Ed25519' : (key.asymmetricKeyType ?? '?')
   } catch {
     return 'unreadable'
   }
+}
+
+/** How a generated key is described: "RSA-2048 RS256", "ES256 (P-256)", "EdDSA (Ed25519)". */
+export interface KeySpec {
+  alg: SigningAlgorithm
+  bits: number
+}
+
+function describe(spec: KeySpec): string {
+  if (spec.alg === 'RS256' || spec.alg === 'PS256') return `${spec.alg}, RSA-${spec.bits}`
+  return spec.alg === 'ES256' ? 'ES256, P-256' : 'EdDSA, Ed25519'
 }
 
 function note(entry: ManifestEntry, config: Config, now: Date): string {
@@ -57,28 +71,28 @@ export async function listKeys(config: Config, io: CliIo): Promise<void> {
     return
   }
   const now = io.now()
-  const rows = [['KID', 'STATE', 'BITS', 'CREATED', 'ACTIVATED', 'RETIRED', 'NOTE']]
+  const rows = [['KID', 'ALG', 'STATE', 'KEY', 'CREATED', 'ACTIVATED', 'RETIRED', 'NOTE']]
   for (const k of manifest.keys) {
-    const bits = k.state === 'retired' ? '-' : await pemBits(config.keysDir, k.kid)
-    rows.push([k.kid, k.state, bits, stamp(k.createdAt), stamp(k.activatedAt), stamp(k.retiredAt), note(k, config, now)])
+    const kind = k.state === 'retired' ? '-' : await pemKind(config.keysDir, k.kid)
+    rows.push([k.kid, k.alg, k.state, kind, stamp(k.createdAt), stamp(k.activatedAt), stamp(k.retiredAt), note(k, config, now)])
   }
   for (const line of table(rows)) io.out(line)
 }
 
-export async function generateKey(config: Config, io: CliIo, bits: number): Promise<void> {
+export async function generateKey(config: Config, io: CliIo, spec: KeySpec): Promise<void> {
   await mkdir(config.keysDir, { recursive: true, mode: 0o700 })
   const manifest = (await readManifest(config.keysDir)) ?? { version: 1 as const, keys: [] }
-  const key = await generateSigningKey(bits)
+  const key = await generateSigningKey(spec.alg, spec.bits)
   const now = io.now()
   // Decide before writing anything, so a refusal leaves the directory untouched.
-  const added = addKey(manifest, key.kid, now)
+  const added = addKey(manifest, key.kid, now, key.alg)
   await writePrivateKey(config.keysDir, key.kid, key.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string)
   await writeManifest(config.keysDir, added.manifest)
   if (added.state === 'current') {
-    io.out(`generated key ${key.kid} (RSA-${bits}) as current: it signs from now on`)
+    io.out(`generated key ${key.kid} (${describe(spec)}) as current: it signs from now on`)
   } else {
     const entry = added.manifest.keys.at(-1)!
-    io.out(`generated key ${key.kid} (RSA-${bits}) as next; run \`latchkey keys rotate\` from ${stamp(signableAt(entry, lifecycleTiming(config)).toISOString())}`)
+    io.out(`generated key ${key.kid} (${describe(spec)}) as next; run \`latchkey keys rotate\` from ${stamp(signableAt(entry, lifecycleTiming(config)).toISOString())}`)
   }
 }
 
@@ -98,14 +112,14 @@ async function auditKeyChange(config: Config, io: CliIo, details: Record<string,
   }
 }
 
-export async function rotateKeys(config: Config, io: CliIo, bits: number, force: boolean): Promise<void> {
+export async function rotateKeys(config: Config, io: CliIo, spec: KeySpec, force: boolean): Promise<void> {
   const manifest = await requireManifest(config)
-  const key = await generateSigningKey(bits)
-  const result = rotate(manifest, key.kid, io.now(), lifecycleTiming(config), { force })
+  const key = await generateSigningKey(spec.alg, spec.bits)
+  const result = rotate(manifest, key.kid, io.now(), lifecycleTiming(config), { force, alg: key.alg })
   await writePrivateKey(config.keysDir, key.kid, key.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string)
   await writeManifest(config.keysDir, result.manifest)
   for (const kid of result.retired) await removePrivateKey(config.keysDir, kid)
-  io.out(`rotated: ${result.activated} now signs; ${result.deactivated} is previous (verifies until its tokens expire); new next key ${key.kid} (RSA-${bits})`)
+  io.out(`rotated: ${result.activated} now signs; ${result.deactivated} is previous (verifies until its tokens expire); new next key ${key.kid} (${describe(spec)})`)
   for (const kid of result.retired) io.out(`retired ${kid}: every token it signed has expired`)
   await auditKeyChange(config, io, { action: 'rotate', activated: result.activated, deactivated: result.deactivated ?? '', next: key.kid, retired: result.retired.join(' '), forced: force })
 }

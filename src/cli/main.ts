@@ -1,8 +1,10 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util'
+import { isSigningAlgorithm, SIGNING_ALGORITHMS } from '@latchkey/verifier'
 import { ConfigError, loadConfig } from '../config.ts'
 import { KeyDirError } from '../keys/key-files.ts'
 import { KeyLifecycleError } from '../keys/key-lifecycle.ts'
 import { CommandError, UsageError, type CliIo } from './cli-io.ts'
+import type { KeySpec } from './keys.ts'
 
 // Command modules load on demand: `users` pulls in argon2 and a 49k-word password list, the store
 // pulls in pg; a `keys list` should not pay for them.
@@ -13,15 +15,18 @@ const ALLOWED_BITS = [2048, 3072, 4096]
 
 export const USAGE = `usage: latchkey <command>
 
-  keys list                           keys in KEYS_DIR: state, created, activated, retired
-  keys generate [--bits N]            add a next key (the first key becomes current)
-  keys rotate [--bits N] [--force]    next → current, current → previous, a new next key
+  keys list                           keys in KEYS_DIR: algorithm, state, created, activated, retired
+  keys generate [--alg A] [--bits N]  add a next key (the first key becomes current)
+  keys rotate [--alg A] [--bits N] [--force]
+                                      next → current, current → previous, a new next key
   keys retire <kid> [--force]         stop publishing and trusting a key (--force: compromised)
   users create --email E [--admin]    password from stdin or LATCHKEY_PASSWORD
   users disable --email E             disable the account and revoke all its sessions
   migrate                             apply pending store migrations (DATABASE_URL)
 
---bits is 2048 (default), 3072 or 4096. The CLI reads the same environment as the server
+--alg is the new key's algorithm, fixed with its kid: RS256 (default), PS256, ES256 (P-256) or
+EdDSA (Ed25519); rotating to a key of another algorithm fails no request. --bits (RSA only) is
+2048 (default), 3072 or 4096. The CLI reads the same environment as the server
 (KEYS_DIR, DATABASE_URL, ACCESS_TOKEN_TTL, JWKS_MAX_AGE, KEYS_RELOAD_INTERVAL, …).`
 
 function parse(args: string[], options: ParseArgsOptionsConfig, positionals: number) {
@@ -46,10 +51,13 @@ function kidLast(args: string[]): string[] {
   return [...args.filter((a) => a.startsWith('--')), '--', ...args.filter((a) => !a.startsWith('--'))]
 }
 
-function bitsOf(value: unknown): number {
-  const bits = value === undefined ? 2048 : Number(value)
-  if (!ALLOWED_BITS.includes(bits)) throw new UsageError(`--bits must be one of ${ALLOWED_BITS.join(', ')} (got ${String(value)})`)
-  return bits
+function keySpecOf(values: { alg?: unknown; bits?: unknown }): KeySpec {
+  const alg = values.alg === undefined ? 'RS256' : values.alg
+  if (!isSigningAlgorithm(alg)) throw new UsageError(`--alg must be one of ${SIGNING_ALGORITHMS.join(', ')} (got ${String(values.alg)})`)
+  if (values.bits !== undefined && alg !== 'RS256' && alg !== 'PS256') throw new UsageError(`--bits applies to RSA keys only, not ${alg}`)
+  const bits = values.bits === undefined ? 2048 : Number(values.bits)
+  if (!ALLOWED_BITS.includes(bits)) throw new UsageError(`--bits must be one of ${ALLOWED_BITS.join(', ')} (got ${String(values.bits)})`)
+  return { alg, bits }
 }
 
 function requiredEmail(value: unknown): string {
@@ -73,13 +81,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         await (await keysCommands()).listKeys(config, io)
         break
       case 'keys generate': {
-        const { values } = parse(rest, { bits: { type: 'string' } }, 0)
-        await (await keysCommands()).generateKey(config, io, bitsOf(values.bits))
+        const { values } = parse(rest, { alg: { type: 'string' }, bits: { type: 'string' } }, 0)
+        await (await keysCommands()).generateKey(config, io, keySpecOf(values))
         break
       }
       case 'keys rotate': {
-        const { values } = parse(rest, { bits: { type: 'string' }, force: { type: 'boolean' } }, 0)
-        await (await keysCommands()).rotateKeys(config, io, bitsOf(values.bits), values.force === true)
+        const { values } = parse(rest, { alg: { type: 'string' }, bits: { type: 'string' }, force: { type: 'boolean' } }, 0)
+        await (await keysCommands()).rotateKeys(config, io, keySpecOf(values), values.force === true)
         break
       }
       case 'keys retire': {

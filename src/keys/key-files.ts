@@ -2,8 +2,9 @@ import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { generateSigningKey, rsaThumbprint } from './generate-key.ts'
-import { assertStrongRsaKey, createKeySet, type KeyRecord, type KeySet } from './key-set.ts'
+import { assertKeyFitsAlgorithm, SIGNING_ALGORITHMS } from '@latchkey/verifier'
+import { generateSigningKey, thumbprint } from './generate-key.ts'
+import { createKeySet, type KeyRecord, type KeySet } from './key-set.ts'
 
 /**
  * The key directory: `manifest.json` (states and times) plus one `<kid>.pem` (PKCS#8, mode 0600)
@@ -15,6 +16,8 @@ export const ManifestSchema = z.object({
   keys: z.array(
     z.object({
       kid: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'kid must be an RFC 7638 SHA-256 thumbprint'),
+      // Manifests written before v1.1 hold RSA keys only, all RS256.
+      alg: z.enum(SIGNING_ALGORITHMS).default('RS256'),
       state: z.enum(['next', 'current', 'previous', 'retired']),
       createdAt: z.iso.datetime(),
       activatedAt: z.iso.datetime().nullable(),
@@ -106,13 +109,13 @@ export async function loadKeyRecords(dir: string, manifest: Manifest): Promise<K
       throw new KeyDirError(`${path} is not a PEM private key`)
     }
     try {
-      assertStrongRsaKey(privateKey, path)
+      assertKeyFitsAlgorithm(privateKey, entry.alg, path)
     } catch (err) {
       throw new KeyDirError((err as Error).message)
     }
     const publicKey = createPublicKey(privateKey)
-    const thumbprint = await rsaThumbprint(publicKey)
-    if (thumbprint !== entry.kid) throw new KeyDirError(`${path} does not match its kid (thumbprint ${thumbprint})`)
+    const actual = await thumbprint(publicKey)
+    if (actual !== entry.kid) throw new KeyDirError(`${path} does not match its kid (thumbprint ${actual})`)
     records.push({ ...entry, privateKey, publicKey })
   }
   return records
@@ -130,7 +133,7 @@ export async function ensureKeyDir(dir: string, now: Date): Promise<boolean> {
   const at = now.toISOString()
   await writeManifest(dir, {
     version: 1,
-    keys: [{ kid: key.kid, state: 'current', createdAt: at, activatedAt: at, deactivatedAt: null, retiredAt: null }],
+    keys: [{ kid: key.kid, alg: key.alg, state: 'current', createdAt: at, activatedAt: at, deactivatedAt: null, retiredAt: null }],
   })
   return true
 }

@@ -78,14 +78,14 @@ export function retirableAt(entry: ManifestEntry, timing: LifecycleTiming): Date
 }
 
 /** Adds a freshly generated key: `next`, or `current` when nothing signs yet (a new deployment). */
-export function addKey(manifest: Manifest, kid: string, now: Date): { manifest: Manifest; state: 'next' | 'current' } {
+export function addKey(manifest: Manifest, kid: string, now: Date, alg: ManifestEntry['alg'] = 'RS256'): { manifest: Manifest; state: 'next' | 'current' } {
   const at = now.toISOString()
   const next = manifest.keys.find((k) => k.state === 'next')
   if (next) {
     throw new KeyLifecycleError('next_key_exists', `key ${next.kid} is already waiting as next; rotate to it or retire it first`)
   }
   const state = manifest.keys.some((k) => k.state === 'current') ? 'next' : 'current'
-  const entry: ManifestEntry = { kid, state, createdAt: at, activatedAt: state === 'current' ? at : null, deactivatedAt: null, retiredAt: null }
+  const entry: ManifestEntry = { kid, alg, state, createdAt: at, activatedAt: state === 'current' ? at : null, deactivatedAt: null, retiredAt: null }
   return { manifest: { ...manifest, keys: [...manifest.keys, entry] }, state }
 }
 
@@ -101,7 +101,7 @@ export interface RotateResult {
  * next → current, current → previous, `newNextKid` → next; expired previous keys → retired.
  * Refuses (unless forced) while the next key is younger than the JWKS caching window.
  */
-export function rotate(manifest: Manifest, newNextKid: string, now: Date, timing: LifecycleTiming, options: { force?: boolean } = {}): RotateResult {
+export function rotate(manifest: Manifest, newNextKid: string, now: Date, timing: LifecycleTiming, options: { force?: boolean; alg?: ManifestEntry['alg'] } = {}): RotateResult {
   const current = manifest.keys.find((k) => k.state === 'current')
   if (!current) throw new KeyLifecycleError('no_current_key', 'no current key to rotate from; run `latchkey keys generate` to create the first one')
   const next = manifest.keys.find((k) => k.state === 'next')
@@ -132,7 +132,7 @@ export function rotate(manifest: Manifest, newNextKid: string, now: Date, timing
     }
     return k
   })
-  keys.push({ kid: newNextKid, state: 'next', createdAt: at, activatedAt: null, deactivatedAt: null, retiredAt: null })
+  keys.push({ kid: newNextKid, alg: options.alg ?? 'RS256', state: 'next', createdAt: at, activatedAt: null, deactivatedAt: null, retiredAt: null })
   return { manifest: { ...manifest, keys }, activated: next.kid, deactivated: current.kid, retired }
 }
 

@@ -1,10 +1,13 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
+import type { SigningAlgorithm, VerificationKey } from '@latchkey/verifier'
 
 export type KeyState = 'next' | 'current' | 'previous' | 'retired'
 
 /** A key as the manifest records it, with its material once loaded. */
 export interface KeyRecord {
   kid: string
+  /** Fixed with the kid: the only algorithm this key signs and verifies. */
+  alg: SigningAlgorithm
   state: KeyState
   createdAt: string
   activatedAt: string | null
@@ -15,12 +18,10 @@ export interface KeyRecord {
 }
 
 export interface PublicJwk extends JsonWebKey {
-  kty: 'RSA'
+  kty: 'RSA' | 'EC' | 'OKP'
   kid: string
-  alg: 'RS256'
+  alg: SigningAlgorithm
   use: 'sig'
-  n: string
-  e: string
 }
 
 export interface Jwks {
@@ -32,9 +33,9 @@ export interface Jwks {
  * publish. Built once per key-set change so nothing on the request path parses or imports a key.
  */
 export interface KeySet {
-  readonly signing: { kid: string; privateKey: KeyObject } | null
-  /** next + current + previous: exactly the keys the JWKS publishes. */
-  readonly verificationKeys: ReadonlyMap<string, KeyObject>
+  readonly signing: { kid: string; alg: SigningAlgorithm; privateKey: KeyObject } | null
+  /** next + current + previous, each with its algorithm: exactly the keys the JWKS publishes. */
+  readonly verificationKeys: ReadonlyMap<string, VerificationKey>
   readonly jwks: Jwks
   readonly records: readonly KeyRecord[]
 }
@@ -47,15 +48,24 @@ export function createKeySet(records: readonly KeyRecord[]): KeySet {
   if (current.length > 1) throw new Error(`key set has ${current.length} current keys; exactly one may sign`)
   const signer = current[0]
   return {
-    signing: signer?.privateKey ? { kid: signer.kid, privateKey: signer.privateKey } : null,
-    verificationKeys: new Map(published.map((r) => [r.kid, r.publicKey])),
-    jwks: { keys: published.map((r) => toPublicJwk(r.kid, r.publicKey)) },
+    signing: signer?.privateKey ? { kid: signer.kid, alg: signer.alg, privateKey: signer.privateKey } : null,
+    verificationKeys: new Map(published.map((r) => [r.kid, { key: r.publicKey, alg: r.alg }])),
+    jwks: { keys: published.map((r) => toPublicJwk(r.kid, r.publicKey, r.alg)) },
     records,
   }
 }
 
-export function toPublicJwk(kid: string, key: KeyObject): PublicJwk {
+/** The public JWK the JWKS publishes: the key's public members, its kid and its bound algorithm. */
+export function toPublicJwk(kid: string, key: KeyObject, alg: SigningAlgorithm): PublicJwk {
   const jwk = (key.type === 'public' ? key : createPublicKey(key)).export({ format: 'jwk' })
-  if (jwk.kty !== 'RSA' || !jwk.n || !jwk.e) throw new Error(`key ${kid} is not an RSA key`)
-  return { kty: 'RSA', kid, alg: 'RS256', use: 'sig', n: jwk.n, e: jwk.e }
+  switch (jwk.kty) {
+    case 'RSA':
+      return { kty: 'RSA', kid, alg, use: 'sig', n: jwk.n, e: jwk.e }
+    case 'EC':
+      return { kty: 'EC', kid, alg, use: 'sig', crv: jwk.crv, x: jwk.x, y: jwk.y }
+    case 'OKP':
+      return { kty: 'OKP', kid, alg, use: 'sig', crv: jwk.crv, x: jwk.x }
+    default:
+      throw new Error(`key ${kid} is of an unsupported type ${String(jwk.kty)}`)
+  }
 }

@@ -1,11 +1,10 @@
-import type { KeyObject } from 'node:crypto'
 import type { Clock } from '../clock.ts'
 import type { VerifiedTokenCache } from './verified-token-cache.ts'
-import { verifyAccessToken, type AccessTokenClaims, type VerificationPolicy } from '@latchkey/verifier'
+import { verifyAccessToken, type AccessTokenClaims, type VerificationKey, type VerificationPolicy } from '@latchkey/verifier'
 
 export interface AccessTokenVerifierOptions {
   /** The keys in force right now (read once per verification). */
-  keys: () => ReadonlyMap<string, KeyObject>
+  keys: () => ReadonlyMap<string, VerificationKey>
   policy: VerificationPolicy
   clock: Clock
   /** Tokens that already passed; the owner must clear it when the key set changes. */

@@ -1,5 +1,5 @@
 import { randomUUID, sign, type KeyObject } from 'node:crypto'
-import { ACCESS_TOKEN_TYPE, type AccessTokenClaims } from '@latchkey/verifier'
+import { ACCESS_TOKEN_TYPE, cryptoParameters, type AccessTokenClaims, type SigningAlgorithm } from '@latchkey/verifier'
 
 export interface AccessTokenInput {
   issuer: string
@@ -14,22 +14,24 @@ export interface AccessTokenInput {
 
 export interface SigningKey {
   kid: string
+  /** The key's own algorithm (RS256 when absent, as for keys made before v1.1). */
+  alg?: SigningAlgorithm
   privateKey: KeyObject
 }
 
 const headerCache = new Map<string, string>()
 
-function encodedHeader(kid: string): string {
+function encodedHeader(kid: string, alg: SigningAlgorithm): string {
   let header = headerCache.get(kid)
   if (!header) {
-    header = Buffer.from(JSON.stringify({ alg: 'RS256', typ: ACCESS_TOKEN_TYPE, kid })).toString('base64url')
+    header = Buffer.from(JSON.stringify({ alg, typ: ACCESS_TOKEN_TYPE, kid })).toString('base64url')
     if (headerCache.size > 16) headerCache.clear()
     headerCache.set(kid, header)
   }
   return header
 }
 
-function signingInputOf(input: AccessTokenInput, kid: string): { signingInput: Buffer; claims: AccessTokenClaims } {
+function signingInputOf(input: AccessTokenInput, kid: string, alg: SigningAlgorithm): { signingInput: Buffer; claims: AccessTokenClaims } {
   const claims: AccessTokenClaims = {
     iss: input.issuer,
     sub: input.subject,
@@ -41,7 +43,7 @@ function signingInputOf(input: AccessTokenInput, kid: string): { signingInput: B
     sid: input.sessionId,
     scope: input.scope,
   }
-  return { signingInput: Buffer.from(`${encodedHeader(kid)}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`), claims }
+  return { signingInput: Buffer.from(`${encodedHeader(kid, alg)}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`), claims }
 }
 
 function compact(signingInput: Buffer, signature: Buffer): string {
@@ -49,21 +51,24 @@ function compact(signingInput: Buffer, signature: Buffer): string {
 }
 
 /**
- * Signs an RS256 JWS with node:crypto directly, so issuing a token costs one RSA signature and
- * nothing else. The signature is computed on libuv's thread pool: an RSA-2048 private-key operation
- * takes ~0.3 ms, which would otherwise stall every request on the event loop (the stateless
- * verification path above all) for each token issued, and would keep signing to one core.
+ * Signs the JWS with node:crypto directly, in the key's own algorithm, so issuing a token costs one
+ * signature and nothing else. The signature is computed on libuv's thread pool: an RSA-2048
+ * private-key operation takes ~0.3 ms, which would otherwise stall every request on the event loop
+ * (the stateless verification path above all) for each token issued, and would keep signing to one
+ * core.
  */
 export async function signAccessToken(input: AccessTokenInput, key: SigningKey): Promise<{ token: string; claims: AccessTokenClaims }> {
-  const { signingInput, claims } = signingInputOf(input, key.kid)
-  const signature = await new Promise<Buffer>((resolve, reject) =>
-    sign('sha256', signingInput, key.privateKey, (err, sig) => (err ? reject(err) : resolve(sig))),
-  )
+  const alg = key.alg ?? 'RS256'
+  const { signingInput, claims } = signingInputOf(input, key.kid, alg)
+  const p = cryptoParameters(alg, key.privateKey)
+  const signature = await new Promise<Buffer>((resolve, reject) => sign(p.digest, signingInput, p.key, (err, sig) => (err ? reject(err) : resolve(sig))))
   return { token: compact(signingInput, signature), claims }
 }
 
 /** The same token, signed on the calling thread: for tools and tests that mint tokens outside a server. */
 export function signAccessTokenSync(input: AccessTokenInput, key: SigningKey): { token: string; claims: AccessTokenClaims } {
-  const { signingInput, claims } = signingInputOf(input, key.kid)
-  return { token: compact(signingInput, sign('sha256', signingInput, key.privateKey)), claims }
+  const alg = key.alg ?? 'RS256'
+  const { signingInput, claims } = signingInputOf(input, key.kid, alg)
+  const p = cryptoParameters(alg, key.privateKey)
+  return { token: compact(signingInput, sign(p.digest, signingInput, p.key)), claims }
 }

@@ -43,7 +43,7 @@ describe('latchkey keys (and the CLI shell)', () => {
   it('generates the first key as current and the next one as next, private keys mode 0600', async () => {
     const first = await run(['keys', 'generate'])
     expect(first.code).toBe(0)
-    expect(first.stdout).toMatch(/generated key [\w-]{43} \(RSA-2048\) as current/)
+    expect(first.stdout).toMatch(/generated key [\w-]{43} \(RS256, RSA-2048\) as current/)
     const second = await run(['keys', 'generate', '--bits', '3072'])
     expect(second.code).toBe(0)
     expect(second.stdout).toMatch(/as next; run `latchkey keys rotate` from \d{4}-/)
@@ -59,9 +59,28 @@ describe('latchkey keys (and the CLI shell)', () => {
     const list = await run(['keys', 'list'])
     expect(list.code).toBe(0)
     const lines = list.stdout.trim().split('\n')
-    expect(lines[0]).toMatch(/^KID\s+STATE\s+BITS\s+CREATED\s+ACTIVATED\s+RETIRED\s+NOTE$/)
-    expect(lines[1]).toMatch(new RegExp(`^${manifest.keys[0]!.kid}\\s+current\\s+2048\\s+.*signs$`))
-    expect(lines[2]).toMatch(new RegExp(`^${manifest.keys[1]!.kid}\\s+next\\s+3072\\s+.*published; may sign from`))
+    expect(lines[0]).toMatch(/^KID\s+ALG\s+STATE\s+KEY\s+CREATED\s+ACTIVATED\s+RETIRED\s+NOTE$/)
+    expect(lines[1]).toMatch(new RegExp(`^${manifest.keys[0]!.kid}\\s+RS256\\s+current\\s+RSA-2048\\s+.*signs$`))
+    expect(lines[2]).toMatch(new RegExp(`^${manifest.keys[1]!.kid}\\s+RS256\\s+next\\s+RSA-3072\\s+.*published; may sign from`))
+  })
+
+  it('generates keys of every algorithm, each fixed in the manifest, and refuses what does not fit', async () => {
+    const first = await run(['keys', 'generate', '--alg', 'EdDSA'])
+    expect(first.code, first.stderr).toBe(0)
+    expect(first.stdout).toMatch(/generated key [\w-]{43} \(EdDSA, Ed25519\) as current/)
+    const second = await run(['keys', 'generate', '--alg', 'ES256'])
+    expect(second.stdout).toMatch(/\(ES256, P-256\) as next/)
+    expect((await readManifest(env.KEYS_DIR!))!.keys.map((k) => k.alg)).toEqual(['EdDSA', 'ES256'])
+    const list = (await run(['keys', 'list'])).stdout.trim().split('\n')
+    expect(list[1]).toMatch(/\s+EdDSA\s+current\s+Ed25519\s+/)
+    expect(list[2]).toMatch(/\s+ES256\s+next\s+P-256\s+/)
+
+    const hs = await run(['keys', 'rotate', '--alg', 'HS256'])
+    expect(hs.code).toBe(2)
+    expect(hs.stderr).toContain('--alg must be one of RS256, PS256, ES256, EdDSA (got HS256)')
+    const bits = await run(['keys', 'rotate', '--alg', 'EdDSA', '--bits', '4096'])
+    expect(bits.code).toBe(2)
+    expect(bits.stderr).toContain('--bits applies to RSA keys only, not EdDSA')
   })
 
   it('rotates only once the next key is old enough, and retires only once its tokens expired (unless --force)', async () => {

@@ -28,7 +28,7 @@ export async function startJwksServer(keys: GeneratedKey[]): Promise<JwksServer>
       case 'huge': {
         // Chunked, with no Content-Length to refuse up front: the cap must stop the read itself.
         res.writeHead(200, { 'content-type': 'application/json' })
-        const doc = JSON.stringify({ keys: state.keys.map((k) => toPublicJwk(k.kid, k.publicKey)), pad: 'x'.repeat(1024 * 1024) })
+        const doc = JSON.stringify({ keys: state.keys.map((k) => toPublicJwk(k.kid, k.publicKey, k.alg)), pad: 'x'.repeat(1024 * 1024) })
         for (let i = 0; i < doc.length; i += 8192) res.write(doc.slice(i, i + 8192))
         res.end()
         return
@@ -42,7 +42,7 @@ export async function startJwksServer(keys: GeneratedKey[]): Promise<JwksServer>
         return
       }
       case 'ok':
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: state.keys.map((k) => toPublicJwk(k.kid, k.publicKey)) }))
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: state.keys.map((k) => toPublicJwk(k.kid, k.publicKey, k.alg)) }))
     }
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

@@ -9,8 +9,8 @@ export async function tempDir(prefix: string): Promise<{ path: string; remove():
   return { path, remove: () => rm(path, { recursive: true, force: true }) }
 }
 
-export function entry(kid: string, state: ManifestEntry['state'], at = new Date().toISOString()): ManifestEntry {
-  return { kid, state, createdAt: at, activatedAt: state === 'next' ? null : at, deactivatedAt: state === 'previous' ? at : null, retiredAt: state === 'retired' ? at : null }
+export function entry(kid: string, state: ManifestEntry['state'], at = new Date().toISOString(), alg: ManifestEntry['alg'] = 'RS256'): ManifestEntry {
+  return { kid, alg, state, createdAt: at, activatedAt: state === 'next' ? null : at, deactivatedAt: state === 'previous' ? at : null, retiredAt: state === 'retired' ? at : null }
 }
 
 export async function writeKey(dir: string, key: GeneratedKey): Promise<void> {
@@ -22,7 +22,7 @@ export async function writeKeyDir(dir: string, keys: Array<[GeneratedKey, Manife
   for (const [key] of keys) await writeKey(dir, key).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'EEXIST') throw err
   })
-  const manifest: Manifest = { version: 1, keys: keys.map(([key, state]) => entry(key.kid, state)) }
+  const manifest: Manifest = { version: 1, keys: keys.map(([key, state]) => entry(key.kid, state, undefined, key.alg)) }
   await writeManifest(dir, manifest)
   return manifest
 }

@@ -12,7 +12,7 @@ export function sharedTestKey(): Promise<GeneratedKey> {
 
 export function recordOf(key: GeneratedKey, state: KeyRecord['state'] = 'current'): KeyRecord {
   const at = new Date(0).toISOString()
-  return { kid: key.kid, state, createdAt: at, activatedAt: state === 'next' ? null : at, retiredAt: null, privateKey: key.privateKey, publicKey: key.publicKey }
+  return { kid: key.kid, alg: key.alg, state, createdAt: at, activatedAt: state === 'next' ? null : at, retiredAt: null, privateKey: key.privateKey, publicKey: key.publicKey }
 }
 
 export async function inMemoryKeyRing(): Promise<KeyRing> {

@@ -94,7 +94,7 @@ describe('key lifecycle', () => {
   })
 
   it('a previous key with no record of when it stopped signing needs --force', () => {
-    const m: Manifest = { version: 1, keys: [{ kid: kid('A'), state: 'previous', createdAt: t(0).toISOString(), activatedAt: t(0).toISOString(), deactivatedAt: null, retiredAt: null }] }
+    const m: Manifest = { version: 1, keys: [{ kid: kid('A'), alg: 'RS256', state: 'previous', createdAt: t(0).toISOString(), activatedAt: t(0).toISOString(), deactivatedAt: null, retiredAt: null }] }
     expect(codeOf(() => retire(m, kid('A'), t(99999), timing))).toBe('key_still_valid')
     expect(retire(m, kid('A'), t(99999), timing, { force: true }).kid).toBe(kid('A'))
   })

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { rsaThumbprint, type GeneratedKey } from '../../src/keys/generate-key.ts'
+import { thumbprint, type GeneratedKey } from '../../src/keys/generate-key.ts'
 import { loadKeySet, MANIFEST_FILE, writeManifest } from '../../src/keys/key-files.ts'
 import { KeyRing } from '../../src/keys/key-ring.ts'
 import { startKeyWatcher, type KeyWatcher } from '../../src/keys/key-watcher.ts'
@@ -82,7 +82,7 @@ describe('the key watcher', () => {
     watcher = startKeyWatcher({ dir: dir.path, ring, logger, intervalMs: 60_000 })
     const good = ring.current
     const weak = make()
-    const kid = weak.publicKey.asymmetricKeyType === 'rsa' ? await rsaThumbprint(weak.publicKey) : 'E'.repeat(43)
+    const kid = weak.publicKey.asymmetricKeyType === 'rsa' ? await thumbprint(weak.publicKey) : 'E'.repeat(43)
     await writeFile(join(dir.path, `${kid}.pem`), weak.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 })
     await writeManifest(dir.path, { version: 1, keys: [entry(a.kid, 'previous'), entry(kid, 'current')] })
     expect(await watcher.reload('SIGHUP')).toBe(false)

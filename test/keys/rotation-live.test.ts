@@ -84,7 +84,7 @@ describe('key rotation under load, end to end', () => {
   const orders = (token: string) => fetch(`${resourceUrl}/orders`, { headers: { authorization: `Bearer ${token}` } })
   const cli = (args: string[], laterBySeconds?: number) => runLatchkey(args, { env, laterBySeconds })
 
-  it('two rotations and a retirement cost valid tokens nothing; the retired key is refused everywhere', async () => {
+  it('two rotations, the second from RS256 to EdDSA, and a retirement cost valid tokens nothing; the retired key is refused everywhere', async () => {
     const sessions = await Promise.all([1, 2, 3, 4].map(() => latchkey('POST', '/auth/register', { body: { email: uniqueEmail(), password: PASSWORD } })))
     for (const s of sessions) expect(s.status).toBe(201)
     const tokenSignedByA = sessions[0]!.json().access_token!
@@ -119,10 +119,13 @@ describe('key rotation under load, end to end', () => {
     // Rotation 1: b (next for JWKS_MAX_AGE + KEYS_RELOAD_INTERVAL = 2 s) starts signing.
     const createdB = Date.parse((await readManifest(dir.path))!.keys[1]!.createdAt)
     await sleep(Math.max(0, createdB + 2100 - Date.now()))
-    const first = await cli(['keys', 'rotate'])
+    // The new next key c is EdDSA: rotation 2 changes the signing algorithm under load.
+    const first = await cli(['keys', 'rotate', '--alg', 'EdDSA'])
     expect(first.code, first.stderr).toBe(0)
     await until('server signs with b', () => t.keys.current.signing?.kid === b.kid, 4000)
-    const c = (await readManifest(dir.path))!.keys.find((k) => k.state === 'next')!.kid
+    const nextEntry = (await readManifest(dir.path))!.keys.find((k) => k.state === 'next')!
+    expect(nextEntry.alg).toBe('EdDSA')
+    const c = nextEntry.kid
 
     // Rotation 2: c, published by rotation 1 — after the resource server started — starts signing.
     await sleep(2100)
@@ -154,7 +157,10 @@ describe('key rotation under load, end to end', () => {
     expect(acceptedByResource.get(c) ?? 0).toBeGreaterThan(0)
     const jwks = await latchkey('GET', '/.well-known/jwks.json')
     expect(jwks.headers.get('cache-control')).toBe('public, max-age=1')
-    const published = (jwks.json() as unknown as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid)
+    const publishedKeys = (jwks.json() as unknown as { keys: Array<{ kid: string; alg: string; kty: string; crv?: string }> }).keys
+    expect(publishedKeys.find((k) => k.kid === c)).toMatchObject({ alg: 'EdDSA', kty: 'OKP', crv: 'Ed25519' })
+    expect(publishedKeys.find((k) => k.kid === b.kid)).toMatchObject({ alg: 'RS256', kty: 'RSA' })
+    const published = publishedKeys.map((k) => k.kid)
     expect(published).not.toContain(a.kid)
     expect(published).toEqual(expect.arrayContaining([b.kid, c]))
     expect(published).toHaveLength(3)

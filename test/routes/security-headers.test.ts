@@ -91,9 +91,11 @@ describe('security headers', () => {
       const res = await t.app.inject({ method: 'GET', url, headers: bearer(access) })
       if (res.headers['cache-control'] !== 'no-store') cacheable.push(url)
     }
-    // The key set, the spec and the reference page carry no secret; adding anything here means reviewing it.
+    // The key set, the metadata, the spec and the reference page carry no secret; adding anything here means reviewing it.
     expect(cacheable.sort()).toEqual([
       '/.well-known/jwks.json',
+      '/.well-known/oauth-authorization-server',
+      '/.well-known/openid-configuration',
       '/docs',
       '/docs/json',
       '/docs/static/index.html',

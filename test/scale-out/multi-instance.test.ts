@@ -27,6 +27,8 @@ if (!databaseUrl || !redisUrl) {
     REDIS_URL: redisUrl,
     REDIS_KEY_PREFIX: prefix,
     KEYS_DIR: keysDir,
+    // Behind one balancer every instance is reached at one address: one issuer for all.
+    PUBLIC_URL: 'https://auth.example.test',
     LOG_LEVEL: 'warn',
     REFRESH_GRACE_PERIOD: String(GRACE_SECONDS),
     RATE_LIMIT_LOGIN_PER_ACCOUNT: '4',

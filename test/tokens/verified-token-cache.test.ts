@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ProblemError } from '@latchkey/verifier'
 import { createFixedClock } from '../../src/clock.ts'
-import type { AccessTokenClaims } from '@latchkey/verifier'
+import type { AccessTokenClaims, VerificationKey } from '@latchkey/verifier'
 import { createAccessTokenVerifier } from '../../src/tokens/access-token-verifier.ts'
 import { signAccessTokenSync } from '../../src/tokens/sign-access-token.ts'
 import { createVerifiedTokenCache } from '../../src/tokens/verified-token-cache.ts'
@@ -90,7 +90,7 @@ describe('the verifier with a cache', () => {
     const key = await sharedTestKey()
     const clock = createFixedClock(T0)
     const cache = createVerifiedTokenCache({ maxEntries: 100, ttlMs: 60_000 })
-    let keys: ReadonlyMap<string, import('node:crypto').KeyObject> = new Map([[key.kid, key.publicKey]])
+    let keys: ReadonlyMap<string, VerificationKey> = new Map([[key.kid, { key: key.publicKey, alg: key.alg }]])
     const verify = createAccessTokenVerifier({ keys: () => keys, policy, clock, cache })
     const sign = (over: Partial<{ audience: string; now: number; ttl: number }> = {}) =>
       signAccessTokenSync(

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ProblemError } from '@latchkey/verifier'
 import { signAccessTokenSync } from '../../src/tokens/sign-access-token.ts'
-import { verifyAccessToken } from '@latchkey/verifier'
+import { verifyAccessToken, type VerificationKey } from '@latchkey/verifier'
 import { sharedTestKey } from '../helpers/keys.ts'
 
 const NOW = 1_800_000_000
@@ -11,7 +11,7 @@ const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 async function setup() {
   const key = await sharedTestKey()
   const token = signAccessTokenSync({ issuer: policy.issuer, audience: 'api', subject: 'u', sessionId: 's', scope: 'user', now: NOW, ttl: 600 }, key).token
-  const keys = new Map([[key.kid, key.publicKey]])
+  const keys = new Map([[key.kid, { key: key.publicKey, alg: key.alg }]])
   const verify = (t: string) => {
     try {
       verifyAccessToken(t, keys, policy, NOW)
@@ -57,8 +57,8 @@ describe('the header of a verified token, remembered', () => {
     const key = await sharedTestKey()
     const token = signAccessTokenSync({ issuer: policy.issuer, audience: 'api', subject: 'u', sessionId: 's', scope: 'user', now: NOW, ttl: 600 }, key).token
     const [h, p, s] = token.split('.') as [string, string, string]
-    const keys = new Map([[key.kid, key.publicKey]])
-    const codeOf = (t: string, k: ReadonlyMap<string, import('node:crypto').KeyObject> = keys) => {
+    const keys = new Map([[key.kid, { key: key.publicKey, alg: key.alg }]])
+    const codeOf = (t: string, k: ReadonlyMap<string, VerificationKey> = keys) => {
       try {
         verifyAccessToken(t, k, policy, NOW)
         return 'accepted'
@@ -74,7 +74,7 @@ describe('the header of a verified token, remembered', () => {
     if (h.length % 4 !== 0) expect(codeOf(`${nonCanonical(h)}.${p}.${s}`)).toMatch(/^invalid_token: header is not canonical/)
     const header = JSON.parse(Buffer.from(h, 'base64url').toString()) as Record<string, unknown>
     const respelled = (extra: Record<string, unknown>) => Buffer.from(JSON.stringify({ ...header, ...extra })).toString('base64url')
-    expect(codeOf(`${respelled({ alg: 'none' })}.${p}.${s}`)).toBe('invalid_token: algorithm must be RS256')
+    expect(codeOf(`${respelled({ alg: 'none' })}.${p}.${s}`)).toBe('invalid_token: algorithm must be one of RS256, PS256, ES256, EdDSA')
     expect(codeOf(`${respelled({ jku: 'https://evil.test/jwks' })}.${p}.${s}`)).toBe('invalid_token: the header has a parameter that is not accepted')
     // A forged payload under the remembered header is refused by the signature check.
     const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), scope: 'user admin' })).toString('base64url')

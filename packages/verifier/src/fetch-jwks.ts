@@ -1,6 +1,5 @@
-import { createPublicKey, type KeyObject } from 'node:crypto'
 import { z } from 'zod'
-import { assertStrongRsaKey } from './rsa-key.ts'
+import { algorithmOfJwk, importVerificationKey, type VerificationKey } from './algorithms.ts'
 
 /**
  * Fetching and importing a JWKS defensively: the endpoint may be down, slow, huge or wrong, and none
@@ -28,14 +27,18 @@ export interface FetchJwksOptions {
 
 const JwksDocumentSchema = z.object({ keys: z.array(z.record(z.string(), z.unknown())).max(100) })
 
-// Only what RS256 verification needs; other keys in a shared JWKS (EC, encryption) are skipped.
-const Rs256JwkSchema = z.object({
-  kty: z.literal('RSA'),
+const b64u = z.string().regex(/^[A-Za-z0-9_-]+$/).max(4096)
+// Only what verification needs; other keys in a shared JWKS (encryption keys, other curves) are skipped.
+const SigningJwkSchema = z.object({
+  kty: z.enum(['RSA', 'EC', 'OKP']),
   kid: z.string().min(1).max(256),
-  n: z.string().regex(/^[A-Za-z0-9_-]+$/),
-  e: z.string().regex(/^[A-Za-z0-9_-]+$/),
-  alg: z.literal('RS256').optional(),
-  use: z.literal('sig').optional(),
+  n: b64u.optional(),
+  e: b64u.optional(),
+  crv: z.string().max(16).optional(),
+  x: b64u.optional(),
+  y: b64u.optional(),
+  alg: z.string().max(16).optional(),
+  use: z.string().max(16).optional(),
 })
 
 /** Reads the body up to maxBytes; a longer body is cut off and refused, never buffered whole. */
@@ -89,37 +92,39 @@ export async function fetchJwks(options: FetchJwksOptions): Promise<Array<Record
 }
 
 interface ImportedKey {
-  n: string
-  e: string
-  key: KeyObject
+  /** The key's public members and algorithm, as published: an unchanged entry is not imported again. */
+  fingerprint: string
+  key: VerificationKey
 }
 
 /**
- * Turns JWK entries into kid → KeyObject, reusing keys imported before (`known`) so a refresh costs
- * no key parsing when nothing changed. Refuses duplicate kids; skips keys that are not RS256-capable
- * RSA of at least 2048 bits; refuses a document with no usable key at all.
+ * Turns JWK entries into kid → key and its bound algorithm (RS256, PS256, ES256 or EdDSA), reusing
+ * keys imported before (`known`) so a refresh costs no key parsing when nothing changed. Refuses
+ * duplicate kids; skips keys Latchkey would not sign with (weak RSA, other curves, `use` other than
+ * sig, an `alg` that does not fit the key); refuses a document with no usable key at all.
  */
 export function importJwks(entries: Array<Record<string, unknown>>, known: ReadonlyMap<string, ImportedKey>): Map<string, ImportedKey> {
   const imported = new Map<string, ImportedKey>()
   for (const entry of entries) {
-    const jwk = Rs256JwkSchema.safeParse(entry)
+    const jwk = SigningJwkSchema.safeParse(entry)
     if (!jwk.success) continue
-    const { kid, n, e } = jwk.data
+    const { kid } = jwk.data
     if (imported.has(kid)) throw new JwksError('malformed', `JWKS lists kid ${kid} twice`)
+    const alg = algorithmOfJwk(jwk.data)
+    if (!alg) continue
+    const { n, e, crv, x, y } = jwk.data
+    const fingerprint = JSON.stringify([alg, n, e, crv, x, y])
     const previous = known.get(kid)
-    if (previous && previous.n === n && previous.e === e) {
+    if (previous && previous.fingerprint === fingerprint) {
       imported.set(kid, previous)
       continue
     }
-    let key: KeyObject
     try {
-      key = createPublicKey({ key: { kty: 'RSA', n, e }, format: 'jwk' })
-      assertStrongRsaKey(key, `JWKS key ${kid}`)
+      imported.set(kid, { fingerprint, key: importVerificationKey(jwk.data, `JWKS key ${kid}`) })
     } catch {
       continue
     }
-    imported.set(kid, { n, e, key })
   }
-  if (imported.size === 0) throw new JwksError('no_usable_keys', 'JWKS holds no usable RS256 key')
+  if (imported.size === 0) throw new JwksError('no_usable_keys', 'JWKS holds no usable signing key')
   return imported
 }

@@ -104,6 +104,18 @@ export const latchkeyVerifier = fp(
 
 // The building blocks, for services that verify without Fastify or assemble their own plugin; Latchkey
 // itself is built from these same exports.
+export {
+  algorithmOfJwk,
+  assertKeyFitsAlgorithm,
+  cryptoParameters,
+  importVerificationKey,
+  isSigningAlgorithm,
+  SIGNING_ALGORITHMS,
+  signatureLength,
+  verifySignature,
+  type SigningAlgorithm,
+  type VerificationKey,
+} from './algorithms.ts'
 export { ACCESS_TOKEN_TYPE, hasScopes, MAX_ACCESS_TOKEN_LIFETIME, type AccessTokenClaims } from './access-token-claims.ts'
 export { authenticatePlugin, bearerToken, type AuthenticateOptions } from './authenticate.ts'
 export { bearerChallenge } from './bearer-challenge.ts'

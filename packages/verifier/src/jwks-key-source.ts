@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto'
+import type { VerificationKey } from './algorithms.ts'
 import type { Clock } from './clock.ts'
 import { fetchJwks, importJwks, JwksError } from './fetch-jwks.ts'
 
@@ -23,7 +23,7 @@ export interface JwksKeySourceOptions {
 
 export interface JwksKeySource {
   /** The keys in force; read once per verification. */
-  readonly keys: ReadonlyMap<string, KeyObject>
+  readonly keys: ReadonlyMap<string, VerificationKey>
   /** Fetches now (sharing a fetch already in flight); true when the keys are fresh. */
   refresh(reason: string): Promise<boolean>
   /** A fetch for an unknown kid, or null while the cooldown since the last fetch lasts. */
@@ -36,7 +36,7 @@ export interface JwksKeySource {
 export function createJwksKeySource(options: JwksKeySourceOptions): JwksKeySource {
   const { clock, logger } = options
   let imported: ReturnType<typeof importJwks> = new Map()
-  let keys: ReadonlyMap<string, KeyObject> = new Map()
+  let keys: ReadonlyMap<string, VerificationKey> = new Map()
   let inFlight: Promise<boolean> | null = null
   // Only unknown-kid fetches start the cooldown: a key published just after a periodic fetch must
   // not wait a whole cooldown, and junk kids can still cause at most one fetch per cooldown.

@@ -1,4 +1,4 @@
-import { verify, type KeyObject } from 'node:crypto'
+import { isSigningAlgorithm, SIGNING_ALGORITHMS, signatureLength, verifySignature, type SigningAlgorithm, type VerificationKey } from './algorithms.ts'
 import { VerifierError } from './problem.ts'
 import { ACCESS_TOKEN_TYPE, MAX_ACCESS_TOKEN_LIFETIME, type AccessTokenClaims } from './access-token-claims.ts'
 
@@ -90,7 +90,7 @@ function isNumericDate(v: unknown): v is number {
  */
 export function verifyAccessToken(
   token: string,
-  keys: ReadonlyMap<string, KeyObject>,
+  keys: ReadonlyMap<string, VerificationKey>,
   policy: VerificationPolicy,
   now: number,
 ): AccessTokenClaims {
@@ -100,19 +100,20 @@ export function verifyAccessToken(
   const [h, p, s] = parts as [string, string, string]
 
   const remembered = verifiedHeaders.get(h)
-  const kid = remembered ?? headerKid(h)
-  const key = keys.get(kid)
-  if (!key) throw new UnknownKeyError(kid)
+  const header = remembered ?? checkHeader(h)
+  const key = keys.get(header.kid)
+  if (!key) throw new UnknownKeyError(header.kid)
+  // The key's own algorithm decides; the header may only agree with it.
+  if (header.alg !== key.alg) throw invalid(`algorithm must be ${key.alg} for this key`)
 
   const payloadBytes = decodeSegment(p, 'payload')
   const signature = decodeSegment(s, 'signature')
-  const modulusBytes = Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? 0) / 8)
-  if (signature.length !== modulusBytes) throw invalid('signature has the wrong length')
+  if (signature.length !== signatureLength(key)) throw invalid('signature has the wrong length')
   // The signing input as it stands in the token; every character of it passed SEGMENT, so latin1
   // encodes it exactly, without UTF-8's scan.
   const signingInput = Buffer.from(token.slice(0, h.length + 1 + p.length), 'latin1')
-  if (!verify('sha256', signingInput, key, signature)) throw invalid('signature is invalid')
-  if (remembered === undefined) rememberHeader(h, kid)
+  if (!verifySignature(key, signingInput, signature)) throw invalid('signature is invalid')
+  if (remembered === undefined) rememberHeader(h, header)
 
   return checkClaims(parseJsonObject(payloadBytes, 'payload'), policy, now)
 }
@@ -122,28 +123,34 @@ export function verifyAccessToken(
  * same header for every token of a key, so a verifier meets a handful of distinct segments:
  * remembering them spares decoding and parsing the header of each token seen for the first time.
  * The header checks are a pure function of the segment's exact string, so the answer is the same;
- * the kid is still looked up in the keys in force on every call. Only a segment signed by a key in
+ * the kid is still looked up in the keys in force, and its algorithm compared, on every call. Only a segment signed by a key in
  * force gets in, so a stream of forged tokens can neither fill it nor skip a check.
  */
-const verifiedHeaders = new Map<string, string>()
-const MAX_VERIFIED_HEADERS = 16
-
-function rememberHeader(segment: string, kid: string): void {
-  if (verifiedHeaders.size >= MAX_VERIFIED_HEADERS) verifiedHeaders.clear()
-  verifiedHeaders.set(segment, kid)
+interface CheckedHeader {
+  kid: string
+  alg: SigningAlgorithm
 }
 
-/** The kid of a header segment that passes the policy; throws `invalid_token` otherwise. */
-function headerKid(segment: string): string {
+const verifiedHeaders = new Map<string, CheckedHeader>()
+const MAX_VERIFIED_HEADERS = 16
+
+function rememberHeader(segment: string, header: CheckedHeader): void {
+  if (verifiedHeaders.size >= MAX_VERIFIED_HEADERS) verifiedHeaders.clear()
+  verifiedHeaders.set(segment, header)
+}
+
+/** The kid and alg of a header segment that passes the policy; throws `invalid_token` otherwise. */
+function checkHeader(segment: string): CheckedHeader {
   const header = parseJsonObject(decodeSegment(segment, 'header'), 'header')
   for (const name of Object.keys(header)) {
     // The name is attacker-chosen: never echo it (it would reach the WWW-Authenticate header).
     if (!ALLOWED_HEADER_PARAMS.has(name)) throw invalid('the header has a parameter that is not accepted')
   }
-  if (header.alg !== 'RS256') throw invalid('algorithm must be RS256')
+  // `none`, HS256 and anything else no key can be bound to stop here, before any key is looked up.
+  if (!isSigningAlgorithm(header.alg)) throw invalid(`algorithm must be one of ${SIGNING_ALGORITHMS.join(', ')}`)
   if (typeof header.typ !== 'string' || !isAccessTokenType(header.typ)) throw invalid('typ must be at+jwt')
   if (typeof header.kid !== 'string') throw invalid('kid is missing')
-  return header.kid
+  return { kid: header.kid, alg: header.alg }
 }
 
 function isAccessTokenType(typ: string): boolean {
