@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis'
 import { createAdminService } from './accounts/admin-service.ts'
 import { createAuditLog } from './accounts/audit-log.ts'
 import { createAuthService } from './accounts/auth-service.ts'
+import { createRedisDpopReplayCache } from './accounts/redis-dpop-replay-cache.ts'
 import { createPasswordChanger } from './accounts/password-change.ts'
 import { createPasswordHasher, type PasswordHasher } from './accounts/passwords.ts'
 import { createRedisRevokedSessionSet } from './accounts/redis-revoked-sessions.ts'
@@ -16,7 +17,13 @@ import type { Config } from './config.ts'
 import type { KeyRing } from './keys/key-ring.ts'
 import type { Metrics } from './metrics.ts'
 import { lazyChildLoggerFactory } from './logger.ts'
-import { authenticatePlugin } from '@latchkey/verifier'
+import {
+  authenticatePlugin,
+  createMemoryDpopReplayCache,
+  DPOP_ALGORITHMS,
+  type ChallengeOptions,
+  type DpopOptions,
+} from '@latchkey/verifier'
 import { createClientErrorHandler } from './plugins/client-error-handler.ts'
 import { corsPlugin } from './plugins/cors.ts'
 import { createCsrfCheck } from './plugins/csrf.ts'
@@ -65,6 +72,8 @@ export const REALM = 'latchkey'
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, clock, keys, redis, metrics } = deps
   const { limits } = config
+  // Every 401/403 names the schemes a client may use: Bearer, and DPoP with its proof algorithms.
+  const challenge: ChallengeOptions = { realm: REALM, ...(config.dpop.mode === 'off' ? {} : { dpopAlgs: DPOP_ALGORITHMS }) }
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: config.bodyLimit,
@@ -96,7 +105,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // so the headers the hooks would add are set here.
     frameworkErrors: (err, request, reply) => {
       applyResponseDefaults(request, reply)
-      return sendProblem(request, reply, toAppError(err), REALM)
+      return sendProblem(request, reply, toAppError(err), challenge)
     },
   })
   if (limits.maxConnections > 0) app.server.maxConnections = limits.maxConnections
@@ -107,7 +116,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // First, so that every response — refusals from later hooks included — carries the headers.
   await app.register(securityHeadersPlugin)
-  await app.register(errorHandlerPlugin, { realm: REALM })
+  await app.register(errorHandlerPlugin, challenge)
   await app.register(notFoundPlugin)
 
   // Once close begins, a response that finishes tells its client to hang up: otherwise its
@@ -190,10 +199,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(tokenCache ? { cache: tokenCache } : {}),
   })
 
+  // One replay cache for proofs at sign-in, refresh and protected routes: shared through Redis when set.
+  const dpopReplay = redis ? createRedisDpopReplayCache(redis) : createMemoryDpopReplayCache()
+  const dpop: DpopOptions | undefined =
+    config.dpop.mode === 'off'
+      ? undefined
+      : {
+          mode: config.dpop.mode,
+          publicUrl: config.publicUrl,
+          maxAge: config.dpop.proofMaxAge,
+          clockTolerance: config.clockTolerance,
+          replay: dpopReplay,
+          now: () => Math.floor(clock.now() / 1000),
+          algs: DPOP_ALGORITHMS,
+        }
   await app.register(authenticatePlugin, {
-    realm: REALM,
+    ...challenge,
     verifyToken: metrics ? timed(verifyToken, (seconds) => metrics.verifyDuration.observe(seconds)) : verifyToken,
     isSessionRevoked: (sid) => revokedSessions.isRevoked(sid),
+    ...(dpop ? { dpop } : {}),
   })
 
   const delivery = createRefreshDelivery({

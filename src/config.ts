@@ -162,6 +162,9 @@ export const EnvSchema = z.object({
   MAX_REQUESTS_PER_SOCKET: z.coerce.number().int().min(0).max(1_000_000).default(0),
   JSON_MAX_DEPTH: z.coerce.number().int().min(1).max(1000).default(32),
   SHUTDOWN_TIMEOUT: duration(0.1, 600).prefault(10),
+  // RFC 9449: off, or sender-constrained tokens for clients that send proofs, or for all clients.
+  DPOP: z.enum(['off', 'allowed', 'required'], { message: 'must be off, allowed or required' }).default('allowed'),
+  DPOP_PROOF_MAX_AGE: seconds(5, 600).default(60),
   TOKEN_CACHE_TTL: seconds(0, 600).default(60),
   TOKEN_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
   WORKERS: z
@@ -221,6 +224,8 @@ export interface Config {
   tokenCache: { ttlMs: number; maxEntries: number }
   /** Processes to serve from (node:cluster); 'auto' = one per core. */
   workers: number | 'auto'
+  /** DPoP (RFC 9449): refused, accepted, or demanded of every client; proofs older than maxAge seconds are refused. */
+  dpop: { mode: 'off' | 'allowed' | 'required'; proofMaxAge: number }
 }
 
 /** Connection and parsing limits; durations in milliseconds, 0 meaning "no limit" where Node allows it. */
@@ -361,5 +366,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     tokenCache: { ttlMs: e.TOKEN_CACHE_TTL * 1000, maxEntries: e.TOKEN_CACHE_MAX_ENTRIES },
     workers: e.WORKERS,
+    dpop: { mode: e.DPOP, proofMaxAge: e.DPOP_PROOF_MAX_AGE },
   }
 }

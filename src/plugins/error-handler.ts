@@ -1,4 +1,4 @@
-import { decorateProblemFields, sendProblem, toProblemError, type ProblemError } from '@latchkey/verifier'
+import { decorateProblemFields, sendProblem, toProblemError, type ChallengeOptions, type ProblemError } from '@latchkey/verifier'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { DependencyUnavailableError, UNAVAILABLE_RETRY_AFTER_SECONDS } from '../dependency-unavailable.ts'
@@ -6,9 +6,7 @@ import { AppError } from '../errors.ts'
 
 export { sendProblem } from '@latchkey/verifier'
 
-export interface ErrorHandlerOptions {
-  realm: string
-}
+export type ErrorHandlerOptions = ChallengeOptions
 
 /** Maps anything thrown to a problem: an outage as a 503 with Retry-After, the rest as the verifier package does. */
 export function toAppError(err: unknown): ProblemError {
@@ -34,7 +32,7 @@ export const errorHandlerPlugin = fp(
       } else {
         request.log.info({ code: problem.code, status: problem.status }, 'request refused')
       }
-      return sendProblem(request, reply, problem, options.realm)
+      return sendProblem(request, reply, problem, options)
     })
   },
   { name: 'latchkey-error-handler', fastify: '5.x' },

@@ -15,6 +15,11 @@ import { inMemoryKeyRing } from './keys.ts'
 
 export const T0 = Date.parse('2026-01-01T00:00:00Z')
 
+/** The DPoP challenge every 401/403 carries beside the Bearer one (DPOP=allowed, the default). */
+export const DPOP_CHALLENGE = 'DPoP realm="latchkey", algs="RS256 PS256 ES256 EdDSA"'
+/** The challenge of a request that presented no token. */
+export const BARE_CHALLENGE = `Bearer realm="latchkey", ${DPOP_CHALLENGE}`
+
 export interface TestApp {
   app: FastifyInstance
   store: Store

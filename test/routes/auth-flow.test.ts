@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { bearer, createTestApp, PASSWORD, registerUser, T0, uniqueEmail, type TestApp } from '../helpers/app.ts'
+import { BARE_CHALLENGE, bearer, createTestApp, PASSWORD, registerUser, T0, uniqueEmail, type TestApp } from '../helpers/app.ts'
 
 describe('the sign-in flow', () => {
   let t: TestApp
@@ -68,7 +68,7 @@ describe('the sign-in flow', () => {
     const res = await t.inject({ method: 'POST', url: '/auth/login', payload: { email, password: 'not the password at all' } })
     expect(res.statusCode).toBe(401)
     expect(res.json().code).toBe('invalid_credentials')
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="latchkey"')
+    expect(res.headers['www-authenticate']).toBe(BARE_CHALLENGE)
   })
 
   it('logout with an unknown or malformed token is a quiet 204', async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPasswordHasher } from '../../src/accounts/passwords.ts'
-import { bearer, createTestApp, PASSWORD, registerUser, T0, uniqueEmail, type TestApp } from '../helpers/app.ts'
+import { BARE_CHALLENGE, bearer, createTestApp, PASSWORD, registerUser, T0, uniqueEmail, type TestApp } from '../helpers/app.ts'
 import { sharedTestKey } from '../helpers/keys.ts'
 import { forgeRs256 } from '../helpers/tokens.ts'
 
@@ -35,7 +35,7 @@ describe('every documented error of the public routes', () => {
     const right = await t.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD } })
     expect(right.statusCode).toBe(403)
     expect(right.json().code).toBe('account_disabled')
-    expect(right.headers['www-authenticate']).toBe('Bearer realm="latchkey"')
+    expect(right.headers['www-authenticate']).toBe(BARE_CHALLENGE)
   })
 
   it('GET /me for a valid token whose user no longer exists is 404', async () => {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { assertMatchesContract } from '../helpers/contract.ts'
-import { bearer, createTestApp, registerUser, type TestApp } from '../helpers/app.ts'
+import { BARE_CHALLENGE, bearer, createTestApp, registerUser, type TestApp } from '../helpers/app.ts'
 
 const refresh = (t: TestApp, refresh_token: string) => t.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token } })
 
@@ -59,7 +59,7 @@ describe('refresh-token rotation', () => {
     const reuse = await refresh(t, refresh_token)
     expect(reuse.statusCode).toBe(401)
     expect(reuse.json().code).toBe('refresh_token_reused')
-    expect(reuse.headers['www-authenticate']).toBe('Bearer realm="latchkey"')
+    expect(reuse.headers['www-authenticate']).toBe(BARE_CHALLENGE)
 
     const childAfter = await refresh(t, child)
     expect(childAfter.statusCode).toBe(401)

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestApp, type TestApp } from '../helpers/app.ts'
+import { BARE_CHALLENGE, createTestApp, type TestApp } from '../helpers/app.ts'
 
 describe('secure by default', () => {
   let t: TestApp
@@ -17,7 +17,7 @@ describe('secure by default', () => {
       const res = await t.inject({ method: route.method as 'GET', url, payload: route.method === 'GET' || route.method === 'DELETE' ? undefined : {} })
       expect(res.statusCode, `${route.method} ${route.url}`).toBe(401)
       expect(res.json().code).toBe('missing_token')
-      expect(res.headers['www-authenticate']).toBe('Bearer realm="latchkey"')
+      expect(res.headers['www-authenticate']).toBe(BARE_CHALLENGE)
     }
   })
 

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { bearer, createTestApp, registerUser, T0, type TestApp } from '../helpers/app.ts'
+import { BARE_CHALLENGE, bearer, createTestApp, registerUser, T0, type TestApp } from '../helpers/app.ts'
 import { sharedTestKey } from '../helpers/keys.ts'
 import { b64, decodePayload, forgeHs256, forgeRs256 } from '../helpers/tokens.ts'
 
@@ -28,7 +28,7 @@ describe('hostile access tokens on a protected route', () => {
     expect(res.statusCode, `token ${token.slice(0, 80)} → ${res.body}`).toBe(401)
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
     const challenge = String(res.headers['www-authenticate'])
-    expect(challenge).toMatch(/^Bearer realm="latchkey", error="invalid_token", error_description="[^"]+"$/)
+    expect(challenge).toMatch(/^Bearer realm="latchkey", error="invalid_token", error_description="[^"]+", DPoP realm="latchkey", algs="RS256 PS256 ES256 EdDSA"$/)
     if (description) expect(challenge).toMatch(description)
     expect(['invalid_token', 'token_expired']).toContain(res.json().code)
     return res
@@ -183,7 +183,7 @@ describe('hostile access tokens on a protected route', () => {
     const res = await t.inject({ method: 'GET', url: '/me' })
     expect(res.statusCode).toBe(401)
     expect(res.json().code).toBe('missing_token')
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="latchkey"')
+    expect(res.headers['www-authenticate']).toBe(BARE_CHALLENGE)
   })
 
   it('stops accepting a token once its key leaves the key set', async () => {

@@ -11,6 +11,8 @@ export interface AccessTokenClaims {
   sid: string
   /** Space-separated scopes, e.g. "user admin". */
   scope: string
+  /** RFC 9449 §6.1: the thumbprint of the key a DPoP-bound token must be presented with. */
+  cnf?: { jkt: string }
 }
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt'

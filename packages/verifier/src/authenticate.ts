@@ -1,7 +1,8 @@
 import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import { hasScopes, type AccessTokenClaims } from './access-token-claims.ts'
-import { bearerChallenge } from './bearer-challenge.ts'
+import { authChallenge, type ChallengeOptions } from './auth-challenge.ts'
+import { DpopError, verifyDpopProof, type DpopReplayCache } from './dpop-proof.ts'
 import { decorateProblemFields, sendProblem, toProblemError } from './error-handler.ts'
 import { VerifierError } from './problem.ts'
 
@@ -20,8 +21,25 @@ declare module 'fastify' {
   }
 }
 
-export interface AuthenticateOptions {
-  realm: string
+/** DPoP at a protected route (RFC 9449 §7): how proofs are checked, and whether bearer tokens still pass. */
+export interface DpopOptions {
+  /** `allowed`: bearer and DPoP-bound tokens; `required`: DPoP-bound tokens only. */
+  mode: 'allowed' | 'required'
+  /** Where clients address this service (e.g. https://api.example.com): a proof's `htu` is this + the path. */
+  publicUrl: string
+  /** How old a proof may be (its `iat`), seconds. */
+  maxAge: number
+  /** Seconds of leeway for the proof's `iat`. */
+  clockTolerance: number
+  /** Proofs seen before; shared by every instance behind one `publicUrl`, or replays get through on the others. */
+  replay: DpopReplayCache
+  /** Seconds since the epoch. */
+  now: () => number
+  /** Proof algorithms announced in the DPoP challenge. */
+  algs: readonly string[]
+}
+
+export interface AuthenticateOptions extends ChallengeOptions {
   /**
    * The one verification policy, bound to its keys and clock; throws (or rejects with) a ProblemError on
    * any failure. It answers synchronously whenever it can; a promise is only for the rare token whose
@@ -30,33 +48,57 @@ export interface AuthenticateOptions {
   verifyToken: (token: string) => AccessTokenClaims | Promise<AccessTokenClaims>
   /** Answers whether a session was revoked; required when any route asks for revocationCheck. */
   isSessionRevoked?: (sessionId: string) => Promise<boolean>
+  /** Accept `Authorization: DPoP` with proofs; unset, only Bearer is understood. */
+  dpop?: DpopOptions
 }
 
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
+
+const CREDENTIAL = /^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*) *$/i
+
+/** The credential of the Authorization header; throws the RFC 6750 error for a missing or malformed one. */
+export function presentedToken(request: FastifyRequest, dpop: boolean): { scheme: 'bearer' | 'dpop'; token: string } {
+  const header = request.headers.authorization
+  const expected = dpop ? 'Bearer or DPoP' : 'Bearer'
+  if (header === undefined || header === '') throw new VerifierError('missing_token', `send an access token as Authorization: ${dpop ? 'Bearer (or DPoP)' : 'Bearer'} <token>`)
+  const scheme = /^bearer(\s|$)/i.test(header) ? 'bearer' : dpop && /^dpop(\s|$)/i.test(header) ? 'dpop' : null
+  if (scheme === null) throw new VerifierError('missing_token', `the Authorization scheme must be ${expected}`)
+  request.authScheme = scheme
+  const match = CREDENTIAL.exec(header)
+  if (!match) throw new VerifierError('invalid_token', `the ${scheme === 'bearer' ? 'bearer' : 'DPoP'} token is malformed`)
+  return { scheme, token: match[2] as string }
+}
 
 /** Reads the bearer token; throws the RFC 6750 error for a missing or malformed header. */
 export function bearerToken(request: FastifyRequest): string {
-  const header = request.headers.authorization
-  if (header === undefined || header === '') throw new VerifierError('missing_token', 'send an access token as Authorization: Bearer <token>')
-  if (!/^bearer(\s|$)/i.test(header)) throw new VerifierError('missing_token', 'the Authorization scheme must be Bearer')
-  request.bearerPresented = true
-  const match = BEARER.exec(header)
-  if (!match) throw new VerifierError('invalid_token', 'the bearer token is malformed')
-  return match[1] as string
+  return presentedToken(request, false).token
 }
 
 /**
  * The token of a header in the form clients send (`Bearer ` and the token, nothing else), without
  * scanning its ~800 characters with a regular expression; undefined for any other form, which
- * bearerToken parses strictly. Safe to hand to the verifier unchecked: whenever bearerToken accepts
- * such a header it returns this same string, and the verifier (and its cache, which holds only
- * tokens it accepted) accepts nothing that bearerToken would refuse.
+ * presentedToken parses strictly. Safe to hand to the verifier unchecked: whenever presentedToken
+ * accepts such a header it returns this same string, and the verifier (and its cache, which holds
+ * only tokens it accepted) accepts nothing that presentedToken would refuse.
  */
 function plainBearerToken(header: string | undefined): string | undefined {
   if (header === undefined || header.length < 8 || !header.startsWith('Bearer ')) return undefined
-  // Extra spaces around the token are allowed (RFC 6750's grammar); bearerToken strips them.
+  // Extra spaces around the token are allowed (RFC 6750's grammar); presentedToken strips them.
   if (header.charCodeAt(7) === 32 || header.charCodeAt(header.length - 1) === 32) return undefined
   return header.slice(7)
+}
+
+/**
+ * Two Authorization headers (Node keeps only the first), or a token in the query as well: which one
+ * counts would be a guess, so the request is refused (RFC 6750 §2: one method per request).
+ */
+function refuseAmbiguousCredentials(request: FastifyRequest): void {
+  const raw = request.raw.rawHeaders
+  let seen = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 13 && name.toLowerCase() === 'authorization' && ++seen > 1) throw new VerifierError('invalid_request', 'send one Authorization header')
+  }
+  if (request.url.includes('access_token=')) throw new VerifierError('invalid_request', 'send the access token in the Authorization header only, not in the query')
 }
 
 /**
@@ -66,21 +108,23 @@ function plainBearerToken(header: string | undefined): string | undefined {
  * request arrives, so a route marked public by a later onRoute hook is seen as such. Registered
  * after the security headers and CORS and before any route's own hooks, nothing of a route runs on
  * an unverified request. Verification is synchronous for every token whose key is at hand; only an
- * unknown-key fetch (resource servers) and routes that opt into the revocation check pay for an
- * asynchronous step.
+ * unknown-key fetch (resource servers), a DPoP replay check against a shared cache, and routes that
+ * opt into the revocation check pay for an asynchronous step.
  */
 export const authenticatePlugin = fp(
   async function authenticate(app: FastifyInstance, options: AuthenticateOptions) {
     app.decorateRequest('auth', null)
     decorateProblemFields(app)
+    const dpop = options.dpop
+    const challenge: ChallengeOptions = { realm: options.realm, ...(options.dpopAlgs ? { dpopAlgs: options.dpopAlgs } : {}) }
 
     function refuse(request: FastifyRequest, reply: FastifyReply, err: unknown, scopes: readonly string[] = []): void {
       const appError = toProblemError(err)
       if ((appError.status === 401 || appError.status === 403) && appError.challenge) {
-        reply.header('www-authenticate', bearerChallenge(options.realm, appError, request.bearerPresented, scopes))
+        reply.header('www-authenticate', authChallenge(challenge, appError, request.authScheme, scopes))
       }
       request.log.info({ code: appError.code }, 'authentication refused')
-      sendProblem(request, reply, appError, options.realm)
+      sendProblem(request, reply, appError, challenge)
     }
 
     function admit(request: FastifyRequest, reply: FastifyReply, claims: AccessTokenClaims, config: FastifyContextConfig, done: HookHandlerDoneFunction): void {
@@ -105,21 +149,65 @@ export const authenticatePlugin = fp(
       )
     }
 
-    /** The token as presented: the common form without a scan, anything else parsed strictly. */
-    function verify(request: FastifyRequest): AccessTokenClaims | Promise<AccessTokenClaims> {
-      const plain = plainBearerToken(request.headers.authorization)
-      if (plain === undefined) return options.verifyToken(bearerToken(request))
-      request.bearerPresented = true
-      try {
-        return options.verifyToken(plain)
-      } catch (err) {
-        // A refusal reads as if the header had been parsed strictly first (e.g. "malformed").
-        bearerToken(request)
-        throw err
+    /**
+     * The key binding (RFC 9449 §7): a DPoP-bound token only with the DPoP scheme and a fresh proof of
+     * its key; an unbound one only as Bearer (and not at all when DPoP is required). Returns a promise
+     * only for the replay check of a proof.
+     */
+    function checkBinding(request: FastifyRequest, token: string, claims: AccessTokenClaims): void | Promise<void> {
+      const jkt = claims.cnf?.jkt
+      if (request.authScheme === 'bearer') {
+        if (jkt !== undefined) throw new VerifierError('invalid_token', 'this token is bound to a DPoP key: send it as Authorization: DPoP with a DPoP proof')
+        if (dpop?.mode === 'required') throw new VerifierError('invalid_token', 'only DPoP-bound tokens are accepted here: sign in with a DPoP proof')
+        return
       }
+      if (!dpop) throw new VerifierError('invalid_token', 'DPoP is not accepted here')
+      if (jkt === undefined) throw new VerifierError('invalid_token', 'the token is not DPoP-bound: send it as Authorization: Bearer')
+      const header = request.headers.dpop
+      if (typeof header !== 'string' || header === '') throw new DpopError('invalid_dpop_proof', 'send a DPoP proof in the DPoP header')
+      const path = request.url.split('?')[0] ?? '/'
+      const now = dpop.now()
+      const proof = verifyDpopProof(header, { method: request.method, url: `${dpop.publicUrl}${path}`, accessToken: token }, { now, maxAge: dpop.maxAge, clockTolerance: dpop.clockTolerance })
+      if (proof.jkt !== jkt) throw new DpopError('invalid_dpop_proof', "the proof's key is not the key the token is bound to")
+      const first = dpop.replay.firstUse(proof.jkt, proof.jti, proof.iat + dpop.maxAge + 2 * dpop.clockTolerance, now)
+      if (first === true) return
+      if (first === false) throw replayed()
+      return first.then((ok) => {
+        if (!ok) throw replayed()
+      })
     }
 
-    app.addHook('onRequest', function verifyBearer(request, reply, done: HookHandlerDoneFunction) {
+    /** The token as presented, verified and checked against its key binding. */
+    function verify(request: FastifyRequest): AccessTokenClaims | Promise<AccessTokenClaims> {
+      refuseAmbiguousCredentials(request)
+      const plain = plainBearerToken(request.headers.authorization)
+      let token: string
+      if (plain === undefined) {
+        token = presentedToken(request, dpop !== undefined).token
+      } else {
+        token = plain
+        request.authScheme = 'bearer'
+      }
+      let claims: AccessTokenClaims | Promise<AccessTokenClaims>
+      try {
+        claims = options.verifyToken(token)
+      } catch (err) {
+        // A refusal reads as if the header had been parsed strictly first (e.g. "malformed").
+        if (plain !== undefined) presentedToken(request, dpop !== undefined)
+        throw err
+      }
+      if (claims instanceof Promise) return claims.then((c) => bound(request, token, c))
+      return bound(request, token, claims)
+    }
+
+    function bound(request: FastifyRequest, token: string, claims: AccessTokenClaims): AccessTokenClaims | Promise<AccessTokenClaims> {
+      // The common case — an unbound token sent as Bearer where bearer tokens are fine — costs one comparison.
+      if (claims.cnf === undefined && request.authScheme === 'bearer' && dpop?.mode !== 'required') return claims
+      const checked = checkBinding(request, token, claims)
+      return checked instanceof Promise ? checked.then(() => claims) : claims
+    }
+
+    app.addHook('onRequest', function verifyToken(request, reply, done: HookHandlerDoneFunction) {
       const config = request.routeOptions.config
       if (config.public || request.is404) return done()
       let verified: AccessTokenClaims | Promise<AccessTokenClaims>
@@ -140,5 +228,9 @@ export const authenticatePlugin = fp(
   },
   { name: 'latchkey-authenticate', fastify: '5.x' },
 )
+
+function replayed(): DpopError {
+  return new DpopError('invalid_dpop_proof', 'this DPoP proof was used before: sign a new one for each request')
+}
 
 const NO_SCOPES: readonly string[] = Object.freeze([])

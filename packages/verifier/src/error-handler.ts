@@ -1,16 +1,14 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { bearerChallenge } from './bearer-challenge.ts'
+import { authChallenge, type ChallengeOptions, type PresentedScheme } from './auth-challenge.ts'
 import { ProblemError, toProblem, VerifierError } from './problem.ts'
 
-export interface ErrorHandlerOptions {
-  realm: string
-}
+export type ErrorHandlerOptions = ChallengeOptions
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set by the authentication hook when the request carried a bearer token. */
-    bearerPresented: boolean
+    /** Set by the authentication hook: how the request presented its access token, if it did. */
+    authScheme: PresentedScheme
   }
   interface FastifyReply {
     /** The code of the problem document sent, if any: metrics count 401s and 403s by it. */
@@ -48,21 +46,21 @@ export function toProblemError(err: unknown): ProblemError {
   return new VerifierError('internal_error', 'an unexpected error occurred', { cause: err })
 }
 
-/** Sends a ProblemError as a problem document, with the Bearer challenge every 401/403 carries. */
-export function sendProblem(request: FastifyRequest, reply: FastifyReply, err: ProblemError, realm: string): FastifyReply {
+/** Sends a ProblemError as a problem document, with the challenge every 401/403 carries. */
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, err: ProblemError, challenge: ChallengeOptions): FastifyReply {
   // A refusal is about this request alone: never cached, even on a route that may be.
   reply.header('cache-control', 'no-store')
   for (const [name, value] of Object.entries(err.headers)) reply.header(name, value)
   reply.problemCode = err.code
   if ((err.status === 401 || err.status === 403) && err.challenge && !reply.hasHeader('www-authenticate')) {
-    reply.header('www-authenticate', bearerChallenge(realm, err, request.bearerPresented))
+    reply.header('www-authenticate', authChallenge(challenge, err, request.authScheme))
   }
   return reply.code(err.status).type('application/problem+json').send(toProblem(err, request.url.split('?')[0]))
 }
 
 /** Declares the request/reply fields the problem documents use, once per app. */
 export function decorateProblemFields(app: FastifyInstance): void {
-  if (!app.hasRequestDecorator('bearerPresented')) app.decorateRequest('bearerPresented', false)
+  if (!app.hasRequestDecorator('authScheme')) app.decorateRequest('authScheme', null)
   if (!app.hasReplyDecorator('problemCode')) app.decorateReply('problemCode', null)
 }
 
@@ -74,7 +72,7 @@ export const errorHandlerPlugin = fp(
       const problem = toProblemError(err)
       if (problem.status >= 500) request.log.error({ err }, 'request failed')
       else request.log.info({ code: problem.code, status: problem.status }, 'request refused')
-      return sendProblem(request, reply, problem, options.realm)
+      return sendProblem(request, reply, problem, options)
     })
   },
   { name: 'latchkey-error-handler', fastify: '5.x' },

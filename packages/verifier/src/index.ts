@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AccessTokenClaims } from './access-token-claims.ts'
-import { authenticatePlugin } from './authenticate.ts'
+import { authenticatePlugin, type DpopOptions } from './authenticate.ts'
 import { systemClock, type Clock } from './clock.ts'
+import { createMemoryDpopReplayCache, DPOP_ALGORITHMS, type DpopReplayCache } from './dpop-proof.ts'
 import { errorHandlerPlugin } from './error-handler.ts'
 import { UnknownKeyError, verifyAccessToken, type VerificationPolicy } from './verify-access-token.ts'
 import { createJwksKeySource, type JwksKeySource } from './jwks-key-source.ts'
@@ -39,6 +40,20 @@ export interface VerifierOptions {
   problemErrors?: boolean
   /** Allow a plain-http JWKS URL on a host other than loopback (default false: anyone on the path could inject keys). */
   allowInsecureJwksUrl?: boolean
+  /**
+   * Accept DPoP-bound tokens (RFC 9449) with `Authorization: DPoP` and a proof per request. Unset,
+   * only Bearer is understood and a DPoP-bound token is refused.
+   */
+  dpop?: {
+    /** Where clients address this service, e.g. https://api.example.com: a proof's htu is this + the path. */
+    publicUrl: string
+    /** `allowed` (default): bearer and DPoP-bound tokens; `required`: DPoP-bound only. */
+    mode?: 'allowed' | 'required'
+    /** How old a proof may be, seconds (default 60). */
+    maxAge?: number
+    /** Proofs seen before (default: in this process; share one across the instances behind publicUrl). */
+    replay?: DpopReplayCache
+  }
   clock?: Clock
   fetch?: typeof fetch
 }
@@ -96,8 +111,18 @@ export const latchkeyVerifier = fp(
       }
     }
 
-    if (options.problemErrors !== false && !app.hasPlugin('latchkey-error-handler')) await app.register(errorHandlerPlugin, { realm })
-    await app.register(authenticatePlugin, { realm, verifyToken, isSessionRevoked: options.isSessionRevoked })
+    const dpop: DpopOptions | undefined = options.dpop && {
+      mode: options.dpop.mode ?? 'allowed',
+      publicUrl: options.dpop.publicUrl.replace(/\/+$/, ''),
+      maxAge: options.dpop.maxAge ?? 60,
+      clockTolerance: policy.clockTolerance,
+      replay: options.dpop.replay ?? createMemoryDpopReplayCache(),
+      now,
+      algs: DPOP_ALGORITHMS,
+    }
+    const challenge = { realm, ...(dpop ? { dpopAlgs: dpop.algs } : {}) }
+    if (options.problemErrors !== false && !app.hasPlugin('latchkey-error-handler')) await app.register(errorHandlerPlugin, challenge)
+    await app.register(authenticatePlugin, { ...challenge, verifyToken, isSessionRevoked: options.isSessionRevoked, ...(dpop ? { dpop } : {}) })
   },
   { name: 'latchkey-verifier', fastify: '5.x' },
 )
@@ -117,8 +142,22 @@ export {
   type VerificationKey,
 } from './algorithms.ts'
 export { ACCESS_TOKEN_TYPE, hasScopes, MAX_ACCESS_TOKEN_LIFETIME, type AccessTokenClaims } from './access-token-claims.ts'
-export { authenticatePlugin, bearerToken, type AuthenticateOptions } from './authenticate.ts'
-export { bearerChallenge } from './bearer-challenge.ts'
+export { authChallenge, type ChallengeOptions, type PresentedScheme } from './auth-challenge.ts'
+export { authenticatePlugin, bearerToken, presentedToken, type AuthenticateOptions, type DpopOptions } from './authenticate.ts'
+export {
+  accessTokenHash,
+  createMemoryDpopReplayCache,
+  DPOP_ALGORITHMS,
+  DpopError,
+  jwkThumbprint,
+  normalizeHtu,
+  verifyDpopProof,
+  type DpopErrorCode,
+  type DpopPolicy,
+  type DpopReplayCache,
+  type DpopRequest,
+  type VerifiedDpopProof,
+} from './dpop-proof.ts'
 export { systemClock, type Clock } from './clock.ts'
 export { decorateProblemFields, errorHandlerPlugin, sendProblem, toProblemError, type ErrorHandlerOptions } from './error-handler.ts'
 export { fetchJwks, importJwks, JwksError, type FetchJwksOptions, type JwksErrorCode } from './fetch-jwks.ts'

@@ -7,10 +7,15 @@
 export const PROBLEM_CATALOG = {
   validation_failed: { status: 400, title: 'Request validation failed' },
   malformed_json: { status: 400, title: 'Malformed JSON body' },
+  // RFC 6750 §3.1: e.g. two Authorization headers, or a token in the header and the query.
+  invalid_request: { status: 400, title: 'Invalid request' },
   missing_token: { status: 401, title: 'Access token required' },
   invalid_token: { status: 401, title: 'Invalid access token' },
   token_expired: { status: 401, title: 'Access token expired' },
   session_revoked: { status: 401, title: 'Session revoked' },
+  // RFC 9449 §7.1, §8: the proof of possession, not the token, was at fault.
+  invalid_dpop_proof: { status: 401, title: 'Invalid DPoP proof' },
+  use_dpop_nonce: { status: 401, title: 'DPoP nonce required' },
   insufficient_scope: { status: 403, title: 'Insufficient scope' },
   not_found: { status: 404, title: 'Not found' },
   payload_too_large: { status: 413, title: 'Request body too large' },

@@ -176,7 +176,8 @@ function checkClaims(c: Record<string, unknown>, policy: VerificationPolicy, now
   if (iat > now + tolerance) throw invalid('token was issued in the future')
   if (nbf !== undefined && nbf > now + tolerance) throw invalid('token is not yet valid')
   if (exp <= now - tolerance) throw new VerifierError('token_expired', 'token has expired')
-  return {
+  const cnf = confirmation(c.cnf)
+  const claims: AccessTokenClaims = {
     iss: c.iss as string,
     sub: c.sub as string,
     aud: policy.audience,
@@ -187,4 +188,14 @@ function checkClaims(c: Record<string, unknown>, policy: VerificationPolicy, now
     sid: c.sid as string,
     scope: c.scope as string,
   }
+  if (cnf) claims.cnf = cnf
+  return claims
+}
+
+/** The `cnf` claim (RFC 7800) as Latchkey uses it: a DPoP key thumbprint, or nothing. Any other form is refused. */
+function confirmation(cnf: unknown): { jkt: string } | undefined {
+  if (cnf === undefined) return undefined
+  const jkt = typeof cnf === 'object' && cnf !== null ? (cnf as { jkt?: unknown }).jkt : undefined
+  if (typeof jkt !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(jkt)) throw invalid('cnf claim is not a DPoP key thumbprint')
+  return { jkt }
 }

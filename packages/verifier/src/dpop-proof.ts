@@ -1,0 +1,170 @@
+import { createHash } from 'node:crypto'
+import { algorithmOfJwk, importVerificationKey, SIGNING_ALGORITHMS, signatureLength, verifySignature, type SigningAlgorithm } from './algorithms.ts'
+import { PROBLEM_CATALOG, ProblemError } from './problem.ts'
+
+/**
+ * DPoP proofs (RFC 9449 §4.3): a JWS the client signs with its own key for each request, binding
+ * the request (method and URL), the moment and, at a resource, the access token to that key. A token
+ * bound to the key's thumbprint (`cnf.jkt`) is then useless without the private key.
+ */
+
+export type DpopErrorCode = 'invalid_dpop_proof' | 'use_dpop_nonce'
+
+/** A refused proof: answered with a `DPoP error="…"` challenge (RFC 9449 §7.1, §8). */
+export class DpopError extends ProblemError {
+  declare readonly code: DpopErrorCode
+  constructor(code: DpopErrorCode, detail: string) {
+    super(code, PROBLEM_CATALOG[code], detail)
+    this.name = 'DpopError'
+  }
+}
+
+/** The proof algorithms accepted: asymmetric only, as RFC 9449 §4.2 requires. */
+export const DPOP_ALGORITHMS: readonly SigningAlgorithm[] = SIGNING_ALGORITHMS
+
+export interface DpopRequest {
+  /** The HTTP method of the request the proof came with. */
+  method: string
+  /** The request's URL as the client addressed it: the deployment's public base + the path. Query and fragment are ignored. */
+  url: string
+  /** At a resource: the access token the request carries (the proof's `ath` must hash it). */
+  accessToken?: string
+  /** A nonce the server requires in the proof, if any. */
+  nonce?: string
+}
+
+export interface DpopPolicy {
+  /** Seconds since the epoch. */
+  now: number
+  /** How old a proof may be, in seconds (its `iat`), besides the clock tolerance. */
+  maxAge: number
+  /** Seconds of leeway for clocks ahead of ours and behind. */
+  clockTolerance: number
+}
+
+export interface VerifiedDpopProof {
+  /** RFC 7638 thumbprint of the proof's key: the `cnf.jkt` a bound token carries. */
+  jkt: string
+  jti: string
+  iat: number
+}
+
+const MAX_PROOF_LENGTH = 8192
+const SEGMENT = /^[A-Za-z0-9_-]+$/
+const ALLOWED_HEADER_PARAMS = new Set(['typ', 'alg', 'jwk'])
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
+
+function refuse(detail: string): DpopError {
+  return new DpopError('invalid_dpop_proof', detail)
+}
+
+function decodeJson(segment: string, what: string): Record<string, unknown> {
+  if (!SEGMENT.test(segment)) throw refuse(`the proof's ${what} is not base64url`)
+  let value: unknown
+  try {
+    value = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
+  } catch {
+    throw refuse(`the proof's ${what} is not JSON`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw refuse(`the proof's ${what} is not a JSON object`)
+  return value as Record<string, unknown>
+}
+
+/** The RFC 7638 SHA-256 thumbprint of a public JWK: its required members, sorted, no whitespace. */
+export function jwkThumbprint(jwk: Record<string, unknown>): string {
+  const members = jwk.kty === 'RSA' ? ['e', 'kty', 'n'] : jwk.kty === 'EC' ? ['crv', 'kty', 'x', 'y'] : ['crv', 'kty', 'x']
+  const canonical = `{${members.map((m) => `${JSON.stringify(m)}:${JSON.stringify(jwk[m])}`).join(',')}}`
+  return createHash('sha256').update(canonical).digest('base64url')
+}
+
+/** base64url(SHA-256(token)): the `ath` of a proof sent with that access token. */
+export function accessTokenHash(token: string): string {
+  return createHash('sha256').update(token, 'ascii').digest('base64url')
+}
+
+/** The request URL as RFC 9449 compares it: scheme, host and port (defaults dropped), path; no query or fragment. */
+export function normalizeHtu(url: string): string | undefined {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return undefined
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return undefined
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}`
+}
+
+/**
+ * Checks one proof against the request it came with; returns its key's thumbprint, jti and iat, or
+ * throws DpopError. Replay (the jti seen before) is the caller's check: it needs shared state.
+ */
+export function verifyDpopProof(proof: string, request: DpopRequest, policy: DpopPolicy): VerifiedDpopProof {
+  if (proof.length > MAX_PROOF_LENGTH) throw refuse('the proof is too large')
+  const parts = proof.split('.')
+  if (parts.length !== 3) throw refuse('the proof must be a compact JWS of three segments')
+  const [h, p, s] = parts as [string, string, string]
+  const header = decodeJson(h, 'header')
+  for (const name of Object.keys(header)) if (!ALLOWED_HEADER_PARAMS.has(name)) throw refuse('the proof header has a parameter that is not accepted')
+  if (header.typ !== 'dpop+jwt') throw refuse('the proof typ must be dpop+jwt')
+  const alg = header.alg
+  if (typeof alg !== 'string' || !(DPOP_ALGORITHMS as readonly string[]).includes(alg)) throw refuse(`the proof alg must be one of ${DPOP_ALGORITHMS.join(', ')}`)
+  const jwk = header.jwk
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw refuse('the proof header must carry the public key as jwk')
+  const publicJwk = jwk as Record<string, unknown>
+  if (PRIVATE_JWK_MEMBERS.some((m) => m in publicJwk)) throw refuse('the proof jwk must not contain private key material')
+  // The key's type decides which algorithm it can verify; the header's alg must be that one.
+  if (algorithmOfJwk({ ...publicJwk, alg, use: undefined }) !== alg) throw refuse(`the proof jwk is not a key for ${alg}`)
+  let key
+  try {
+    key = importVerificationKey({ ...publicJwk, alg, use: undefined }, 'proof key')
+  } catch {
+    throw refuse('the proof jwk is not a usable public key')
+  }
+  if (!SEGMENT.test(s)) throw refuse("the proof's signature is not base64url")
+  const signature = Buffer.from(s, 'base64url')
+  if (signature.length !== signatureLength(key) || !verifySignature(key, Buffer.from(`${h}.${p}`, 'latin1'), signature)) throw refuse('the proof signature is invalid')
+
+  const claims = decodeJson(p, 'payload')
+  const { jti, htm, htu, iat, ath, nonce } = claims
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) throw refuse('the proof must carry a jti of at most 256 characters')
+  if (htm !== request.method) throw refuse(`the proof htm must be ${request.method}`)
+  const expectedHtu = normalizeHtu(request.url)
+  if (typeof htu !== 'string' || expectedHtu === undefined || normalizeHtu(htu) !== expectedHtu) throw refuse(`the proof htu must be ${expectedHtu ?? request.url}`)
+  if (typeof iat !== 'number' || !Number.isFinite(iat)) throw refuse('the proof must carry iat')
+  if (iat > policy.now + policy.clockTolerance) throw refuse('the proof was issued in the future')
+  if (iat < policy.now - policy.maxAge - policy.clockTolerance) throw refuse('the proof is too old')
+  if (request.accessToken !== undefined) {
+    if (typeof ath !== 'string') throw refuse('the proof must carry ath, the hash of the access token')
+    if (ath !== accessTokenHash(request.accessToken)) throw refuse('the proof ath does not match the access token')
+  }
+  if (request.nonce !== undefined && nonce !== request.nonce) throw new DpopError('use_dpop_nonce', 'the proof must carry the nonce in the DPoP-Nonce header')
+  return { jkt: jwkThumbprint(publicJwk), jti, iat }
+}
+
+/**
+ * Proof ids seen, so a proof is accepted once: per (key, jti), kept as long as the proof could still
+ * be accepted. This one lives in the process; Latchkey shares one through Redis across instances.
+ */
+export interface DpopReplayCache {
+  /** True the first time (jkt, jti) is offered before `expiresAt` (seconds); false for a replay. */
+  firstUse(jkt: string, jti: string, expiresAt: number, now: number): boolean | Promise<boolean>
+}
+
+export function createMemoryDpopReplayCache(maxEntries = 100_000): DpopReplayCache {
+  const seen = new Map<string, number>()
+  return {
+    firstUse(jkt, jti, expiresAt, now) {
+      const key = `${jkt}.${jti}`
+      const until = seen.get(key)
+      if (until !== undefined && until > now) return false
+      if (seen.size >= maxEntries) {
+        for (const [k, t] of seen) if (t <= now) seen.delete(k)
+        // Still full of live entries: refusing everything would be an outage, forgetting the oldest a
+        // window for replays of the oldest proofs only. Forget the oldest.
+        if (seen.size >= maxEntries) seen.delete(seen.keys().next().value as string)
+      }
+      seen.set(key, expiresAt)
+      return true
+    },
+  }
+}
