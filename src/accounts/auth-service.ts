@@ -59,6 +59,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         subject: user.id,
         sessionId,
         scope: user.scope,
+        emailVerified: user.emailVerified,
         now: Math.floor(clock.now() / 1000),
         ttl: config.accessTokenTtl,
       },

@@ -11,6 +11,8 @@ export interface AccessTokenClaims {
   sid: string
   /** Space-separated scopes, e.g. "user admin". */
   scope: string
+  /** Whether the user had proved control of their email when the token was issued (absent from older tokens). */
+  email_verified?: boolean
 }
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt'

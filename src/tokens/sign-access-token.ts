@@ -7,6 +7,7 @@ export interface AccessTokenInput {
   subject: string
   sessionId: string
   scope: string
+  emailVerified?: boolean
   /** Seconds since the epoch. */
   now: number
   ttl: number
@@ -40,6 +41,7 @@ function signingInputOf(input: AccessTokenInput, kid: string): { signingInput: B
     jti: randomUUID(),
     sid: input.sessionId,
     scope: input.scope,
+    ...(input.emailVerified === undefined ? {} : { email_verified: input.emailVerified }),
   }
   return { signingInput: Buffer.from(`${encodedHeader(kid)}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`), claims }
 }
