@@ -28,6 +28,13 @@ export const ERROR_CATALOG = {
   weak_password: { status: 422, title: 'Password does not meet the rules' },
   rate_limited: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Internal server error' },
+  // Mail links (issue 17): one code per way a link token fails.
+  link_token_invalid: { status: 400, title: 'Invalid link token' },
+  link_token_expired: { status: 400, title: 'Link token expired' },
+  link_token_used: { status: 400, title: 'Link token already used' },
+  link_token_wrong_purpose: { status: 400, title: 'Link token is for another purpose' },
+  email_not_verified: { status: 403, title: 'Email address not verified' },
+  email_already_verified: { status: 409, title: 'Email address already verified' },
   service_unavailable: { status: 503, title: 'Service temporarily unavailable' },
   server_busy: { status: 503, title: 'Server busy' },
 } as const satisfies Record<string, { status: number; title: string }>
