@@ -45,6 +45,7 @@ export async function createMailTestApp(options: TestAppOptions & { store?: Stor
     leaseMs: 10_000,
     baseBackoffMs: 100,
     maxBackoffMs: 400,
+    ...(options.deps?.metrics ? { metrics: options.deps.metrics } : {}),
   })
   mailer.drainer = drainer
   drainer.start()
