@@ -140,14 +140,14 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   if (transport.kind === 'file' && cluster.isPrimary) {
     logger.warn({ mailDir: config.mail.dir }, 'SMTP_URL is not set: mail is written to .eml files under MAIL_DIR and each link is logged (development only)')
   }
-  // A claim outlives the slowest send (connect, greeting, data each up to the timeout) by a margin.
+  // A claim outlives the slowest send (connect, greeting and data, each up to the timeout) by a margin.
   const mailer: OutboxDrainer = createOutboxDrainer({
     store,
     transport,
     templates,
     clock: systemClock,
     logger,
-    leaseMs: config.mail.sendTimeoutMs * 4 + 10_000,
+    leaseMs: config.mail.sendTimeoutMs * 3 + 2000,
     ...(metrics ? { metrics } : {}),
   })
   const app = await buildApp({ config, keys, store, clock: systemClock, logger, openapiYaml, redis, mailer, ...(metrics ? { metrics } : {}) })

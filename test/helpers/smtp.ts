@@ -24,6 +24,8 @@ export interface TestSmtpServer {
   waitFor(match: (m: ReceivedMail) => boolean, options?: { count?: number; timeoutMs?: number }): Promise<ReceivedMail[]>
   /** While true, a message's data is read but never answered: the sender waits as if the server hung mid-send. */
   hold: boolean
+  /** Resolves once `count` messages have been held (read, never answered). */
+  waitForHeld(count?: number, timeoutMs?: number): Promise<void>
   /** Closes the listener (the port refuses connections) until start() again. */
   stop(): Promise<void>
   start(): Promise<void>
@@ -35,7 +37,7 @@ export async function startSmtpServer(port = 0): Promise<TestSmtpServer> {
   const received: ReceivedMail[] = []
   const waiters = new Set<() => void>()
   let server: SMTPServer
-  const state = { hold: false }
+  const state = { hold: false, held: 0 }
 
   const make = () =>
     new SMTPServer({
@@ -49,7 +51,11 @@ export async function startSmtpServer(port = 0): Promise<TestSmtpServer> {
         const chunks: Buffer[] = []
         stream.on('data', (c: Buffer) => chunks.push(c))
         stream.on('end', () => {
-          if (state.hold) return // never answered
+          if (state.hold) {
+            state.held++
+            for (const w of waiters) w()
+            return // never answered
+          }
           void simpleParser(Buffer.concat(chunks)).then((mail) => {
             const text = mail.text ?? ''
             const link = /https?:\/\/\S+/.exec(text)?.[0]
@@ -91,6 +97,23 @@ export async function startSmtpServer(port = 0): Promise<TestSmtpServer> {
     },
     set hold(value: boolean) {
       state.hold = value
+    },
+    async waitForHeld(count = 1, timeoutMs = 10_000) {
+      if (state.held >= count) return
+      await new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (state.held >= count) {
+            clearTimeout(timer)
+            waiters.delete(check)
+            resolve()
+          }
+        }
+        const timer = setTimeout(() => {
+          waiters.delete(check)
+          reject(new Error(`timed out waiting for ${count} held message(s)`))
+        }, timeoutMs)
+        waiters.add(check)
+      })
     },
     async waitFor(match, { count = 1, timeoutMs = 10_000 } = {}) {
       const found = () => received.filter(match)
