@@ -50,7 +50,7 @@ export interface ConsumeOneTimeTokenInput {
  *   verify_email → the account's email is verified (if it is still the address the link went to);
  *   change_email → the account's email becomes the token's, verified;
  *   reset_password → the password hash is replaced and the email verified.
- * Each also invalidates every other unconsumed token of the account.
+ * A reset or an email change also invalidates every other unconsumed token of the account.
  * unknown / wrong_purpose / used / expired / email_taken / disabled: refused, nothing changed.
  */
 export type ConsumeOneTimeTokenResult =

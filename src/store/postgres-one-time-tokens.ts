@@ -68,7 +68,10 @@ export function createPostgresOneTimeTokenStore(pool: Pool): OneTimeTokenStore {
               break
           }
           await db.query('UPDATE one_time_tokens SET consumed_at = $1 WHERE hash = $2', [input.now, token.hash])
-          await db.query('DELETE FROM one_time_tokens WHERE user_id = $1 AND consumed_at IS NULL AND hash <> $2', [user.id, token.hash])
+          // A new password or a new address voids every other link; a verification voids none.
+          if (token.purpose !== 'verify_email') {
+            await db.query('DELETE FROM one_time_tokens WHERE user_id = $1 AND consumed_at IS NULL AND hash <> $2', [user.id, token.hash])
+          }
           const after = (await userOf(db, user.id)) as User
           const consumed = { ...token, consumedAt: input.now }
           await insertOutboxMessages(db, input.notices?.(after, consumed) ?? [])

@@ -81,7 +81,8 @@ export function createSqliteOneTimeTokenStore(
             break
         }
         stmt.consume.run(input.now, token.hash)
-        stmt.dropOthers.run(user.id, token.hash)
+        // A new password or a new address voids every other link; a verification voids none.
+        if (token.purpose !== 'verify_email') stmt.dropOthers.run(user.id, token.hash)
         const after = userOf(user.id) as User
         const consumed = { ...token, consumedAt: input.now }
         outbox.insert(input.notices?.(after, consumed) ?? [])

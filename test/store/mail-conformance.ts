@@ -81,6 +81,20 @@ export function runMailStoreConformance(
           .toMatchObject({ outcome: 'consumed' })
       })
 
+      it('a verification leaves the account\'s other links alone; an email change voids them', async () => {
+        const u = await user()
+        const verify = token(u.id, u.email)
+        const reset = token(u.id, u.email, { purpose: 'reset_password' })
+        await store.oneTimeTokens.issue({ token: verify, messages: [] })
+        await store.oneTimeTokens.issue({ token: reset, messages: [] })
+        expect((await store.oneTimeTokens.consume({ hash: verify.hash, purposes: ['verify_email'], now: T0 })).outcome).toBe('consumed')
+        const change = token(u.id, `${randomUUID()}@example.com`, { purpose: 'change_email' })
+        await store.oneTimeTokens.issue({ token: change, messages: [] })
+        expect(await store.oneTimeTokens.consume({ hash: reset.hash, purposes: ['change_email'], now: T0 })).toEqual({ outcome: 'wrong_purpose' })
+        expect((await store.oneTimeTokens.consume({ hash: change.hash, purposes: ['change_email'], now: T0 })).outcome).toBe('consumed')
+        expect((await store.oneTimeTokens.consume({ hash: reset.hash, purposes: ['reset_password'], now: T0, newPasswordHash: 'x' })).outcome).toBe('unknown')
+      })
+
       it('a newer token of the same purpose invalidates the older one, not those of other purposes', async () => {
         const u = await user()
         const older = token(u.id, u.email, { purpose: 'reset_password' })
@@ -261,8 +275,9 @@ export function runMailStoreConformance(
       })
 
       it('prune deletes mail sent before the cutoff and mail that expired unsent, and keeps the rest', async () => {
-        const sentOld = message()
-        const sentNew = message()
+        // Due first (a row is due from its creation), so the claim below takes exactly these two.
+        const sentOld = message({ createdAt: T0 - 2 })
+        const sentNew = message({ createdAt: T0 - 1 })
         const expired = message({ expiresAt: T0 + 10 })
         const waiting = message({ expiresAt: T0 + 10 * HOUR })
         await store.outbox.enqueue([sentOld, sentNew, expired, waiting])
