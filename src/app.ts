@@ -6,6 +6,10 @@ import { createAdminService } from './accounts/admin-service.ts'
 import { createAuditLog } from './accounts/audit-log.ts'
 import { createAuthService } from './accounts/auth-service.ts'
 import { createRedisDpopReplayCache } from './accounts/redis-dpop-replay-cache.ts'
+import { createEmailChange } from './accounts/email-change.ts'
+import { createEmailVerification } from './accounts/email-verification.ts'
+import { createLinkMail } from './accounts/link-mail.ts'
+import { createPasswordReset } from './accounts/password-reset.ts'
 import { createPasswordChanger } from './accounts/password-change.ts'
 import { createPasswordHasher, type PasswordHasher } from './accounts/passwords.ts'
 import { createRedisRevokedSessionSet } from './accounts/redis-revoked-sessions.ts'
@@ -33,6 +37,7 @@ import { notFoundPlugin } from './plugins/not-found.ts'
 import { rateLimitPlugin } from './plugins/rate-limit.ts'
 import { createRefreshCookie } from './plugins/refresh-cookie.ts'
 import { applyResponseDefaults, securityHeadersPlugin } from './plugins/security-headers.ts'
+import { accountMailRoutes } from './routes/account-mail.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { authRoutes } from './routes/auth.ts'
 import { docsRoutes } from './routes/docs.ts'
@@ -64,6 +69,11 @@ export interface AppDeps {
   metrics?: Metrics
   /** The OpenAPI document served at /openapi.yaml. */
   openapiYaml?: string
+  /**
+   * The outbox drainer (src/mail/outbox-drainer.ts), started by the server: told when a flow
+   * queues mail so it goes out at once. Without it mail waits in the outbox for a drainer elsewhere.
+   */
+  mailer?: { kick(): void }
 }
 
 export const REALM = 'latchkey'
@@ -136,6 +146,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   if (metrics) {
     metrics.trackActiveSessions(() => deps.store.countActiveSessions(clock.now()))
+    metrics.trackOutbox(async () => {
+      const now = clock.now()
+      const { pending, oldestPendingAt } = await deps.store.outbox.stats(now)
+      return { pending, oldestPendingAgeSeconds: oldestPendingAt === null ? 0 : Math.max(0, (now - oldestPendingAt) / 1000) }
+    })
     app.addHook('onResponse', (_request, reply, done) => {
       const status = reply.statusCode
       if (status === 401 || status === 403) metrics.authFailures.inc({ status, code: reply.problemCode ?? 'unknown' })
@@ -159,7 +174,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Every revocation the store makes reaches the set, whichever service asks for it.
   const store = withRevocationFeed(deps.store, revokedSessions, revocationTtlSeconds(config.clockTolerance) * 1000)
   const audit = createAuditLog(store, clock, metrics && ((type) => metrics.auditEvents.inc({ type })))
+  // Mail flows (issue 17): every mailed link is made one way, and the drainer hears of new mail.
+  const links = createLinkMail({ mail: config.mail, clock })
+  const queued = () => deps.mailer?.kick()
+  const verification = createEmailVerification({ store, clock, audit, links, queued })
   const auth = createAuthService({
+    verification: { createUser: verification.createUser, send: verification.send, required: config.mail.requireVerifiedEmail },
     config,
     store,
     keys,
@@ -234,6 +254,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(sessionRoutes, { sessions })
   await app.register(passwordRoutes, { changePassword: createPasswordChanger({ store, passwords, audit, sessions }) })
   await app.register(adminRoutes, { admin: createAdminService({ store, clock, audit, sessions }) })
+  const reset = createPasswordReset({ store, clock, audit, links, passwords, sessions, logger: deps.logger, queued })
+  // A forgot-password request answered just before close still gets its mail queued.
+  app.addHook('onClose', () => reset.settled())
+  await app.register(accountMailRoutes, { verification, reset, requestEmailChange: createEmailChange({ store, audit, links, passwords, queued }) })
   await app.register(wellKnownRoutes, { keys, jwksMaxAge: config.jwksMaxAge, issuer: config.issuer, publicUrl: config.publicUrl })
   const checks = [{ name: 'store', check: () => store.ping() }]
   if (redis) checks.push({ name: 'redis', check: async () => void (await redis.ping()) })

@@ -167,6 +167,20 @@ export const EnvSchema = z.object({
   DPOP_PROOF_MAX_AGE: seconds(5, 600).default(60),
   TOKEN_CACHE_TTL: seconds(0, 600).default(60),
   TOKEN_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
+  // Mail (issue 17; docs/mail.md).
+  SMTP_URL: z.string().regex(/^smtps?:\/\/[^/?#]+/, { message: 'must be smtp://[user:pass@]host[:port] or smtps://…' }).optional(),
+  MAIL_FROM: z.string().min(3).max(320).regex(/@/, { message: 'must be an address, e.g. "Latchkey <no-reply@example.com>"' }).optional(),
+  MAIL_DIR: z.string().min(1).default('./data/mail'),
+  MAIL_TEMPLATES_DIR: z.string().min(1).optional(),
+  // Unset: PUBLIC_URL. Where the pages that read a link's token live, e.g. the SPA's origin.
+  MAIL_LINK_BASE_URL: publicUrl.optional(),
+  MAIL_SEND_TIMEOUT: seconds(1, 300).default(30),
+  REQUIRE_VERIFIED_EMAIL: booleanFromEnv.default(false),
+  EMAIL_VERIFY_TTL: seconds(300, 30 * 86400).default(86400),
+  PASSWORD_RESET_TTL: seconds(300, 86400).default(1800),
+  RATE_LIMIT_MAIL_WINDOW: seconds(60, 86400).default(3600),
+  RATE_LIMIT_MAIL_PER_ADDRESS: limit.default(5),
+  RATE_LIMIT_MAIL_PER_IP: limit.default(30),
   WORKERS: z
     .union([z.literal('auto'), z.coerce.number().int().min(1).max(256)], { message: 'must be auto or a number of processes (1–256)' })
     .default(1),
@@ -226,6 +240,24 @@ export interface Config {
   workers: number | 'auto'
   /** DPoP (RFC 9449): refused, accepted, or demanded of every client; proofs older than maxAge seconds are refused. */
   dpop: { mode: 'off' | 'allowed' | 'required'; proofMaxAge: number }
+  mail: MailConfig
+}
+
+export interface MailConfig {
+  /** Unset: messages are written as .eml files under `dir`. */
+  smtpUrl: string | undefined
+  from: string
+  dir: string
+  /** Replacement templates; a file missing there falls back to the built-in one. */
+  templatesDir: string | undefined
+  /** Base of every mailed link (no trailing slash): MAIL_LINK_BASE_URL, else PUBLIC_URL. */
+  linkBaseUrl: string
+  sendTimeoutMs: number
+  requireVerifiedEmail: boolean
+  /** Seconds a verification (or email-change) link lives. */
+  verifyTtl: number
+  /** Seconds a password-reset link lives. */
+  resetTtl: number
 }
 
 /** Connection and parsing limits; durations in milliseconds, 0 meaning "no limit" where Node allows it. */
@@ -255,6 +287,8 @@ export interface RateLimits {
   login: { perIp: number; perAccount: number }
   refresh: { perIp: number; perToken: number }
   passwordChange: { perIp: number; perAccount: number }
+  /** Mail-sending routes (forgot, resend, email change): their own, longer window. */
+  mail: { windowSeconds: number; perAddress: number; perIp: number }
 }
 
 export class ConfigError extends Error {
@@ -274,7 +308,7 @@ function derivedPublicUrl(host: string, port: number): string {
   return `http://${isIP(reachable) === 6 ? `[${reachable}]` : reachable}:${port}`
 }
 
-const URL_VARIABLES = new Set(['DATABASE_URL', 'REDIS_URL'])
+const URL_VARIABLES = new Set(['DATABASE_URL', 'REDIS_URL', 'SMTP_URL'])
 
 /** Validates the environment; pure, so tests pass any object. Throws ConfigError naming each bad variable. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
@@ -342,6 +376,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       login: { perIp: e.RATE_LIMIT_LOGIN_PER_IP, perAccount: e.RATE_LIMIT_LOGIN_PER_ACCOUNT },
       refresh: { perIp: e.RATE_LIMIT_REFRESH_PER_IP, perToken: e.RATE_LIMIT_REFRESH_PER_TOKEN },
       passwordChange: { perIp: e.RATE_LIMIT_PASSWORD_PER_IP, perAccount: e.RATE_LIMIT_PASSWORD_PER_ACCOUNT },
+      mail: { windowSeconds: e.RATE_LIMIT_MAIL_WINDOW, perAddress: e.RATE_LIMIT_MAIL_PER_ADDRESS, perIp: e.RATE_LIMIT_MAIL_PER_IP },
     },
     argon2: {
       memoryCost: e.ARGON2_MEMORY_KIB,
@@ -367,5 +402,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     tokenCache: { ttlMs: e.TOKEN_CACHE_TTL * 1000, maxEntries: e.TOKEN_CACHE_MAX_ENTRIES },
     workers: e.WORKERS,
     dpop: { mode: e.DPOP, proofMaxAge: e.DPOP_PROOF_MAX_AGE },
+    mail: {
+      smtpUrl: e.SMTP_URL,
+      from: e.MAIL_FROM ?? `Latchkey <no-reply@${isIP(new URL(publicUrl).hostname.replace(/^\[|\]$/g, '')) ? 'localhost' : new URL(publicUrl).hostname}>`,
+      dir: e.MAIL_DIR,
+      templatesDir: e.MAIL_TEMPLATES_DIR,
+      linkBaseUrl: e.MAIL_LINK_BASE_URL ?? publicUrl,
+      sendTimeoutMs: e.MAIL_SEND_TIMEOUT * 1000,
+      requireVerifiedEmail: e.REQUIRE_VERIFIED_EMAIL,
+      verifyTtl: e.EMAIL_VERIFY_TTL,
+      resetTtl: e.PASSWORD_RESET_TTL,
+    },
   }
 }

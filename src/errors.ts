@@ -22,6 +22,13 @@ export const ERROR_CATALOG = {
   email_taken: { status: 409, title: 'Email already registered' },
   header_too_large: { status: 431, title: 'Request header fields too large' },
   weak_password: { status: 422, title: 'Password does not meet the rules' },
+  // Mail links (issue 17): one code per way a link token fails.
+  link_token_invalid: { status: 400, title: 'Invalid link token' },
+  link_token_expired: { status: 400, title: 'Link token expired' },
+  link_token_used: { status: 400, title: 'Link token already used' },
+  link_token_wrong_purpose: { status: 400, title: 'Link token is for another purpose' },
+  email_not_verified: { status: 403, title: 'Email address not verified' },
+  email_already_verified: { status: 409, title: 'Email address already verified' },
   service_unavailable: { status: 503, title: 'Service temporarily unavailable' },
   server_busy: { status: 503, title: 'Server busy' },
 } as const satisfies Record<string, ProblemCatalogEntry>

@@ -21,6 +21,15 @@ export interface Metrics {
    * so the cluster aggregate takes one worker's answer instead of summing them.
    */
   trackActiveSessions(count: () => Promise<number>): void
+  /** Mail handed to the SMTP server (or written to MAIL_DIR), by template. */
+  readonly mailSent: Counter<'template'>
+  /** Failed send attempts, by template and what follows (`retry` later or `gave_up`). */
+  readonly mailFailures: Counter<'template' | 'outcome'>
+  /**
+   * Adds `latchkey_outbox_depth` (mail waiting to be sent) and `latchkey_outbox_oldest_pending_age_seconds`,
+   * read from the store at scrape time like the active sessions.
+   */
+  trackOutbox(stats: () => Promise<{ pending: number; oldestPendingAgeSeconds: number }>): void
 }
 
 export interface MetricsOptions {
@@ -42,9 +51,53 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   // Every type starts at 0, so rate() and alerts work before the first event of a kind.
   for (const type of AUDIT_EVENT_TYPES) auditEvents.inc({ type }, 0)
 
+  // Read once per scrape by both outbox gauges.
+  let outboxStats: (() => Promise<{ pending: number; oldestPendingAgeSeconds: number }>) | undefined
+  let outboxRead: Promise<{ pending: number; oldestPendingAgeSeconds: number }> | undefined
+  const readOutbox = () => {
+    outboxRead ??= withTimeout(outboxStats!()).finally(() => setTimeout(() => (outboxRead = undefined), 100).unref())
+    return outboxRead
+  }
+
   return {
     registry,
     auditEvents,
+    mailSent: new Counter({ name: 'latchkey_mail_sent_total', help: 'Mail handed to the SMTP server (or written to MAIL_DIR), by template', labelNames: ['template'] as const, registers }),
+    mailFailures: new Counter({
+      name: 'latchkey_mail_failures_total',
+      help: 'Failed mail send attempts, by template and outcome (retry: tried again later; gave_up: no attempt left)',
+      labelNames: ['template', 'outcome'] as const,
+      registers,
+    }),
+    trackOutbox(stats) {
+      outboxStats = stats
+      new Gauge({
+        name: 'latchkey_outbox_depth',
+        help: 'Mail waiting in the outbox to be sent, not expired (read from the store at scrape time)',
+        registers,
+        aggregator: 'first',
+        async collect() {
+          try {
+            this.set((await readOutbox()).pending)
+          } catch {
+            // the last value stands
+          }
+        },
+      })
+      new Gauge({
+        name: 'latchkey_outbox_oldest_pending_age_seconds',
+        help: 'Age of the oldest mail waiting in the outbox; 0 when it is empty',
+        registers,
+        aggregator: 'first',
+        async collect() {
+          try {
+            this.set((await readOutbox()).oldestPendingAgeSeconds)
+          } catch {
+            // the last value stands
+          }
+        },
+      })
+    },
     trackActiveSessions(count) {
       new Gauge({
         name: 'latchkey_active_sessions',
@@ -97,6 +150,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       registers,
     }),
   }
+}
+
+function withTimeout<T>(work: Promise<T>): Promise<T> {
+  return Promise.race([work, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref())])
 }
 
 /**

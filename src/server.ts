@@ -14,6 +14,9 @@ import { ensureKeyDir, loadKeySet } from './keys/key-files.ts'
 import { KeyRing } from './keys/key-ring.ts'
 import { startKeyWatcher } from './keys/key-watcher.ts'
 import { createLogger } from './logger.ts'
+import { createOutboxDrainer, type OutboxDrainer } from './mail/outbox-drainer.ts'
+import { loadMailTemplates } from './mail/templates.ts'
+import { createMailTransport, type MailTransport } from './mail/transport.ts'
 import type { MetricsListener } from './metrics-listener.ts'
 import type { Metrics } from './metrics.ts'
 import { migrateStore, openStore } from './store/open-store.ts'
@@ -127,7 +130,30 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     metrics = createMetrics({ processMetrics: true })
     if (cluster.isWorker) shareWithClusterPrimary(metrics)
   }
-  const app = await buildApp({ config, keys, store, clock: systemClock, logger, openapiYaml, redis, ...(metrics ? { metrics } : {}) })
+  // Mail (docs/mail.md): templates read now, so a broken one stops the start rather than a send.
+  const templates = loadMailTemplates(config.mail.templatesDir)
+  const transport: MailTransport = createMailTransport({
+    smtpUrl: config.mail.smtpUrl,
+    mailDir: config.mail.dir,
+    from: config.mail.from,
+    messageIdDomain: new URL(config.publicUrl).hostname,
+    logger,
+    timeoutMs: config.mail.sendTimeoutMs,
+  })
+  if (transport.kind === 'file' && cluster.isPrimary) {
+    logger.warn({ mailDir: config.mail.dir }, 'SMTP_URL is not set: mail is written to .eml files under MAIL_DIR and each link is logged (development only)')
+  }
+  // A claim outlives the slowest send (connect, greeting and data, each up to the timeout) by a margin.
+  const mailer: OutboxDrainer = createOutboxDrainer({
+    store,
+    transport,
+    templates,
+    clock: systemClock,
+    logger,
+    leaseMs: config.mail.sendTimeoutMs * 3 + 2000,
+    ...(metrics ? { metrics } : {}),
+  })
+  const app = await buildApp({ config, keys, store, clock: systemClock, logger, openapiYaml, redis, mailer, ...(metrics ? { metrics } : {}) })
   const poolPriority = await lowerThreadPoolPriority(config.threadPoolNice)
   if (poolPriority.unexpected) logger.warn({ reason: poolPriority.skipped }, 'thread pool priority unchanged: a login storm can slow verification')
   else if (poolPriority.skipped) logger.debug({ reason: poolPriority.skipped }, 'thread pool priority unchanged')
@@ -149,6 +175,9 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     // app.close stops the listener, closes idle keep-alive sockets and waits for in-flight requests;
     // the store closes only after the last of them has answered.
     await app.close()
+    // Mail queued by the last requests waits in the outbox for the next start (or another instance).
+    await mailer.stop()
+    transport.close()
     await metricsListener?.close()
     await store.close()
     await redis?.quit().catch(() => redis.disconnect())
@@ -159,6 +188,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'))
 
   await app.listen({ host: config.host, port: config.port })
+  mailer.start()
   const mb = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10
   const youngGeneration = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')
   logger.debug({ rssMb: mb(process.memoryUsage.rss()), youngGenerationMb: mb(youngGeneration?.space_size ?? 0) }, 'memory at start')

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
 import type { KeyRing } from '../keys/key-ring.ts'
-import type { NewSession, Session, Store, User } from '../store/store.ts'
+import type { NewSession, NewUser, Session, Store, User } from '../store/store.ts'
 import { signAccessToken } from '../tokens/sign-access-token.ts'
 import {
   hashRefreshToken,
@@ -32,7 +32,21 @@ export interface AuthEvents {
   reuseDetected?: () => void
 }
 
+/** Email verification as sign-up and sign-in see it (accounts/email-verification.ts). */
+export interface SignInVerification {
+  /** Creates the account and queues its verification mail in one transaction; null when the email is taken. */
+  createUser(user: NewUser): Promise<User | null>
+  /** Queues a new verification link. */
+  send(user: User, ctx: RequestContext): Promise<void>
+  /** REQUIRE_VERIFIED_EMAIL: an unverified account gets no tokens (a new link is mailed instead). */
+  required: boolean
+}
+
+/** What POST /auth/register answers: tokens, or (REQUIRE_VERIFIED_EMAIL) a note that a link was mailed. */
+export type RegisterResult = { tokens: TokenResponse } | { verificationRequired: true }
+
 export interface AuthServiceDeps {
+  verification?: SignInVerification
   config: Config
   store: Store
   keys: KeyRing
@@ -46,7 +60,7 @@ export type AuthService = ReturnType<typeof createAuthService>
 
 /** Sign-up, sign-in and the refresh-session lifecycle; routes only parse and reply. */
 export function createAuthService(deps: AuthServiceDeps) {
-  const { config, store, clock, passwords, audit } = deps
+  const { config, store, clock, passwords, audit, verification } = deps
 
   async function issueAccessToken(user: User, sessionId: string): Promise<{ token: string; expiresIn: number }> {
     const key = deps.keys.current.signing
@@ -59,6 +73,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         subject: user.id,
         sessionId,
         scope: user.scope,
+        emailVerified: user.emailVerified,
         now: Math.floor(clock.now() / 1000),
         ttl: config.accessTokenTtl,
       },
@@ -104,17 +119,22 @@ export function createAuthService(deps: AuthServiceDeps) {
 
   return {
 
-    async register(rawEmail: string, password: string, ctx: RequestContext): Promise<TokenResponse> {
+    async register(rawEmail: string, password: string, ctx: RequestContext): Promise<RegisterResult> {
       const email = normalizeEmail(rawEmail)
       const problem = passwordProblem(password, email)
       if (problem) throw new AppError('weak_password', `password ${problem}`, { errors: [{ field: 'password', message: problem }] })
       // Hash before the insert so a taken email costs the same time as a new one.
       const passwordHash = await passwords.hash(password)
-      const user = await store.createUser({ id: randomUUID(), email, passwordHash, scope: 'user', createdAt: clock.now() })
+      const newUser = { id: randomUUID(), email, passwordHash, scope: 'user', createdAt: clock.now() }
+      const user = await (verification ? verification.createUser(newUser) : store.createUser(newUser))
       if (!user) throw new AppError('email_taken', 'an account with this email already exists')
+      if (verification?.required) {
+        await audit.record('register', ctx, { userId: user.id, details: { verification_required: true } })
+        return { verificationRequired: true }
+      }
       const { tokens, sessionId } = await startSession(user, ctx)
       await audit.record('register', ctx, { userId: user.id, sessionId })
-      return tokens
+      return { tokens }
     },
 
     async login(rawEmail: string, password: string, ctx: RequestContext): Promise<TokenResponse> {
@@ -133,6 +153,12 @@ export function createAuthService(deps: AuthServiceDeps) {
       if (user.disabledAt !== null) {
         await audit.record('login_failed', ctx, { userId: user.id, details: { reason: 'account_disabled' } })
         throw new AppError('account_disabled', 'this account is disabled')
+      }
+      if (verification?.required && !user.emailVerified) {
+        // The password was right, so this is the owner: mail a fresh link (the only way to get one without tokens).
+        await verification.send(user, ctx)
+        await audit.record('login_failed', ctx, { userId: user.id, details: { reason: 'email_not_verified' } })
+        throw new AppError('email_not_verified', 'confirm your email address first: a new link was mailed to it')
       }
       if (check.needsRehash) await store.updatePasswordHash(user.id, await passwords.hash(password))
       const { tokens, sessionId } = await startSession(user, ctx)
@@ -161,6 +187,8 @@ export function createAuthService(deps: AuthServiceDeps) {
       })
       switch (result.outcome) {
         case 'rotated':
+          // A session begun before REQUIRE_VERIFIED_EMAIL was switched on ends here for an unverified account.
+          if (verification?.required && !result.user.emailVerified) throw new AppError('email_not_verified', 'confirm your email address first')
           deps.events?.rotated?.()
           audit.recorded('refresh')
           return await tokenResponse(result.user, result.session, successor)

@@ -41,6 +41,8 @@ export function createPasswordChanger({ store, passwords, audit, sessions }: Pas
     }
 
     await store.updatePasswordHash(user.id, await passwords.hash(change.newPassword))
+    // A reset or email-change link mailed before the change must not outlive it.
+    await store.oneTimeTokens.invalidateForUser(user.id)
     const revoked = await sessions.revokeAll(user.id, 'password_changed', ctx, { exceptSessionId: change.sessionId, actorId: user.id })
     await audit.record('password_changed', ctx, {
       userId: user.id,

@@ -4,7 +4,7 @@ import type { Session, Store } from '../store/store.ts'
 import type { AuditLog, RequestContext } from './audit-log.ts'
 
 /** Why a session was revoked; stored on the session and in its `session_revoked` audit event. */
-export type RevokeReason = 'user_revoked' | 'user_revoked_all' | 'password_changed' | 'account_disabled'
+export type RevokeReason = 'user_revoked' | 'user_revoked_all' | 'password_changed' | 'password_reset' | 'account_disabled'
 
 export interface SessionView extends Session {
   /** The session the caller's access token was issued from. */

@@ -10,6 +10,7 @@ import type { KeySpec } from './keys.ts'
 // pulls in pg; a `keys list` should not pay for them.
 const keysCommands = () => import('./keys.ts')
 const usersCommands = () => import('./users.ts')
+const outboxCommands = () => import('./outbox.ts')
 
 const ALLOWED_BITS = [2048, 3072, 4096]
 
@@ -22,6 +23,9 @@ export const USAGE = `usage: latchkey <command>
   keys retire <kid> [--force]         stop publishing and trusting a key (--force: compromised)
   users create --email E [--admin]    password from stdin or LATCHKEY_PASSWORD
   users disable --email E             disable the account and revoke all its sessions
+  users verify-email --email E        mark the account's email address verified
+  outbox list [--status S] [--limit N]  mail in the outbox (S: pending, sent, failed, expired)
+  outbox retry <id> | --failed        send a failed (or waiting) message again, now
   migrate                             apply pending store migrations (DATABASE_URL)
 
 --alg is the new key's algorithm, fixed with its kid: RS256 (default), PS256, ES256 (P-256) or
@@ -103,6 +107,21 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case 'users disable': {
         const { values } = parse(rest, { email: { type: 'string' } }, 0)
         await (await usersCommands()).disableUser(config, io, requiredEmail(values.email))
+        break
+      }
+      case 'users verify-email': {
+        const { values } = parse(rest, { email: { type: 'string' } }, 0)
+        await (await usersCommands()).verifyEmail(config, io, requiredEmail(values.email))
+        break
+      }
+      case 'outbox list': {
+        const { values } = parse(rest, { status: { type: 'string' }, limit: { type: 'string' } }, 0)
+        await (await outboxCommands()).listOutbox(config, io, values.status as string | undefined, values.limit as string | undefined)
+        break
+      }
+      case 'outbox retry': {
+        const { values, positionals } = parse(rest, { failed: { type: 'boolean' } }, rest.filter((a) => !a.startsWith('--')).length === 1 ? 1 : 0)
+        await (await outboxCommands()).retryOutbox(config, io, positionals[0], values.failed === true)
         break
       }
       case 'migrate': {

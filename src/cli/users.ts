@@ -63,3 +63,19 @@ export async function disableUser(config: Config, io: CliIo, rawEmail: string): 
     io.out(`${email} ${user.disabledAt === null ? 'disabled' : 'was already disabled'}; revoked ${revoked.length} session(s)`)
   })
 }
+
+export async function verifyEmail(config: Config, io: CliIo, rawEmail: string): Promise<void> {
+  const email = parseEmail(rawEmail)
+  const now = io.now().getTime()
+  await withStore(config, async (store) => {
+    const user = await store.findUserByEmail(email)
+    if (!user) throw new CommandError(`no account with email ${email}`)
+    if (user.emailVerified) {
+      io.out(`${email} was already verified`)
+      return
+    }
+    await store.oneTimeTokens.markEmailVerified(user.id)
+    await createAuditLog(store, { now: () => now }).record('email_verified', CLI_CONTEXT, { userId: user.id, details: { via: 'cli' } })
+    io.out(`${email} verified`)
+  })
+}

@@ -9,7 +9,7 @@ import { AppError } from '../errors.ts'
 import { hashRefreshToken } from '../tokens/refresh-token.ts'
 import { createLimitStore } from './rate-limit-store.ts'
 
-export type RateLimitPolicyName = 'register' | 'login' | 'refresh' | 'password_change'
+export type RateLimitPolicyName = 'register' | 'login' | 'refresh' | 'password_change' | 'mail_public' | 'mail_account' | 'link_token'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -33,6 +33,8 @@ export interface RateLimitPluginOptions {
 interface Dimension {
   name: string
   max: number
+  /** Overrides the policy window (the mail limits count per hour, not per minute). */
+  windowMs?: number
   key: (request: FastifyRequest) => string | undefined
 }
 
@@ -46,11 +48,11 @@ function bodyField(request: FastifyRequest, field: string): string | undefined {
 }
 
 const perIp = (max: number): Dimension => ({ name: 'ip', max, key: (r) => normalizeIP(r.ip) })
-const perEmail = (max: number): Dimension => ({
-  name: 'account',
+const perEmail = (max: number, field = 'email', name = 'account'): Dimension => ({
+  name,
   max,
   key: (r) => {
-    const email = bodyField(r, 'email')
+    const email = bodyField(r, field)
     return email === undefined ? undefined : digest(normalizeEmail(email))
   },
 })
@@ -72,7 +74,22 @@ function policiesOf(limits: RateLimits, refreshCookieName?: string): Record<Rate
     ],
     // Runs after authentication, so the account is the verified subject.
     password_change: [perIp(limits.passwordChange.perIp), { name: 'account', max: limits.passwordChange.perAccount, key: (r) => r.auth?.sub }],
+    // Routes that mail someone: per IP and per address mailed, over the (hourly) mail window, so
+    // none of them can be turned into a mail bomb. Public: forgot, reset (argon2 per call).
+    mail_public: mailLimits(limits, [perIp(limits.mail.perIp), perEmail(limits.mail.perAddress, 'email', 'address')]),
+    // Presenting a link token: each try may cost an argon2 hash (reset) and an audit row.
+    link_token: [perIp(limits.login.perIp)],
+    // Signed in: resend, email change (per account, and per new address asked for).
+    mail_account: mailLimits(limits, [
+      perIp(limits.mail.perIp),
+      { name: 'account', max: limits.mail.perAddress, key: (r) => r.auth?.sub },
+      perEmail(limits.mail.perAddress, 'new_email', 'address'),
+    ]),
   }
+}
+
+function mailLimits(limits: RateLimits, dimensions: Dimension[]): Dimension[] {
+  return dimensions.map((d) => ({ ...d, windowMs: limits.mail.windowSeconds * 1000 }))
 }
 
 /**
@@ -103,7 +120,7 @@ export const rateLimitPlugin = fp(
       const counters = dimensions.map((dimension) =>
         app.createRateLimit({
           max: dimension.max,
-          timeWindow,
+          timeWindow: dimension.windowMs ?? timeWindow,
           keyGenerator: (request) => {
             const key = dimension.key(request)
             return key === undefined ? '' : `${policy}:${dimension.name}:${key}`

@@ -28,8 +28,9 @@ export async function authRoutes(app: FastifyInstance, { auth, delivery }: AuthR
   app.post('/auth/register', { config: { ...config, rateLimitPolicy: 'register' } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(RegisterBody, request.body)
-    const tokens = await auth.register(body.email, body.password, requestContext(request))
-    return reply.code(201).send(delivery.deliver(reply, tokens, mode))
+    const result = await auth.register(body.email, body.password, requestContext(request))
+    if (!('tokens' in result)) return reply.code(202).send({ verification_required: true })
+    return reply.code(201).send(delivery.deliver(reply, result.tokens, mode))
   })
 
   app.post('/auth/login', { config: { ...config, rateLimitPolicy: 'login' } }, async (request, reply) => {

@@ -11,7 +11,7 @@ export async function meRoutes(app: FastifyInstance, { store }: MeRoutesOptions)
     const claims = request.auth!
     const user = await store.findUserById(claims.sub)
     if (!user) throw new AppError('not_found', 'the account no longer exists')
-    return { id: user.id, email: user.email, created_at: new Date(user.createdAt).toISOString(), scope: user.scope }
+    return { id: user.id, email: user.email, email_verified: user.emailVerified, created_at: new Date(user.createdAt).toISOString(), scope: user.scope }
   })
 
   // The stateless path: the verified claims, with no store access at all.

@@ -58,6 +58,39 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   CREATE INDEX audit_user ON audit_events(user_id, seq);
   CREATE INDEX audit_type ON audit_events(type, seq);
   `,
+  // 2: email verification, single-use mail tokens, the mail outbox (issue 17)
+  `
+  ALTER TABLE users ADD COLUMN email_verified BOOLEAN NOT NULL DEFAULT false;
+
+  CREATE TABLE one_time_tokens (
+    hash TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    email TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    consumed_at BIGINT
+  );
+  CREATE INDEX one_time_tokens_user ON one_time_tokens(user_id, purpose);
+  CREATE INDEX one_time_tokens_expiry ON one_time_tokens(expires_at);
+
+  CREATE TABLE outbox_messages (
+    id TEXT PRIMARY KEY,
+    template TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    data JSONB NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INT NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT NOT NULL,
+    last_error TEXT,
+    sent_at BIGINT,
+    claim_id TEXT
+  );
+  CREATE INDEX outbox_due ON outbox_messages(status, next_attempt_at);
+  CREATE INDEX outbox_created ON outbox_messages(created_at);
+  `,
 ]
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/

@@ -1,5 +1,7 @@
 import pg, { type PoolClient, type PoolConfig } from 'pg'
 import { inTransaction } from './pg-transaction.ts'
+import { createPostgresOneTimeTokenStore } from './postgres-one-time-tokens.ts'
+import { createPostgresOutboxStore } from './postgres-outbox.ts'
 import { refusal, retryIsGrace, rotationAuditEvent, touched } from './rotation-rules.ts'
 import { assertSchemaName, migratePostgres } from './postgres-migrations.ts'
 import { isPostgresUnavailable, withUnavailableErrors } from './postgres-unavailable.ts'
@@ -120,6 +122,8 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   // Connection failures become DependencyUnavailableError (503 + Retry-After), not 500s.
   return withUnavailableErrors<PostgresStore>({
     kind: 'postgres',
+    oneTimeTokens: withUnavailableErrors(createPostgresOneTimeTokenStore(pool), isPostgresUnavailable),
+    outbox: withUnavailableErrors(createPostgresOutboxStore(pool), isPostgresUnavailable),
 
     async migrate() {
       return migratePostgres(pool, options.schema)
@@ -128,9 +132,9 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     async createUser(user: NewUser) {
       const row = await one(
         pool,
-        `INSERT INTO users (id, email, password_hash, scope, created_at) VALUES ($1, $2, $3, $4, $5)
+        `INSERT INTO users (id, email, password_hash, scope, created_at, email_verified) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (email) DO NOTHING RETURNING *`,
-        [user.id, user.email, user.passwordHash, user.scope, user.createdAt],
+        [user.id, user.email, user.passwordHash, user.scope, user.createdAt, user.emailVerified ?? false],
       )
       return row ? toUser(row) : null
     },

@@ -1,3 +1,5 @@
+import type { OneTimeToken } from './one-time-tokens.ts'
+import type { OutboxMessage } from './outbox.ts'
 import type { AuditEvent, Session, User } from './store.ts'
 
 /**
@@ -23,6 +25,36 @@ export function toUser(r: Row): User {
     scope: String(r.scope),
     createdAt: Number(r.created_at),
     disabledAt: nullableNumber(r.disabled_at),
+    // SQLite stores 0/1, pg a boolean.
+    emailVerified: r.email_verified === true || Number(r.email_verified) === 1,
+  }
+}
+
+export function toOneTimeToken(r: Row): OneTimeToken {
+  return {
+    hash: String(r.hash),
+    purpose: String(r.purpose) as OneTimeToken['purpose'],
+    userId: String(r.user_id),
+    email: String(r.email),
+    createdAt: Number(r.created_at),
+    expiresAt: Number(r.expires_at),
+    consumedAt: nullableNumber(r.consumed_at),
+  }
+}
+
+export function toOutboxMessage(r: Row): OutboxMessage {
+  return {
+    id: String(r.id),
+    template: String(r.template),
+    recipient: String(r.recipient),
+    data: (typeof r.data === 'string' ? JSON.parse(r.data) : r.data) as OutboxMessage['data'],
+    createdAt: Number(r.created_at),
+    expiresAt: Number(r.expires_at),
+    status: String(r.status) as OutboxMessage['status'],
+    attempts: Number(r.attempts),
+    nextAttemptAt: Number(r.next_attempt_at),
+    lastError: nullableString(r.last_error),
+    sentAt: nullableNumber(r.sent_at),
   }
 }
 

@@ -53,4 +53,37 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX audit_user ON audit_events(user_id, seq);
   CREATE INDEX audit_type ON audit_events(type, seq);
   `,
+  // 2: email verification, single-use mail tokens, the mail outbox (issue 17)
+  `
+  ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;
+
+  CREATE TABLE one_time_tokens (
+    hash TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    email TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    consumed_at INTEGER
+  ) STRICT;
+  CREATE INDEX one_time_tokens_user ON one_time_tokens(user_id, purpose);
+  CREATE INDEX one_time_tokens_expiry ON one_time_tokens(expires_at);
+
+  CREATE TABLE outbox_messages (
+    id TEXT PRIMARY KEY,
+    template TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error TEXT,
+    sent_at INTEGER,
+    claim_id TEXT
+  ) STRICT;
+  CREATE INDEX outbox_due ON outbox_messages(status, next_attempt_at);
+  CREATE INDEX outbox_created ON outbox_messages(created_at);
+  `,
 ]

@@ -1,5 +1,7 @@
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite'
 import { escapeLike, toAuditEvent, toSession, toUser } from './rows.ts'
+import { createSqliteOneTimeTokenStore } from './sqlite-one-time-tokens.ts'
+import { createSqliteOutbox } from './sqlite-outbox.ts'
 import { refusal, retryIsGrace, rotationAuditEvent, touched } from './rotation-rules.ts'
 import { startWalCheckpointer, type WalCheckpointer } from './sqlite-checkpointer.ts'
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts'
@@ -83,7 +85,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   const stmt = {
     insertUser: db.prepare(
-      `INSERT INTO users (id, email, password_hash, scope, created_at) VALUES (:id, :email, :passwordHash, :scope, :createdAt)
+      `INSERT INTO users (id, email, password_hash, scope, created_at, email_verified)
+       VALUES (:id, :email, :passwordHash, :scope, :createdAt, :emailVerified)
        ON CONFLICT (email) DO NOTHING`,
     ),
     userByEmail: db.prepare('SELECT * FROM users WHERE email = ?'),
@@ -141,6 +144,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       throw err
     }
   }
+
+  const outbox = createSqliteOutbox(db, transaction)
+  const oneTimeTokens = createSqliteOneTimeTokenStore(db, transaction, outbox)
 
   function insertAudit(event: NewAuditEvent): void {
     stmt.insertAudit.run({ ...event, details: JSON.stringify(event.details) })
@@ -227,11 +233,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   return {
     kind: 'sqlite',
+    oneTimeTokens,
+    outbox: outbox.store,
 
     async createUser(user: NewUser) {
-      const result = stmt.insertUser.run({ ...user })
+      const emailVerified = user.emailVerified ?? false
+      const result = stmt.insertUser.run({ ...user, emailVerified: emailVerified ? 1 : 0 })
       if (result.changes === 0) return null
-      return { ...user, disabledAt: null }
+      return { ...user, disabledAt: null, emailVerified }
     },
     async findUserByEmail(email) {
       const row = stmt.userByEmail.get(email) as Row | undefined

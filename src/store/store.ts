@@ -1,3 +1,6 @@
+import type { OneTimeTokenStore } from './one-time-tokens.ts'
+import type { OutboxStore } from './outbox.ts'
+
 /**
  * The one store interface. Adapters (SQLite, PostgreSQL) implement it and pass
  * test/store/conformance.ts. Times are epoch milliseconds; the service layer owns the clock and
@@ -12,6 +15,8 @@ export interface User {
   scope: string
   createdAt: number
   disabledAt: number | null
+  /** Set once the user proved control of `email` (a mail link, a reset, the CLI). */
+  emailVerified: boolean
 }
 
 export interface NewUser {
@@ -20,6 +25,8 @@ export interface NewUser {
   passwordHash: string
   scope: string
   createdAt: number
+  /** Defaults to false. */
+  emailVerified?: boolean
 }
 
 export interface Session {
@@ -104,6 +111,13 @@ export const AUDIT_EVENT_TYPES = [
   'account_enabled',
   'key_rotated',
   'csrf_rejected',
+  'email_verification_sent',
+  'email_verified',
+  'email_change_requested',
+  'email_changed',
+  'password_reset_requested',
+  'password_reset',
+  'mail_token_refused',
 ] as const
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
@@ -145,6 +159,10 @@ export interface UserQuery {
 
 export interface Store {
   readonly kind: 'sqlite' | 'postgres'
+  /** Mail-link tokens and the account changes they confirm (one-time-tokens.ts). */
+  readonly oneTimeTokens: OneTimeTokenStore
+  /** Mail waiting to be sent (outbox.ts). */
+  readonly outbox: OutboxStore
 
   /** Returns null when the email is already registered. */
   createUser(user: NewUser): Promise<User | null>

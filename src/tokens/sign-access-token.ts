@@ -7,6 +7,7 @@ export interface AccessTokenInput {
   subject: string
   sessionId: string
   scope: string
+  emailVerified?: boolean
   /** Seconds since the epoch. */
   now: number
   ttl: number
@@ -42,6 +43,7 @@ function signingInputOf(input: AccessTokenInput, kid: string, alg: SigningAlgori
     jti: randomUUID(),
     sid: input.sessionId,
     scope: input.scope,
+    ...(input.emailVerified === undefined ? {} : { email_verified: input.emailVerified }),
   }
   return { signingInput: Buffer.from(`${encodedHeader(kid, alg)}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`), claims }
 }

@@ -30,6 +30,13 @@ const jsonBody = fc.oneof(
   fc.record({ email: fc.oneof(hostileString, fc.emailAddress()), password: hostileString }, { requiredKeys: [] }).map((v) => JSON.stringify(v)),
   fc.record({ refresh_token: fc.oneof(hostileString, fc.constant(`lkr_${'A'.repeat(43)}`)) }).map((v) => JSON.stringify(v)),
   fc.record({ current_password: hostileString, new_password: hostileString }).map((v) => JSON.stringify(v)),
+  // Mail-link routes (issue 17): token-shaped and hostile tokens, addresses, passwords.
+  fc.record(
+    { token: fc.oneof(hostileString, fc.constant(`lkt_${'A'.repeat(43)}`), fc.stringMatching(/^lkt_[A-Za-z0-9_-]{0,60}$/)), password: hostileString },
+    { requiredKeys: ['token'] },
+  ).map((v) => JSON.stringify(v)),
+  fc.record({ current_password: hostileString, new_email: fc.oneof(hostileString, fc.emailAddress()) }, { requiredKeys: [] }).map((v) => JSON.stringify(v)),
+  fc.record({ email: fc.oneof(hostileString, fc.emailAddress()) }).map((v) => JSON.stringify(v)),
   fc.tuple(fc.integer({ min: 1, max: 2000 }), fc.constantFrom('array' as const, 'object' as const)).map(([d, k]) => nestedJson(d, k)),
   fc.constantFrom('{"__proto__":{"admin":true}}', '{"constructor":{"prototype":{"admin":true}}}', '{"a":1,"a":2}', '{"email":"a@b.co"', '\u0000', '1e999'),
   fc.integer({ min: 1, max: 64 }).map((kb) => JSON.stringify({ email: 'x@y.zz', password: 'p'.repeat(kb * 1024) })),

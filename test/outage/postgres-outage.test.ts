@@ -73,12 +73,27 @@ if (!url) {
         ['POST', `/admin/users/${someone}/disable`, admin.access_token],
         ['POST', `/admin/users/${someone}/enable`, admin.access_token],
         ['GET', '/admin/audit', admin.access_token],
+        ['POST', '/me/email/verify/resend', user.access_token],
+        ['PUT', '/me/email', user.access_token],
       ] as const) {
-        const payload = method === 'PUT' ? { current_password: PASSWORD, new_password: 'another fine passphrase' } : undefined
+        const payload = url === '/me/password'
+          ? { current_password: PASSWORD, new_password: 'another fine passphrase' }
+          : url === '/me/email' ? { current_password: PASSWORD, new_email: 'moved@example.com' } : undefined
         const res = await t.inject({ method, url, headers: bearer(token), ...(payload ? { payload } : {}) })
         expect(res.statusCode, `${method} ${url}`).toBe(503)
         expect(res.headers['retry-after']).toMatch(/^[0-9]+$/)
       }
+
+      // The public link routes too (issue 17); forgot answers its 202 regardless and logs the failure.
+      for (const [url, payload] of [
+        ['/auth/email/verify', { token: `lkt_${'A'.repeat(43)}` }],
+        ['/auth/password/reset', { token: `lkt_${'A'.repeat(43)}`, password: 'another fine passphrase' }],
+      ] as const) {
+        const res = await t.inject({ method: 'POST', url, payload })
+        expect(res.statusCode, url).toBe(503)
+        expect(res.headers['retry-after']).toMatch(/^[0-9]+$/)
+      }
+      expect((await t.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: user.email } })).statusCode).toBe(202)
 
       const ready = await t.inject({ method: 'GET', url: '/health/ready' })
       expect(ready.statusCode).toBe(503)

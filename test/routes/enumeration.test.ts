@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestApp, registerUser, type TestApp } from '../helpers/app.ts'
+import { createTestApp, registerUser, T0, type TestApp } from '../helpers/app.ts'
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -104,5 +104,49 @@ describe('register: the documented 409 is the only difference between a taken an
       expect(known.body.replaceAll(taken, 'E'), route.url).toBe(unknown.body.replaceAll('nobody-at-all@example.com', 'E'))
       expect(strip(known.headers), route.url).toEqual(strip(unknown.headers))
     }
+  })
+})
+
+describe('POST /auth/password/forgot does not reveal whether an account exists', () => {
+  let t: TestApp
+  let known: string
+  beforeAll(async () => {
+    t = await createTestApp({ env: { RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'silent' } })
+    known = (await registerUser(t)).email
+  })
+  afterAll(() => t.close())
+
+  const forgot = async (email: string) => {
+    const started = performance.now()
+    const res = await t.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email } })
+    return { res, ms: performance.now() - started }
+  }
+  const comparable = (h: Record<string, unknown>) => {
+    const { date: _d, 'x-request-id': _r, ...rest } = h
+    return rest
+  }
+
+  it('a known and an unknown address get the same status, body and headers — and only the known one gets mail', async () => {
+    const a = (await forgot(known)).res
+    const b = (await forgot('nobody-registered@example.com')).res
+    expect(a.statusCode).toBe(202)
+    expect(b.statusCode).toBe(202)
+    expect(a.body).toBe(b.body)
+    expect(comparable(a.headers)).toEqual(comparable(b.headers))
+    // The difference is only in the outbox, written after the answer.
+    await expect.poll(async () => (await t.store.outbox.list({ now: T0, limit: 50 })).filter((m) => m.template === 'reset_password').map((m) => m.recipient)).toEqual([known])
+  })
+
+  it('a known and an unknown address cost statistically the same time', async () => {
+    const knownMs: number[] = []
+    const unknownMs: number[] = []
+    for (let i = 0; i < 30; i++) {
+      knownMs.push((await forgot(known)).ms)
+      unknownMs.push((await forgot(`nobody-${i}@example.com`)).ms)
+    }
+    const ratio = median(knownMs) / median(unknownMs)
+    // The lookup and the write run after the reply, so neither shows in the time to answer.
+    expect(ratio, `medians: known ${median(knownMs).toFixed(2)} ms, unknown ${median(unknownMs).toFixed(2)} ms`).toBeGreaterThan(0.5)
+    expect(ratio).toBeLessThan(2)
   })
 })

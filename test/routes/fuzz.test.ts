@@ -111,6 +111,34 @@ describe('fuzzing every registered route', () => {
     expect((await t.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token } })).statusCode).toBe(200)
   })
 
+  it('a mutated mail-link token never verifies or resets anything, and each refusal has its own code', async () => {
+    const { email } = await registerUser(t)
+    await t.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email } })
+    const linkOf = async (template: string) => {
+      await expect.poll(async () => (await t.store.outbox.list({ now: 0, limit: 500 })).some((m) => m.recipient === email && m.template === template)).toBe(true)
+      const row = (await t.store.outbox.list({ now: 0, limit: 500 })).find((m) => m.recipient === email && m.template === template)!
+      return new URL(row.data.link!).searchParams.get('token')!
+    }
+    const verifyToken = await linkOf('verify_email')
+    const resetToken = await linkOf('reset_password')
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(mutatedToken(verifyToken), mutatedToken(resetToken)), async (token) => {
+        tried += 2
+        const verified = await t.inject({ method: 'POST', url: '/auth/email/verify', payload: { token } })
+        const reset = await t.inject({ method: 'POST', url: '/auth/password/reset', payload: { token, password: 'a much longer and rarer passphrase' } })
+        for (const res of [verified, reset]) {
+          expect(res.statusCode, `with ${JSON.stringify(token.slice(-12))}`).toBe(400)
+          expect(['validation_failed', 'link_token_invalid']).toContain(res.json().code)
+        }
+      }),
+      { numRuns: RUNS },
+    )
+    // Swapped purposes are recognised, and neither real token was spent by any of that.
+    expect((await t.inject({ method: 'POST', url: '/auth/email/verify', payload: { token: resetToken } })).json().code).toBe('link_token_wrong_purpose')
+    expect((await t.inject({ method: 'POST', url: '/auth/email/verify', payload: { token: verifyToken } })).statusCode).toBe(200)
+    expect((await t.inject({ method: 'POST', url: '/auth/password/reset', payload: { token: resetToken, password: 'a much longer and rarer passphrase' } })).statusCode).toBe(204)
+  })
+
   it(`JSON nested deeper than JSON_MAX_DEPTH (${32}) is a 400 before any handler sees it`, async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 3000 }), fc.constantFrom('array' as const, 'object' as const), async (depth, kind) => {

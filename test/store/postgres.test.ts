@@ -6,6 +6,7 @@ import { POSTGRES_MIGRATIONS, migratePostgres } from '../../src/store/postgres-m
 import { createPostgresStore, type PostgresStore } from '../../src/store/postgres.ts'
 import type { Store } from '../../src/store/store.ts'
 import { runStoreConformance } from './conformance.ts'
+import { runMailStoreConformance } from './mail-conformance.ts'
 
 const url = process.env.TEST_DATABASE_URL
 // An unreachable server must fail the suite within the hook timeout, not hang it.
@@ -45,6 +46,7 @@ if (!url) {
   }
 
   runStoreConformance('postgres', () => makeStore(), dispose)
+  runMailStoreConformance('postgres', () => makeStore(), dispose)
 
   describe('PostgreSQL store across processes', () => {
     it('rotates exactly once when two pools race 50 rotations of one token', async () => {

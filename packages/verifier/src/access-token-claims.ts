@@ -13,6 +13,8 @@ export interface AccessTokenClaims {
   scope: string
   /** RFC 9449 §6.1: the thumbprint of the key a DPoP-bound token must be presented with. */
   cnf?: { jkt: string }
+  /** Whether the user had proved control of their email when the token was issued (absent from older tokens). */
+  email_verified?: boolean
 }
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt'

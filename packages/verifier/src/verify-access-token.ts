@@ -187,6 +187,7 @@ function checkClaims(c: Record<string, unknown>, policy: VerificationPolicy, now
     jti: c.jti as string,
     sid: c.sid as string,
     scope: c.scope as string,
+    ...(typeof c.email_verified === 'boolean' ? { email_verified: c.email_verified } : {}),
   }
   if (cnf) claims.cnf = cnf
   return claims
