@@ -40,6 +40,7 @@ import { applyResponseDefaults, securityHeadersPlugin } from './plugins/security
 import { accountMailRoutes } from './routes/account-mail.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { authRoutes } from './routes/auth.ts'
+import { createDpopBindingCheck } from './routes/dpop-binding.ts'
 import { docsRoutes } from './routes/docs.ts'
 import { healthRoutes } from './routes/health.ts'
 import { meRoutes } from './routes/me.ts'
@@ -248,7 +249,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // request, serialise on send) run for them alone rather than for every protected call.
   await app.register(async function refreshCookieScope(scope) {
     await scope.register(fastifyCookie)
-    await scope.register(authRoutes, { auth, delivery })
+    await scope.register(authRoutes, { auth, delivery, dpopBinding: createDpopBindingCheck(dpop) })
   })
   await app.register(meRoutes, { store })
   await app.register(sessionRoutes, { sessions })

@@ -16,14 +16,19 @@ import type { AuditLog, RequestContext } from './audit-log.ts'
 import { normalizeEmail, passwordProblem } from './password-policy.ts'
 import type { PasswordHasher } from './passwords.ts'
 
-/** RFC 6749 §5.1 token response. */
+/** RFC 6749 §5.1 token response; `DPoP` (RFC 9449 §5) when the access token is bound to the client's key. */
 export interface TokenResponse {
   access_token: string
-  token_type: 'Bearer'
+  token_type: 'Bearer' | 'DPoP'
   expires_in: number
   refresh_token: string
   refresh_expires_in: number
   scope: string
+}
+
+/** The key a request proved with a valid DPoP proof (RFC 9449): its RFC 7638 thumbprint. */
+export interface DpopBinding {
+  jkt: string
 }
 
 export interface AuthEvents {
@@ -62,7 +67,7 @@ export type AuthService = ReturnType<typeof createAuthService>
 export function createAuthService(deps: AuthServiceDeps) {
   const { config, store, clock, passwords, audit, verification } = deps
 
-  async function issueAccessToken(user: User, sessionId: string): Promise<{ token: string; expiresIn: number }> {
+  async function issueAccessToken(user: User, sessionId: string, dpopJkt: string | undefined): Promise<{ token: string; expiresIn: number }> {
     const key = deps.keys.current.signing
     if (!key) throw new Error('no current signing key')
     const started = performance.now()
@@ -74,6 +79,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         sessionId,
         scope: user.scope,
         emailVerified: user.emailVerified,
+        ...(dpopJkt === undefined ? {} : { dpopJkt }),
         now: Math.floor(clock.now() / 1000),
         ttl: config.accessTokenTtl,
       },
@@ -83,12 +89,12 @@ export function createAuthService(deps: AuthServiceDeps) {
     return { token, expiresIn: config.accessTokenTtl }
   }
 
-  async function tokenResponse(user: User, session: Pick<Session, 'id' | 'idleExpiresAt' | 'absoluteExpiresAt'>, refreshToken: string): Promise<TokenResponse> {
-    const access = await issueAccessToken(user, session.id)
+  async function tokenResponse(user: User, session: Pick<Session, 'id' | 'idleExpiresAt' | 'absoluteExpiresAt'>, refreshToken: string, binding: DpopBinding | undefined): Promise<TokenResponse> {
+    const access = await issueAccessToken(user, session.id, binding?.jkt)
     const endsAt = Math.min(session.idleExpiresAt, session.absoluteExpiresAt)
     return {
       access_token: access.token,
-      token_type: 'Bearer',
+      token_type: binding ? 'DPoP' : 'Bearer',
       expires_in: access.expiresIn,
       refresh_token: refreshToken,
       refresh_expires_in: Math.max(0, Math.floor((endsAt - clock.now()) / 1000)),
@@ -96,7 +102,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     }
   }
 
-  async function startSession(user: User, ctx: RequestContext): Promise<{ tokens: TokenResponse; sessionId: string }> {
+  async function startSession(user: User, ctx: RequestContext, binding: DpopBinding | undefined): Promise<{ tokens: TokenResponse; sessionId: string }> {
     const now = clock.now()
     const refreshToken = mintRefreshToken()
     const absoluteExpiresAt = now + config.refreshAbsoluteTtl * 1000
@@ -109,17 +115,19 @@ export function createAuthService(deps: AuthServiceDeps) {
       userAgent: ctx.userAgent ? ctx.userAgent.slice(0, 512) : null,
       ip: ctx.ip,
       tokenHash: hashRefreshToken(refreshToken),
+      // A sign-in with a proof binds the session: every refresh must prove the same key.
+      dpopJkt: binding?.jkt ?? null,
     }
     // Signed before the session exists (the signature waits for the thread pool): a request that
     // fails or is abandoned meanwhile leaves no session that no client holds.
-    const tokens = await tokenResponse(user, session, refreshToken)
+    const tokens = await tokenResponse(user, session, refreshToken, binding)
     await store.createSession(session)
     return { tokens, sessionId: session.id }
   }
 
   return {
 
-    async register(rawEmail: string, password: string, ctx: RequestContext): Promise<RegisterResult> {
+    async register(rawEmail: string, password: string, ctx: RequestContext, binding?: DpopBinding): Promise<RegisterResult> {
       const email = normalizeEmail(rawEmail)
       const problem = passwordProblem(password, email)
       if (problem) throw new AppError('weak_password', `password ${problem}`, { errors: [{ field: 'password', message: problem }] })
@@ -132,12 +140,12 @@ export function createAuthService(deps: AuthServiceDeps) {
         await audit.record('register', ctx, { userId: user.id, details: { verification_required: true } })
         return { verificationRequired: true }
       }
-      const { tokens, sessionId } = await startSession(user, ctx)
+      const { tokens, sessionId } = await startSession(user, ctx, binding)
       await audit.record('register', ctx, { userId: user.id, sessionId })
       return { tokens }
     },
 
-    async login(rawEmail: string, password: string, ctx: RequestContext): Promise<TokenResponse> {
+    async login(rawEmail: string, password: string, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
       const email = normalizeEmail(rawEmail)
       const user = await store.findUserByEmail(email)
       if (!user) {
@@ -161,7 +169,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         throw new AppError('email_not_verified', 'confirm your email address first: a new link was mailed to it')
       }
       if (check.needsRehash) await store.updatePasswordHash(user.id, await passwords.hash(password))
-      const { tokens, sessionId } = await startSession(user, ctx)
+      const { tokens, sessionId } = await startSession(user, ctx, binding)
       // The account may have been disabled while the password was being checked: its revocation of
       // all sessions ran before this one existed, so look again now that it does.
       if ((await store.findUserById(user.id))?.disabledAt !== null) {
@@ -172,7 +180,11 @@ export function createAuthService(deps: AuthServiceDeps) {
       return tokens
     },
 
-    async refresh(refreshToken: string, ctx: RequestContext): Promise<TokenResponse> {
+    /**
+     * Rotates the refresh token. A proof (`binding`) binds the new access token to its key; a session
+     * bound at sign-in refuses a refresh that does not prove that same key, before the token is spent.
+     */
+    async refresh(refreshToken: string, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
       if (!isRefreshTokenShaped(refreshToken)) throw new AppError('invalid_refresh_token', 'refresh token is malformed')
       const successor = mintRefreshToken()
       const result = await store.rotateRefreshToken({
@@ -182,6 +194,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         now: clock.now(),
         graceMs: config.refreshGracePeriod * 1000,
         idleMs: config.refreshIdleTtl * 1000,
+        dpopJkt: binding?.jkt ?? null,
         // Written by the store in the rotation's transaction: a rotation's or a reuse's event.
         audit: audit.origin(ctx),
       })
@@ -191,12 +204,12 @@ export function createAuthService(deps: AuthServiceDeps) {
           if (verification?.required && !result.user.emailVerified) throw new AppError('email_not_verified', 'confirm your email address first')
           deps.events?.rotated?.()
           audit.recorded('refresh')
-          return await tokenResponse(result.user, result.session, successor)
+          return await tokenResponse(result.user, result.session, successor, binding)
         case 'grace': {
           const same = openSuccessor(refreshToken, result.sealed)
           if (!same) throw new AppError('invalid_refresh_token', 'refresh token is not valid')
           await audit.record('refresh', ctx, { userId: result.user.id, sessionId: result.session.id, details: { grace_retry: true } })
-          return await tokenResponse(result.user, result.session, same)
+          return await tokenResponse(result.user, result.session, same, binding)
         }
         case 'reused':
           deps.events?.reuseDetected?.()
@@ -215,6 +228,9 @@ export function createAuthService(deps: AuthServiceDeps) {
           throw new AppError('invalid_refresh_token', 'the session has expired; sign in again')
         case 'unknown':
           throw new AppError('invalid_refresh_token', 'refresh token is not valid')
+        case 'key_mismatch':
+          await audit.record('refresh_dpop_mismatch', ctx, { userId: result.session.userId, sessionId: result.session.id, details: { proof: binding ? 'other_key' : 'none' } })
+          throw new AppError('invalid_dpop_proof', binding ? "this session is bound to another DPoP key: prove the key it was signed in with" : 'this session is bound to a DPoP key: send a DPoP proof of that key')
       }
     },
 

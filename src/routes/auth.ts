@@ -4,6 +4,7 @@ import type { AuthService } from '../accounts/auth-service.ts'
 import { MAX_PASSWORD_BYTES, normalizeEmail } from '../accounts/password-policy.ts'
 import { AppError } from '../errors.ts'
 import { parse, requestContext } from './parse.ts'
+import type { DpopBindingCheck } from './dpop-binding.ts'
 import { missingRefreshToken, type RefreshDelivery } from './refresh-delivery.ts'
 
 const Credentials = z.strictObject({
@@ -19,16 +20,18 @@ const RefreshBody = z.strictObject({ refresh_token: z.string().min(1).max(512).o
 export interface AuthRoutesOptions {
   auth: AuthService
   delivery: RefreshDelivery
+  /** The DPoP key a request proves, if any: the tokens issued are then bound to it. */
+  dpopBinding: DpopBindingCheck
 }
 
 /** POST /auth/register, /auth/login, /auth/refresh, /auth/logout — public, thin: parse → call → reply. */
-export async function authRoutes(app: FastifyInstance, { auth, delivery }: AuthRoutesOptions) {
+export async function authRoutes(app: FastifyInstance, { auth, delivery, dpopBinding }: AuthRoutesOptions) {
   const config = { public: true } as const
 
   app.post('/auth/register', { config: { ...config, rateLimitPolicy: 'register' } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(RegisterBody, request.body)
-    const result = await auth.register(body.email, body.password, requestContext(request))
+    const result = await auth.register(body.email, body.password, requestContext(request), await dpopBinding(request))
     if (!('tokens' in result)) return reply.code(202).send({ verification_required: true })
     return reply.code(201).send(delivery.deliver(reply, result.tokens, mode))
   })
@@ -36,7 +39,7 @@ export async function authRoutes(app: FastifyInstance, { auth, delivery }: AuthR
   app.post('/auth/login', { config: { ...config, rateLimitPolicy: 'login' } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(Credentials, request.body)
-    const tokens = await auth.login(body.email, body.password, requestContext(request))
+    const tokens = await auth.login(body.email, body.password, requestContext(request), await dpopBinding(request))
     return delivery.deliver(reply, tokens, mode)
   })
 
@@ -45,11 +48,14 @@ export async function authRoutes(app: FastifyInstance, { auth, delivery }: AuthR
     const body = parse(RefreshBody, request.body)
     const token = await delivery.presentedToken(request, body.refresh_token, mode)
     if (token === undefined) throw missingRefreshToken(mode)
+    // Outside the try: a bad proof says nothing about the session, so it must not drop the cookie.
+    const binding = await dpopBinding(request)
     try {
-      return delivery.deliver(reply, await auth.refresh(token, requestContext(request)), mode)
+      return delivery.deliver(reply, await auth.refresh(token, requestContext(request), binding), mode)
     } catch (err) {
       // A dead session's cookie is dropped; a transient failure (503) must not sign the user out.
-      if (err instanceof AppError && err.status === 401) delivery.endCookie(reply, mode)
+      // A proof of the wrong key leaves the session as it was: the cookie stays too.
+      if (err instanceof AppError && err.status === 401 && err.code !== 'invalid_dpop_proof') delivery.endCookie(reply, mode)
       throw err
     }
   })

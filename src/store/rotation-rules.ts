@@ -9,6 +9,8 @@ export function refusal(session: Session | null, user: User | null, input: Rotat
   if (session.revokedAt !== null) return { outcome: 'revoked', session }
   if (user.disabledAt !== null) return { outcome: 'disabled', session }
   if (input.now >= session.idleExpiresAt || input.now >= session.absoluteExpiresAt) return { outcome: 'expired', session }
+  // Before the token's own state: a stolen refresh token of a bound session neither rotates nor counts as reuse.
+  if (session.dpopJkt !== null && session.dpopJkt !== (input.dpopJkt ?? null)) return { outcome: 'key_mismatch', session }
   return null
 }
 

@@ -70,6 +70,7 @@ export function toSession(r: Row): Session {
     revokeReason: nullableString(r.revoke_reason),
     userAgent: nullableString(r.user_agent),
     ip: nullableString(r.ip),
+    dpopJkt: nullableString(r.dpop_jkt),
   }
 }
 

@@ -86,4 +86,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX outbox_due ON outbox_messages(status, next_attempt_at);
   CREATE INDEX outbox_created ON outbox_messages(created_at);
   `,
+  // 3: DPoP-bound sessions (issue 19)
+  `
+  ALTER TABLE sessions ADD COLUMN dpop_jkt TEXT;
+  `,
 ]

@@ -41,6 +41,8 @@ export interface Session {
   revokeReason: string | null
   userAgent: string | null
   ip: string | null
+  /** RFC 9449: the thumbprint of the DPoP key every refresh of this session must prove; null when unbound. */
+  dpopJkt: string | null
 }
 
 export interface NewSession {
@@ -53,6 +55,8 @@ export interface NewSession {
   ip: string | null
   /** SHA-256 (base64url) of the session's first refresh token. */
   tokenHash: string
+  /** Set when the sign-in came with a DPoP proof: the session is bound to that key for good. */
+  dpopJkt?: string | null
 }
 
 export interface RotateRefreshTokenInput {
@@ -64,6 +68,8 @@ export interface RotateRefreshTokenInput {
   now: number
   graceMs: number
   idleMs: number
+  /** The thumbprint of the DPoP key the request proved, if any: a bound session refuses any other (or none). */
+  dpopJkt?: string | null
   /**
    * Where the request came from. When given, the outcome's audit event (`refresh` for a rotation,
    * `refresh_reuse_detected` for a reuse) is appended in the rotation's own transaction: one commit
@@ -86,6 +92,8 @@ export interface AuditOrigin {
  *   `sealed` is the child's sealed plaintext so the retry gets the very same token.
  * - reused: an already-rotated token outside the grace window; the store revoked the session.
  * - unknown / revoked / expired / disabled: refused, nothing changed.
+ * - key_mismatch: the session is DPoP-bound and the request did not prove its key; nothing changed,
+ *   so the client holding the key can still refresh.
  */
 export type RotateRefreshTokenResult =
   | { outcome: 'rotated'; session: Session; user: User }
@@ -95,6 +103,7 @@ export type RotateRefreshTokenResult =
   | { outcome: 'revoked'; session: Session }
   | { outcome: 'expired'; session: Session }
   | { outcome: 'disabled'; session: Session }
+  | { outcome: 'key_mismatch'; session: Session }
 
 /** Every audit event type; the admin API filters on these, so they are a runtime list too. */
 export const AUDIT_EVENT_TYPES = [
@@ -118,6 +127,7 @@ export const AUDIT_EVENT_TYPES = [
   'password_reset_requested',
   'password_reset',
   'mail_token_refused',
+  'refresh_dpop_mismatch',
 ] as const
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]

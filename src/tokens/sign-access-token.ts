@@ -8,6 +8,8 @@ export interface AccessTokenInput {
   sessionId: string
   scope: string
   emailVerified?: boolean
+  /** RFC 9449: the thumbprint of the client's DPoP key; the token then carries `cnf.jkt` and is useless without that key. */
+  dpopJkt?: string
   /** Seconds since the epoch. */
   now: number
   ttl: number
@@ -44,6 +46,7 @@ function signingInputOf(input: AccessTokenInput, kid: string, alg: SigningAlgori
     sid: input.sessionId,
     scope: input.scope,
     ...(input.emailVerified === undefined ? {} : { email_verified: input.emailVerified }),
+    ...(input.dpopJkt === undefined ? {} : { cnf: { jkt: input.dpopJkt } }),
   }
   return { signingInput: Buffer.from(`${encodedHeader(kid, alg)}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`), claims }
 }

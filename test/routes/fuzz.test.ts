@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import type { LightMyRequestResponse } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bearer, createTestApp, PASSWORD, registerUser, type TestApp } from '../helpers/app.ts'
+import { createDpopClient } from '../helpers/dpop.ts'
 import { checkResponse, encodeAny, fuzzRequest, hostileString, mutatedToken, nestedJson, type FuzzRequest } from '../helpers/fuzz.ts'
 import { scaled, soakReport } from '../helpers/soak.ts'
 
@@ -109,6 +110,40 @@ describe('fuzzing every registered route', () => {
     )
     // The real token was neither rotated nor revoked by any of that.
     expect((await t.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token } })).statusCode).toBe(200)
+  })
+
+  it('a mutated DPoP proof never opens a protected route, and a bound token never works as Bearer', async () => {
+    const client = createDpopClient('ES256')
+    const htu = (path: string) => `${t.config.publicUrl}${path}`
+    const now = () => Math.floor(t.clock.now() / 1000)
+    const login = await t.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { email: (await registerUser(t)).email, password: PASSWORD },
+      headers: { dpop: client.proof({ htm: 'POST', htu: htu('/auth/login'), iat: now() }) },
+    })
+    const token = login.json().access_token as string
+    const base = client.proof({ htm: 'GET', htu: htu('/me/claims'), iat: now(), accessToken: token })
+    // Spent first: a mutant that decodes to the same proof (base64url's spare bits) is then a replay.
+    expect((await t.inject({ method: 'GET', url: '/me/claims', headers: { authorization: `DPoP ${token}`, dpop: base } })).statusCode).toBe(200)
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(mutatedToken(base), hostileString), fc.constantFrom('DPoP', 'Bearer', 'dpop'), async (proof, scheme) => {
+        tried++
+        let res: LightMyRequestResponse
+        try {
+          res = await t.inject({ method: 'GET', url: '/me/claims', headers: { authorization: `${scheme} ${token}`, dpop: proof } })
+        } catch (err) {
+          if (unsendable(err)) return
+          throw err
+        }
+        expect(res.statusCode, `${scheme} with proof ${proof.slice(-16)} → ${res.body}`).toBe(401)
+        expect(['invalid_dpop_proof', 'invalid_token']).toContain(res.json().code)
+        expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="latchkey".*, DPoP realm="latchkey"/)
+      }),
+      { numRuns: RUNS },
+    )
+    const fresh = client.proof({ htm: 'GET', htu: htu('/me/claims'), iat: now(), accessToken: token })
+    expect((await t.inject({ method: 'GET', url: '/me/claims', headers: { authorization: `DPoP ${token}`, dpop: fresh } })).statusCode).toBe(200)
   })
 
   it('a mutated mail-link token never verifies or resets anything, and each refusal has its own code', async () => {

@@ -120,6 +120,25 @@ export function runStoreConformance(
       expect((await store.findSessionByTokenHash('child'))?.id).toBe(s.id)
     })
 
+    it('keeps a session bound to its DPoP key: another key or none changes nothing', async () => {
+      const u = newUser()
+      await store.createUser(u)
+      const s = { ...newSession(u.id), dpopJkt: 'jkt-of-the-client' }
+      expect((await store.createSession(s)).dpopJkt).toBe('jkt-of-the-client')
+      expect((await store.findSession(s.id))?.dpopJkt).toBe('jkt-of-the-client')
+      expect(await store.rotateRefreshToken(rotation(s.tokenHash, { dpopJkt: 'jkt-of-a-thief' }))).toMatchObject({ outcome: 'key_mismatch', session: { id: s.id } })
+      expect(await store.rotateRefreshToken(rotation(s.tokenHash, { dpopJkt: null }))).toMatchObject({ outcome: 'key_mismatch' })
+      // Neither refusal spent the token nor counted as reuse.
+      const ok = await store.rotateRefreshToken(rotation(s.tokenHash, { dpopJkt: 'jkt-of-the-client', newTokenHash: 'bound-child' }))
+      expect(ok).toMatchObject({ outcome: 'rotated', session: { dpopJkt: 'jkt-of-the-client', revokedAt: null } })
+      // A grace retry with the wrong key gets nothing either.
+      expect(await store.rotateRefreshToken(rotation(s.tokenHash, { now: T0 + 2000, dpopJkt: 'jkt-of-a-thief' }))).toMatchObject({ outcome: 'key_mismatch' })
+      // An unbound session rotates with or without a key.
+      const free = newSession(u.id)
+      expect((await store.createSession(free)).dpopJkt).toBeNull()
+      expect((await store.rotateRefreshToken(rotation(free.tokenHash, { dpopJkt: 'any' }))).outcome).toBe('rotated')
+    })
+
     it('treats the old token as reuse after the grace window and revokes the session', async () => {
       const u = newUser()
       await store.createUser(u)
