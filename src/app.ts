@@ -1,10 +1,11 @@
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import { createAdminService } from './accounts/admin-service.ts'
 import { createAuditLog } from './accounts/audit-log.ts'
 import { createAuthService } from './accounts/auth-service.ts'
+import { createRedisDpopNonces } from './accounts/redis-dpop-nonces.ts'
 import { createRedisDpopReplayCache } from './accounts/redis-dpop-replay-cache.ts'
 import { createEmailChange } from './accounts/email-change.ts'
 import { createEmailVerification } from './accounts/email-verification.ts'
@@ -23,6 +24,7 @@ import type { Metrics } from './metrics.ts'
 import { lazyChildLoggerFactory } from './logger.ts'
 import {
   authenticatePlugin,
+  createMemoryDpopNonces,
   createMemoryDpopReplayCache,
   DPOP_ALGORITHMS,
   type ChallengeOptions,
@@ -222,6 +224,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // One replay cache for proofs at sign-in, refresh and protected routes: shared through Redis when set.
   const dpopReplay = redis ? createRedisDpopReplayCache(redis) : createMemoryDpopReplayCache()
+  const nonceLifetime = config.dpop.nonceLifetime
+  const dpopNonces = (lifetime: number) => (redis ? createRedisDpopNonces(redis, lifetime) : createMemoryDpopNonces(lifetime, () => randomBytes(16).toString('base64url')))
   const dpop: DpopOptions | undefined =
     config.dpop.mode === 'off'
       ? undefined
@@ -233,6 +237,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           replay: dpopReplay,
           now: () => Math.floor(clock.now() / 1000),
           algs: DPOP_ALGORITHMS,
+          ...(nonceLifetime === undefined ? {} : { nonces: dpopNonces(nonceLifetime) }),
         }
   await app.register(authenticatePlugin, {
     ...challenge,

@@ -165,6 +165,9 @@ export const EnvSchema = z.object({
   // RFC 9449: off, or sender-constrained tokens for clients that send proofs, or for all clients.
   DPOP: z.enum(['off', 'allowed', 'required'], { message: 'must be off, allowed or required' }).default('allowed'),
   DPOP_PROOF_MAX_AGE: seconds(5, 600).default(60),
+  // RFC 9449 §8: proofs must carry a nonce the server issued, changed every DPOP_NONCE_LIFETIME seconds.
+  DPOP_NONCE: booleanFromEnv.default(false),
+  DPOP_NONCE_LIFETIME: seconds(10, 86400).default(300),
   TOKEN_CACHE_TTL: seconds(0, 600).default(60),
   TOKEN_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
   // Mail (issue 17; docs/mail.md).
@@ -239,7 +242,12 @@ export interface Config {
   /** Processes to serve from (node:cluster); 'auto' = one per core. */
   workers: number | 'auto'
   /** DPoP (RFC 9449): refused, accepted, or demanded of every client; proofs older than maxAge seconds are refused. */
-  dpop: { mode: 'off' | 'allowed' | 'required'; proofMaxAge: number }
+  dpop: {
+    mode: 'off' | 'allowed' | 'required'
+    proofMaxAge: number
+    /** Seconds each server nonce is current (the previous one stays accepted); undefined = no nonces. */
+    nonceLifetime: number | undefined
+  }
   mail: MailConfig
 }
 
@@ -401,7 +409,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     tokenCache: { ttlMs: e.TOKEN_CACHE_TTL * 1000, maxEntries: e.TOKEN_CACHE_MAX_ENTRIES },
     workers: e.WORKERS,
-    dpop: { mode: e.DPOP, proofMaxAge: e.DPOP_PROOF_MAX_AGE },
+    dpop: { mode: e.DPOP, proofMaxAge: e.DPOP_PROOF_MAX_AGE, nonceLifetime: e.DPOP_NONCE ? e.DPOP_NONCE_LIFETIME : undefined },
     mail: {
       smtpUrl: e.SMTP_URL,
       from: e.MAIL_FROM ?? `Latchkey <no-reply@${isIP(new URL(publicUrl).hostname.replace(/^\[|\]$/g, '')) ? 'localhost' : new URL(publicUrl).hostname}>`,

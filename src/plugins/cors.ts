@@ -21,8 +21,8 @@ export const corsPlugin = fp(
       origin: [...options.origins],
       credentials: true,
       methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'],
-      allowedHeaders: ['Authorization', 'Content-Type', REFRESH_MODE_HEADER],
-      exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-Request-Id'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'DPoP', REFRESH_MODE_HEADER],
+      exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'X-Request-Id', 'DPoP-Nonce'],
       maxAge: options.maxAge,
       // Strict mode answers a plain OPTIONS (no Origin) with a text/plain 400, breaking the rule that
       // every error is a problem document; a bare 204 is an honest answer to OPTIONS and grants nothing.

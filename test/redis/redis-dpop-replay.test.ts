@@ -54,5 +54,26 @@ if (!testRedisUrl) {
       const fresh = client.proof({ htm: 'GET', htu: `${a.config.publicUrl}/me/claims`, iat: now, accessToken: token })
       expect((await a.inject({ method: 'GET', url: '/me/claims', headers: { ...headers, dpop: fresh } })).statusCode).toBe(200)
     })
+
+    it('every instance accepts the server nonce another instance handed out (DPOP_NONCE=true)', async () => {
+      const env = { DPOP_NONCE: 'true', DPOP_NONCE_LIFETIME: '60' }
+      const { redis: ra } = await productionRedisClient(url, prefix)
+      const { redis: rb } = await productionRedisClient(url, prefix)
+      clients.push(ra, rb)
+      const a = await createTestApp({ env, deps: { redis: ra } })
+      apps.push(a)
+      const b = await createTestApp({ env, deps: { redis: rb }, store: a.store, keys: a.keys })
+      apps.push(b)
+      const email = uniqueEmail()
+      await a.inject({ method: 'POST', url: '/auth/register', payload: { email, password: PASSWORD } })
+      const client = createDpopClient('EdDSA')
+      const proof = (nonce?: string) => client.proof({ htm: 'POST', htu: `${a.config.publicUrl}/auth/login`, iat: Math.floor(a.clock.now() / 1000), ...(nonce ? { nonce } : {}) })
+      const refused = await a.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD }, headers: { dpop: proof() } })
+      expect(refused.json().code).toBe('use_dpop_nonce')
+      const nonce = String(refused.headers['dpop-nonce'])
+      const onB = await b.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD }, headers: { dpop: proof(nonce) } })
+      expect(onB.statusCode, onB.body).toBe(200)
+      expect(onB.json().token_type).toBe('DPoP')
+    })
   })
 }

@@ -296,3 +296,49 @@ describe('DPoP modes', () => {
     expect((await t.inject({ method: 'GET', url: '/me/claims' })).headers['www-authenticate']).toBe('Bearer realm="latchkey"')
   })
 })
+
+describe('DPoP server nonces (DPOP_NONCE=true)', () => {
+  let t: TestApp
+  beforeEach(async () => {
+    t = await createTestApp({ env: { DPOP_NONCE: 'true', DPOP_NONCE_LIFETIME: '60' } })
+  })
+  afterEach(() => t.close())
+
+  function expectNonceRequired(res: { statusCode: number; json(): unknown; headers: Record<string, unknown> }): string {
+    expect(res.statusCode).toBe(401)
+    const body = res.json() as { code: string; detail: string }
+    expect(body.code).toBe('use_dpop_nonce')
+    expect(res.headers['www-authenticate']).toBe(`Bearer realm="latchkey", DPoP realm="latchkey", error="use_dpop_nonce", error_description="${body.detail}", algs="RS256 PS256 ES256 EdDSA"`)
+    const nonce = res.headers['dpop-nonce']
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{16,}$/)
+    return nonce as string
+  }
+
+  it('a proof without the nonce gets use_dpop_nonce and the nonce; the retry with it succeeds', async () => {
+    const client = createDpopClient()
+    const email = await registered(t)
+    const first = await signIn(t, client, email)
+    const nonce = expectNonceRequired(first)
+    const retry = await t.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD }, headers: { dpop: proofFor(t, client, 'POST', '/auth/login', { nonce }) } })
+    expect(retry.statusCode, retry.body).toBe(200)
+    const token = retry.json().access_token as string
+    expectNonceRequired(await claimsWith(t, token, proofFor(t, client, 'GET', '/me/claims', { accessToken: token })))
+    expectNonceRequired(await claimsWith(t, token, proofFor(t, client, 'GET', '/me/claims', { accessToken: token, nonce: 'made-up-by-the-client' })))
+    expect((await claimsWith(t, token, proofFor(t, client, 'GET', '/me/claims', { accessToken: token, nonce }))).statusCode).toBe(200)
+    const refresh = await t.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: retry.json().refresh_token }, headers: { dpop: proofFor(t, client, 'POST', '/auth/refresh') } })
+    expectNonceRequired(refresh)
+  })
+
+  it('a nonce stays accepted for one more lifetime after the next one is issued, then is refused', async () => {
+    const client = createDpopClient()
+    const email = await registered(t)
+    const nonce = expectNonceRequired(await signIn(t, client, email))
+    const login = (n: string) => t.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD }, headers: { dpop: proofFor(t, client, 'POST', '/auth/login', { nonce: n }) } })
+    t.clock.advance(60_000)
+    expect((await login(nonce)).statusCode).toBe(200)
+    t.clock.advance(60_000)
+    const next = expectNonceRequired(await login(nonce))
+    expect(next).not.toBe(nonce)
+    expect((await login(next)).statusCode).toBe(200)
+  })
+})

@@ -2,7 +2,7 @@ import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyReques
 import fp from 'fastify-plugin'
 import { hasScopes, type AccessTokenClaims } from './access-token-claims.ts'
 import { authChallenge, type ChallengeOptions } from './auth-challenge.ts'
-import { DpopError, verifyDpopProof, type DpopReplayCache } from './dpop-proof.ts'
+import { DpopError, verifyDpopProof, type DpopNonces, type DpopReplayCache, type VerifiedDpopProof } from './dpop-proof.ts'
 import { decorateProblemFields, sendProblem, toProblemError } from './error-handler.ts'
 import { VerifierError } from './problem.ts'
 
@@ -37,6 +37,45 @@ export interface DpopOptions {
   now: () => number
   /** Proof algorithms announced in the DPoP challenge. */
   algs: readonly string[]
+  /** Server nonces every proof must carry (RFC 9449 §8); unset, proofs need none. */
+  nonces?: DpopNonces
+}
+
+/**
+ * The one check of a request's DPoP proof, at sign-in, refresh and protected routes alike: the proof
+ * itself (RFC 9449 §4.3), the server's nonce when one is required — a missing or stale one is
+ * `use_dpop_nonce` with the current nonce in `DPoP-Nonce` — and single use of its `jti`. Synchronous
+ * unless a shared nonce source or replay cache answers with a promise.
+ */
+export function checkDpopProof(dpop: DpopOptions, request: FastifyRequest, accessToken?: string): VerifiedDpopProof | Promise<VerifiedDpopProof> {
+  const header = request.headers.dpop
+  if (typeof header !== 'string' || header === '') throw new DpopError('invalid_dpop_proof', 'send one DPoP proof in the DPoP header')
+  const path = request.url.split('?')[0] ?? '/'
+  const now = dpop.now()
+  const target = { method: request.method, url: `${dpop.publicUrl}${path}`, ...(accessToken === undefined ? {} : { accessToken }) }
+  const proof = verifyDpopProof(header, target, { now, maxAge: dpop.maxAge, clockTolerance: dpop.clockTolerance })
+  const nonces = dpop.nonces
+  if (!nonces) return unused(dpop, proof, now)
+  const accepted = proof.nonce === undefined ? false : nonces.accepts(proof.nonce, now)
+  if (accepted === true) return unused(dpop, proof, now)
+  if (accepted === false) return refuseNonce(nonces, proof, now)
+  return accepted.then((ok) => (ok ? unused(dpop, proof, now) : refuseNonce(nonces, proof, now)))
+}
+
+function unused(dpop: DpopOptions, proof: VerifiedDpopProof, now: number): VerifiedDpopProof | Promise<VerifiedDpopProof> {
+  const first = dpop.replay.firstUse(proof.jkt, proof.jti, proof.iat + dpop.maxAge + 2 * dpop.clockTolerance, now)
+  if (first === true) return proof
+  if (first === false) throw replayed()
+  return first.then((ok) => {
+    if (!ok) throw replayed()
+    return proof
+  })
+}
+
+async function refuseNonce(nonces: DpopNonces, proof: VerifiedDpopProof, now: number): Promise<never> {
+  const current = await nonces.current(now)
+  const detail = proof.nonce === undefined ? 'this server requires a nonce in DPoP proofs: use the one in the DPoP-Nonce header' : 'the proof nonce is not current: use the one in the DPoP-Nonce header'
+  throw new DpopError('use_dpop_nonce', detail, { 'DPoP-Nonce': current })
 }
 
 export interface AuthenticateOptions extends ChallengeOptions {
@@ -163,18 +202,9 @@ export const authenticatePlugin = fp(
       }
       if (!dpop) throw new VerifierError('invalid_token', 'DPoP is not accepted here')
       if (jkt === undefined) throw new VerifierError('invalid_token', 'the token is not DPoP-bound: send it as Authorization: Bearer')
-      const header = request.headers.dpop
-      if (typeof header !== 'string' || header === '') throw new DpopError('invalid_dpop_proof', 'send a DPoP proof in the DPoP header')
-      const path = request.url.split('?')[0] ?? '/'
-      const now = dpop.now()
-      const proof = verifyDpopProof(header, { method: request.method, url: `${dpop.publicUrl}${path}`, accessToken: token }, { now, maxAge: dpop.maxAge, clockTolerance: dpop.clockTolerance })
-      if (proof.jkt !== jkt) throw new DpopError('invalid_dpop_proof', "the proof's key is not the key the token is bound to")
-      const first = dpop.replay.firstUse(proof.jkt, proof.jti, proof.iat + dpop.maxAge + 2 * dpop.clockTolerance, now)
-      if (first === true) return
-      if (first === false) throw replayed()
-      return first.then((ok) => {
-        if (!ok) throw replayed()
-      })
+      const checked = checkDpopProof(dpop, request, token)
+      if (!(checked instanceof Promise)) return provedKey(checked, jkt)
+      return checked.then((proof) => provedKey(proof, jkt))
     }
 
     /** The token as presented, verified and checked against its key binding. */
@@ -228,6 +258,10 @@ export const authenticatePlugin = fp(
   },
   { name: 'latchkey-authenticate', fastify: '5.x' },
 )
+
+function provedKey(proof: VerifiedDpopProof, jkt: string): void {
+  if (proof.jkt !== jkt) throw new DpopError('invalid_dpop_proof', "the proof's key is not the key the token is bound to")
+}
 
 function replayed(): DpopError {
   return new DpopError('invalid_dpop_proof', 'this DPoP proof was used before: sign a new one for each request')

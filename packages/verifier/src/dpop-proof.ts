@@ -13,8 +13,8 @@ export type DpopErrorCode = 'invalid_dpop_proof' | 'use_dpop_nonce'
 /** A refused proof: answered with a `DPoP error="…"` challenge (RFC 9449 §7.1, §8). */
 export class DpopError extends ProblemError {
   declare readonly code: DpopErrorCode
-  constructor(code: DpopErrorCode, detail: string) {
-    super(code, PROBLEM_CATALOG[code], detail)
+  constructor(code: DpopErrorCode, detail: string, headers?: Record<string, string>) {
+    super(code, PROBLEM_CATALOG[code], detail, headers ? { headers } : {})
     this.name = 'DpopError'
   }
 }
@@ -29,7 +29,7 @@ export interface DpopRequest {
   url: string
   /** At a resource: the access token the request carries (the proof's `ath` must hash it). */
   accessToken?: string
-  /** A nonce the server requires in the proof, if any. */
+  /** A nonce the server requires in the proof, if any (one fixed value; DpopNonces for rotating ones). */
   nonce?: string
 }
 
@@ -47,6 +47,8 @@ export interface VerifiedDpopProof {
   jkt: string
   jti: string
   iat: number
+  /** The proof's `nonce` claim, if it has one (RFC 9449 §8). */
+  nonce?: string
 }
 
 const MAX_PROOF_LENGTH = 8192
@@ -138,7 +140,45 @@ export function verifyDpopProof(proof: string, request: DpopRequest, policy: Dpo
     if (ath !== accessTokenHash(request.accessToken)) throw refuse('the proof ath does not match the access token')
   }
   if (request.nonce !== undefined && nonce !== request.nonce) throw new DpopError('use_dpop_nonce', 'the proof must carry the nonce in the DPoP-Nonce header')
-  return { jkt: jwkThumbprint(publicJwk), jti, iat }
+  if (nonce !== undefined && (typeof nonce !== 'string' || nonce.length === 0 || nonce.length > 256)) throw refuse('the proof nonce must be a string of at most 256 characters')
+  return { jkt: jwkThumbprint(publicJwk), jti, iat, ...(nonce === undefined ? {} : { nonce }) }
+}
+
+/**
+ * Server-provided nonces (RFC 9449 §8): when a deployment requires them, a proof must carry a nonce
+ * the server handed out recently (in a `DPoP-Nonce` header), which bounds how far ahead a stolen
+ * device can mint proofs. Shared by every instance behind one public URL.
+ */
+export interface DpopNonces {
+  /** The nonce clients should put in their next proofs. */
+  current(now: number): string | Promise<string>
+  /** Whether a proof's nonce is one this deployment issued and still accepts. */
+  accepts(nonce: string, now: number): boolean | Promise<boolean>
+}
+
+/**
+ * Nonces that change every `lifetime` seconds; the one before the current stays accepted, so a client
+ * that just learned a nonce keeps it for at least one lifetime. Random per window, kept in the
+ * process: a single instance, or the resource-server verifier of one service.
+ */
+export function createMemoryDpopNonces(lifetime: number, random: () => string): DpopNonces {
+  const byWindow = new Map<number, string>()
+  const nonceOf = (window: number): string => {
+    let nonce = byWindow.get(window)
+    if (nonce === undefined) {
+      nonce = random()
+      byWindow.set(window, nonce)
+      for (const w of byWindow.keys()) if (w < window - 1) byWindow.delete(w)
+    }
+    return nonce
+  }
+  return {
+    current: (now) => nonceOf(Math.floor(now / lifetime)),
+    accepts(nonce, now) {
+      const window = Math.floor(now / lifetime)
+      return nonce === nonceOf(window) || nonce === byWindow.get(window - 1)
+    },
+  }
 }
 
 /**

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { AccessTokenClaims } from './access-token-claims.ts'
 import { authenticatePlugin, type DpopOptions } from './authenticate.ts'
 import { systemClock, type Clock } from './clock.ts'
-import { createMemoryDpopReplayCache, DPOP_ALGORITHMS, type DpopReplayCache } from './dpop-proof.ts'
+import { createMemoryDpopReplayCache, DPOP_ALGORITHMS, type DpopNonces, type DpopReplayCache } from './dpop-proof.ts'
 import { errorHandlerPlugin } from './error-handler.ts'
 import { UnknownKeyError, verifyAccessToken, type VerificationPolicy } from './verify-access-token.ts'
 import { createJwksKeySource, type JwksKeySource } from './jwks-key-source.ts'
@@ -53,6 +53,8 @@ export interface VerifierOptions {
     maxAge?: number
     /** Proofs seen before (default: in this process; share one across the instances behind publicUrl). */
     replay?: DpopReplayCache
+    /** Require server nonces in proofs (RFC 9449 §8), e.g. createMemoryDpopNonces(300, …); unset, none are required. */
+    nonces?: DpopNonces
   }
   clock?: Clock
   fetch?: typeof fetch
@@ -119,6 +121,7 @@ export const latchkeyVerifier = fp(
       replay: options.dpop.replay ?? createMemoryDpopReplayCache(),
       now,
       algs: DPOP_ALGORITHMS,
+      ...(options.dpop.nonces ? { nonces: options.dpop.nonces } : {}),
     }
     const challenge = { realm, ...(dpop ? { dpopAlgs: dpop.algs } : {}) }
     if (options.problemErrors !== false && !app.hasPlugin('latchkey-error-handler')) await app.register(errorHandlerPlugin, challenge)
@@ -143,9 +146,10 @@ export {
 } from './algorithms.ts'
 export { ACCESS_TOKEN_TYPE, hasScopes, MAX_ACCESS_TOKEN_LIFETIME, type AccessTokenClaims } from './access-token-claims.ts'
 export { authChallenge, type ChallengeOptions, type PresentedScheme } from './auth-challenge.ts'
-export { authenticatePlugin, bearerToken, presentedToken, type AuthenticateOptions, type DpopOptions } from './authenticate.ts'
+export { authenticatePlugin, bearerToken, checkDpopProof, presentedToken, type AuthenticateOptions, type DpopOptions } from './authenticate.ts'
 export {
   accessTokenHash,
+  createMemoryDpopNonces,
   createMemoryDpopReplayCache,
   DPOP_ALGORITHMS,
   DpopError,
@@ -153,6 +157,7 @@ export {
   normalizeHtu,
   verifyDpopProof,
   type DpopErrorCode,
+  type DpopNonces,
   type DpopPolicy,
   type DpopReplayCache,
   type DpopRequest,

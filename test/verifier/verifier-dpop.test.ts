@@ -1,0 +1,87 @@
+import type { AddressInfo } from 'node:net'
+import { createMemoryDpopNonces, type VerifierOptions } from '@latchkey/verifier'
+import type { FastifyInstance } from 'fastify'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { buildResourceServer } from '../../examples/resource-server/app.ts'
+import { generateSigningKey, type GeneratedKey } from '../../src/keys/generate-key.ts'
+import { signAccessTokenSync } from '../../src/tokens/sign-access-token.ts'
+import { createDpopClient, thumbprintOf, type DpopClient } from '../helpers/dpop.ts'
+import { startJwksServer, type JwksServer } from '../helpers/jwks-server.ts'
+
+/** The resource-server verifier with its `dpop` option: RFC 9449 §7 at another service, over real HTTP. */
+const ISSUER = 'https://auth.example.test'
+const AUDIENCE = 'orders-api'
+const PUBLIC_URL = 'https://orders.example.test'
+
+describe('the verifier plugin with DPoP', () => {
+  let key: GeneratedKey
+  let jwks: JwksServer
+  let app: FastifyInstance
+  let base: string
+
+  beforeAll(async () => {
+    key = await generateSigningKey()
+  })
+  afterEach(async () => {
+    await app?.close()
+    await jwks?.close()
+  })
+
+  async function start(dpop: Omit<NonNullable<VerifierOptions['dpop']>, 'publicUrl'> | undefined) {
+    jwks = await startJwksServer([key])
+    app = await buildResourceServer({ issuer: ISSUER, audience: AUDIENCE, jwksUrl: jwks.url, ...(dpop ? { dpop: { publicUrl: PUBLIC_URL, ...dpop } } : {}) })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  }
+
+  const now = () => Math.floor(Date.now() / 1000)
+  const tokenFor = (client?: DpopClient) =>
+    signAccessTokenSync(
+      { issuer: ISSUER, audience: AUDIENCE, subject: 'user-1', sessionId: 's-1', scope: 'user', now: now(), ttl: 600, ...(client ? { dpopJkt: thumbprintOf(client) } : {}) },
+      { kid: key.kid, privateKey: key.privateKey },
+    ).token
+  const call = (token: string, scheme: string, proof?: string) =>
+    fetch(`${base}/orders`, { headers: { authorization: `${scheme} ${token}`, ...(proof ? { dpop: proof } : {}) } })
+  const proof = (client: DpopClient, token: string, extra: Record<string, unknown> = {}) =>
+    client.proof({ htm: 'GET', htu: `${PUBLIC_URL}/orders`, iat: now(), accessToken: token, ...extra })
+
+  it('accepts a bound token with a proof once, refuses it as Bearer, and keeps Bearer tokens working', async () => {
+    await start({})
+    const client = createDpopClient('ES256')
+    const token = tokenFor(client)
+    const p = proof(client, token)
+    expect((await call(token, 'DPoP', p)).status).toBe(200)
+    const replay = await call(token, 'DPoP', p)
+    expect(replay.status).toBe(401)
+    expect(((await replay.json()) as { code: string }).code).toBe('invalid_dpop_proof')
+    expect(replay.headers.get('www-authenticate')).toMatch(/^Bearer realm="api", DPoP realm="api", error="invalid_dpop_proof", error_description="[^"]+", algs="RS256 PS256 ES256 EdDSA"$/)
+    const asBearer = await call(token, 'Bearer')
+    expect(asBearer.status).toBe(401)
+    expect(((await asBearer.json()) as { code: string }).code).toBe('invalid_token')
+    const other = await call(token, 'DPoP', proof(createDpopClient('EdDSA'), token))
+    expect(((await other.json()) as { code: string }).code).toBe('invalid_dpop_proof')
+    expect((await call(tokenFor(), 'Bearer')).status).toBe(200)
+  })
+
+  it('with mode required refuses Bearer tokens; with nonces it hands one out and then accepts it', async () => {
+    await start({ mode: 'required', nonces: createMemoryDpopNonces(300, () => 'nonce-of-this-window') })
+    expect(((await (await call(tokenFor(), 'Bearer')).json()) as { code: string }).code).toBe('invalid_token')
+    const client = createDpopClient('PS256')
+    const token = tokenFor(client)
+    const refused = await call(token, 'DPoP', proof(client, token))
+    expect(refused.status).toBe(401)
+    expect(((await refused.json()) as { code: string }).code).toBe('use_dpop_nonce')
+    expect(refused.headers.get('dpop-nonce')).toBe('nonce-of-this-window')
+    expect((await call(token, 'DPoP', proof(client, token, { nonce: 'nonce-of-this-window' }))).status).toBe(200)
+  })
+
+  it('without the dpop option a DPoP-bound token is refused in either scheme', async () => {
+    await start(undefined)
+    const client = createDpopClient()
+    const token = tokenFor(client)
+    expect((await call(token, 'Bearer')).status).toBe(401)
+    const asDpop = await call(token, 'DPoP', proof(client, token))
+    expect(asDpop.status).toBe(401)
+    expect(asDpop.headers.get('www-authenticate')).toBe('Bearer realm="api"')
+  })
+})
