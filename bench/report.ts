@@ -21,8 +21,8 @@ export interface Report {
   settings: Record<string, unknown>
   baseline: { rps: number }
   rows: Row[]
-  raw: { rs256SignPerS: number; argon2idHashPerS: number }
-  process: { tokenBytes: number; coldStartMs: number; firstStartWithKeyGenerationMs: number; idleRssMb: number | null; rssAfterRunMb: number | null }
+  raw: { rs256SignPerS: number; argon2idHashPerS: number; es256VerifyPerS?: number }
+  process: { tokenBytes: number; tokenBytesByAlgorithm?: Record<string, number>; coldStartMs: number; firstStartWithKeyGenerationMs: number; idleRssMb: number | null; rssAfterRunMb: number | null }
   targets: Target[]
 }
 
@@ -45,6 +45,7 @@ export function renderReport(r: Report): string {
     ...r.targets.map((t) => `| ${t.name} | ${t.target} | ${fixed(t.value, t.unit === '×' ? 2 : 0)} ${t.unit} | ${t.met ? 'met' : '**missed**'} |`),
     '',
     `First start (generates the development key): ${fixed(r.process.firstStartWithKeyGenerationMs, 0)} ms; RSS after the run: ${fixed(r.process.rssAfterRunMb ?? NaN, 0)} MB.`,
+    ...(r.process.tokenBytesByAlgorithm ? [`Access token bytes by algorithm: ${Object.entries(r.process.tokenBytesByAlgorithm).map(([alg, n]) => `${alg} ${n}`).join(', ')}.`] : []),
   ]
   return lines.join('\n')
 }

@@ -5,6 +5,7 @@ import type { Request } from 'autocannon'
 import { loadConfig } from '../src/config.ts'
 import { loadKeyRecords, readManifest } from '../src/keys/key-files.ts'
 import { signAccessTokenSync } from '../src/tokens/sign-access-token.ts'
+import { benchAlgorithmsAndDpop } from './dpop-and-algorithms.ts'
 import { bearerPerConnection, measuringCpu, runInterleaved, runLoad, type LoadResult } from './load.ts'
 import { rssMb, startProcess, type Running } from './processes.ts'
 import { rawArgon2Rate, rawSignRate } from './raw-rates.ts'
@@ -30,13 +31,16 @@ const latchkeyEnv = {
   RATE_LIMIT_ENABLED: 'false',
   LOG_LEVEL: 'warn',
   WORKERS: '1',
+  // Fixed, so the tokens the bench mints carry the issuer every instance expects (the default
+  // follows PUBLIC_URL, which follows each instance's port).
+  ISSUER: 'https://latchkey.bench',
 }
 const running: Running[] = []
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`)
 const json = { 'content-type': 'application/json' }
 
-async function post(url: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(url, { method: 'POST', headers: json, body: JSON.stringify(body) })
+async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const res = await fetch(url, { method: 'POST', headers: { ...json, ...headers }, body: JSON.stringify(body) })
   if (!res.ok) throw new Error(`POST ${url} → ${res.status} ${await res.text()}`)
   return (await res.json()) as Record<string, unknown>
 }
@@ -49,7 +53,7 @@ async function measure(label: string, run: (duration: number) => Promise<LoadRes
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig({})
+  const config = loadConfig({ ISSUER: latchkeyEnv.ISSUER })
   const argon2Params = { memoryCost: config.argon2.memoryCost, timeCost: config.argon2.timeCost, parallelism: config.argon2.parallelism }
 
   // Cold starts: the first one also generates the development key into KEYS_DIR.
@@ -147,9 +151,9 @@ async function main(): Promise<void> {
   // one; its response puts the rotated successor back, so every token is presented exactly once.
   // (autocannon resets a connection's context after every pass through `requests`, so the chain
   // lives in this shared pool rather than in the context.)
-  const refreshRun = async (duration: number) => {
+  const refreshRun = (base: string, pid: number | undefined, email: string) => async (duration: number) => {
     const pool: string[] = []
-    for (let i = 0; i < CONNECTIONS + 4; i++) pool.push(String((await post(`${L}/auth/login`, { email: EMAIL, password: PASSWORD })).refresh_token))
+    for (let i = 0; i < CONNECTIONS + 4; i++) pool.push(String((await post(`${base}/auth/login`, { email, password: PASSWORD })).refresh_token))
     const requests: Request[] = [
       {
         method: 'POST',
@@ -162,9 +166,9 @@ async function main(): Promise<void> {
       },
     ]
     // The logins above are not part of the measured CPU.
-    return measuringCpu(lk, (d) => runLoad({ url: L, connections: CONNECTIONS, duration: d, requests }))(duration)
+    return measuringCpu(pid, (d) => runLoad({ url: base, connections: CONNECTIONS, duration: d, requests }))(duration)
   }
-  const refresh = await measure('latchkey POST /auth/refresh', refreshRun)
+  const refresh = await measure('latchkey POST /auth/refresh', refreshRun(L, lk, EMAIL))
 
   const loginRun = (duration: number) =>
     runLoad({ url: `${L}/auth/login`, connections: CORES * 2, duration, method: 'POST', headers: json, body: JSON.stringify({ email: EMAIL, password: PASSWORD }) })
@@ -194,6 +198,22 @@ async function main(): Promise<void> {
   const idle = stormDefault.idle
   const underLoad = stormDefault.busy
 
+  const algorithms = await benchAlgorithmsAndDpop({
+    base: L,
+    pid: lk,
+    env: latchkeyEnv,
+    dir,
+    duration: DURATION,
+    rounds: ROUNDS,
+    connections: CONNECTIONS,
+    baseline,
+    running,
+    refreshRun,
+    register: (base, email, headers) => post(`${base}/auth/register`, { email, password: PASSWORD }, headers),
+    claims: { issuer: config.issuer, audience: config.audience, ttl: config.accessTokenTtl },
+    log,
+  })
+
   const rssAfter = rssMb(latchkey.child.pid!)
 
   const fastestPeer = Math.max(...Object.values(peerProtected).map((r) => r.rps))
@@ -207,6 +227,7 @@ async function main(): Promise<void> {
     { name: 'access token size', target: '≤ 1024 B', value: tokenBytes, unit: 'B', met: tokenBytes <= 1024 },
     { name: 'cold start to ready (key present)', target: '≤ 1000 ms', value: latchkey.startMs, unit: 'ms', met: latchkey.startMs <= 1000 },
     { name: 'idle RSS', target: '≤ 100 MB', value: idleRss ?? NaN, unit: 'MB', met: idleRss !== null && idleRss <= 100 },
+    ...algorithms.targets,
   ]
 
   const report: Report = {
@@ -238,9 +259,10 @@ async function main(): Promise<void> {
       { scenario: `THREAD_POOL_NICE=0: GET /me/claims at ${rate} req/s, idle`, result: stormSamePriority.idle },
       { scenario: `THREAD_POOL_NICE=0: GET /me/claims at ${rate} req/s, during a login storm`, result: stormSamePriority.busy },
       { scenario: 'THREAD_POOL_NICE=0: POST /auth/login during that storm', result: stormSamePriority.during, reference: { name: 'raw argon2id', rps: argon2Rate } },
+      ...algorithms.rows,
     ],
-    raw: { rs256SignPerS: signRate, argon2idHashPerS: argon2Rate },
-    process: { tokenBytes, coldStartMs: latchkey.startMs, firstStartWithKeyGenerationMs: first.startMs, idleRssMb: idleRss, rssAfterRunMb: rssAfter },
+    raw: { rs256SignPerS: signRate, argon2idHashPerS: argon2Rate, ...algorithms.raw },
+    process: { tokenBytes, tokenBytesByAlgorithm: algorithms.tokenBytes, coldStartMs: latchkey.startMs, firstStartWithKeyGenerationMs: first.startMs, idleRssMb: idleRss, rssAfterRunMb: rssAfter },
     targets,
   }
   printReport(report)

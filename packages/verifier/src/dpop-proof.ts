@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { algorithmOfJwk, importVerificationKey, SIGNING_ALGORITHMS, signatureLength, verifySignature, type SigningAlgorithm } from './algorithms.ts'
+import { algorithmOfJwk, importVerificationKey, SIGNING_ALGORITHMS, signatureLength, verifySignature, type SigningAlgorithm, type VerificationKey } from './algorithms.ts'
 import { PROBLEM_CATALOG, ProblemError } from './problem.ts'
 
 /**
@@ -97,14 +97,17 @@ export function normalizeHtu(url: string): string | undefined {
 }
 
 /**
- * Checks one proof against the request it came with; returns its key's thumbprint, jti and iat, or
- * throws DpopError. Replay (the jti seen before) is the caller's check: it needs shared state.
+ * The key of a proof header, checked and imported once per distinct header: a client signs every
+ * proof with one key, so its header segment repeats byte for byte, and importing the JWK (a new
+ * KeyObject, whose first verification is slower too) and hashing its thumbprint would otherwise cost
+ * more than the signature check itself. Only headers that pass every check are kept; bounded.
  */
-export function verifyDpopProof(proof: string, request: DpopRequest, policy: DpopPolicy): VerifiedDpopProof {
-  if (proof.length > MAX_PROOF_LENGTH) throw refuse('the proof is too large')
-  const parts = proof.split('.')
-  if (parts.length !== 3) throw refuse('the proof must be a compact JWS of three segments')
-  const [h, p, s] = parts as [string, string, string]
+const proofKeys = new Map<string, { key: VerificationKey; jkt: string }>()
+const MAX_PROOF_KEYS = 1024
+
+function proofKey(h: string): { key: VerificationKey; jkt: string } {
+  const known = proofKeys.get(h)
+  if (known) return known
   const header = decodeJson(h, 'header')
   for (const name of Object.keys(header)) if (!ALLOWED_HEADER_PARAMS.has(name)) throw refuse('the proof header has a parameter that is not accepted')
   if (header.typ !== 'dpop+jwt') throw refuse('the proof typ must be dpop+jwt')
@@ -116,12 +119,28 @@ export function verifyDpopProof(proof: string, request: DpopRequest, policy: Dpo
   if (PRIVATE_JWK_MEMBERS.some((m) => m in publicJwk)) throw refuse('the proof jwk must not contain private key material')
   // The key's type decides which algorithm it can verify; the header's alg must be that one.
   if (algorithmOfJwk({ ...publicJwk, alg, use: undefined }) !== alg) throw refuse(`the proof jwk is not a key for ${alg}`)
-  let key
+  let key: VerificationKey
   try {
     key = importVerificationKey({ ...publicJwk, alg, use: undefined }, 'proof key')
   } catch {
     throw refuse('the proof jwk is not a usable public key')
   }
+  const entry = { key, jkt: jwkThumbprint(publicJwk) }
+  if (proofKeys.size >= MAX_PROOF_KEYS) proofKeys.delete(proofKeys.keys().next().value as string)
+  proofKeys.set(h, entry)
+  return entry
+}
+
+/**
+ * Checks one proof against the request it came with; returns its key's thumbprint, jti and iat, or
+ * throws DpopError. Replay (the jti seen before) is the caller's check: it needs shared state.
+ */
+export function verifyDpopProof(proof: string, request: DpopRequest, policy: DpopPolicy): VerifiedDpopProof {
+  if (proof.length > MAX_PROOF_LENGTH) throw refuse('the proof is too large')
+  const parts = proof.split('.')
+  if (parts.length !== 3) throw refuse('the proof must be a compact JWS of three segments')
+  const [h, p, s] = parts as [string, string, string]
+  const { key, jkt } = proofKey(h)
   if (!SEGMENT.test(s)) throw refuse("the proof's signature is not base64url")
   const signature = Buffer.from(s, 'base64url')
   if (signature.length !== signatureLength(key) || !verifySignature(key, Buffer.from(`${h}.${p}`, 'latin1'), signature)) throw refuse('the proof signature is invalid')
@@ -130,8 +149,9 @@ export function verifyDpopProof(proof: string, request: DpopRequest, policy: Dpo
   const { jti, htm, htu, iat, ath, nonce } = claims
   if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) throw refuse('the proof must carry a jti of at most 256 characters')
   if (htm !== request.method) throw refuse(`the proof htm must be ${request.method}`)
-  const expectedHtu = normalizeHtu(request.url)
-  if (typeof htu !== 'string' || expectedHtu === undefined || normalizeHtu(htu) !== expectedHtu) throw refuse(`the proof htu must be ${expectedHtu ?? request.url}`)
+  const expectedHtu = htu === request.url ? request.url : normalizeHtu(request.url)
+  // The exact URL (what clients send) needs no parsing; any other spelling is compared normalised.
+  if (typeof htu !== 'string' || (htu !== request.url && (expectedHtu === undefined || normalizeHtu(htu) !== expectedHtu))) throw refuse(`the proof htu must be ${expectedHtu ?? request.url}`)
   if (typeof iat !== 'number' || !Number.isFinite(iat)) throw refuse('the proof must carry iat')
   if (iat > policy.now + policy.clockTolerance) throw refuse('the proof was issued in the future')
   if (iat < policy.now - policy.maxAge - policy.clockTolerance) throw refuse('the proof is too old')
@@ -141,7 +161,7 @@ export function verifyDpopProof(proof: string, request: DpopRequest, policy: Dpo
   }
   if (request.nonce !== undefined && nonce !== request.nonce) throw new DpopError('use_dpop_nonce', 'the proof must carry the nonce in the DPoP-Nonce header')
   if (nonce !== undefined && (typeof nonce !== 'string' || nonce.length === 0 || nonce.length > 256)) throw refuse('the proof nonce must be a string of at most 256 characters')
-  return { jkt: jwkThumbprint(publicJwk), jti, iat, ...(nonce === undefined ? {} : { nonce }) }
+  return { jkt, jti, iat, ...(nonce === undefined ? {} : { nonce }) }
 }
 
 /**
