@@ -40,6 +40,9 @@ const latchkeyEnv = {
   RATE_LIMIT_ENABLED: 'false',
   LOG_LEVEL: 'warn',
   WORKERS: '1',
+  // Fixed, so the tokens minted here carry the issuer the server expects: by default it follows
+  // PUBLIC_URL, which follows the port each instance is given.
+  ISSUER: 'https://latchkey.bench.test',
 }
 const running: Running[] = []
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`)
@@ -98,7 +101,7 @@ async function mailOnly(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig({})
+  const config = loadConfig({ ISSUER: latchkeyEnv.ISSUER })
   const argon2Params = { memoryCost: config.argon2.memoryCost, timeCost: config.argon2.timeCost, parallelism: config.argon2.parallelism }
 
   // Cold starts: the first one also generates the development key into KEYS_DIR.
