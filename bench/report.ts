@@ -21,8 +21,11 @@ export interface Report {
   settings: Record<string, unknown>
   baseline: { rps: number }
   rows: Row[]
-  raw: { rs256SignPerS: number; argon2idHashPerS: number; es256VerifyPerS?: number }
-  process: { tokenBytes: number; tokenBytesByAlgorithm?: Record<string, number>; coldStartMs: number; firstStartWithKeyGenerationMs: number; idleRssMb: number | null; rssAfterRunMb: number | null }
+  /** Absent when only some sections ran (`npm run bench -- --only=mail`). */
+  raw?: { rs256SignPerS: number; argon2idHashPerS: number; es256VerifyPerS?: number }
+  process?: { tokenBytes: number; tokenBytesByAlgorithm?: Record<string, number>; coldStartMs: number; firstStartWithKeyGenerationMs: number; idleRssMb: number | null; rssAfterRunMb: number | null }
+  /** The mail section (bench/mail.ts): the outbox drain, beside its rows and targets. */
+  mail?: { drain: { backlog: number; delivered: number; seconds: number; perSecond: number; serverCpuUsPerMessage: number | null; duplicates: number } }
   targets: Target[]
 }
 
@@ -43,9 +46,13 @@ export function renderReport(r: Report): string {
     '| target | goal | measured | |',
     '|---|---|---:|---|',
     ...r.targets.map((t) => `| ${t.name} | ${t.target} | ${fixed(t.value, t.unit === '×' ? 2 : 0)} ${t.unit} | ${t.met ? 'met' : '**missed**'} |`),
-    '',
-    `First start (generates the development key): ${fixed(r.process.firstStartWithKeyGenerationMs, 0)} ms; RSS after the run: ${fixed(r.process.rssAfterRunMb ?? NaN, 0)} MB.`,
-    ...(r.process.tokenBytesByAlgorithm ? [`Access token bytes by algorithm: ${Object.entries(r.process.tokenBytesByAlgorithm).map(([alg, n]) => `${alg} ${n}`).join(', ')}.`] : []),
+    ...(r.mail
+      ? ['', `Outbox drain: ${r.mail.drain.delivered} of a ${r.mail.drain.backlog}-message backlog delivered to the in-process SMTP server in ${fixed(r.mail.drain.seconds, 2)} s (${fixed(r.mail.drain.perSecond, 0)} messages/s, ${fixed(r.mail.drain.serverCpuUsPerMessage ?? NaN, 0)} µs server CPU each), ${r.mail.drain.duplicates} duplicates.`]
+      : []),
+    ...(r.process
+      ? ['', `First start (generates the development key): ${fixed(r.process.firstStartWithKeyGenerationMs, 0)} ms; RSS after the run: ${fixed(r.process.rssAfterRunMb ?? NaN, 0)} MB.`]
+      : []),
+    ...(r.process?.tokenBytesByAlgorithm ? [`Access token bytes by algorithm: ${Object.entries(r.process.tokenBytesByAlgorithm).map(([alg, n]) => `${alg} ${n}`).join(', ')}.`] : []),
   ]
   return lines.join('\n')
 }

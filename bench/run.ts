@@ -7,6 +7,7 @@ import { loadKeyRecords, readManifest } from '../src/keys/key-files.ts'
 import { signAccessTokenSync } from '../src/tokens/sign-access-token.ts'
 import { benchAlgorithmsAndDpop } from './dpop-and-algorithms.ts'
 import { bearerPerConnection, measuringCpu, runInterleaved, runLoad, type LoadResult } from './load.ts'
+import { runMailBench } from './mail.ts'
 import { rssMb, startProcess, type Running } from './processes.ts'
 import { rawArgon2Rate, rawSignRate } from './raw-rates.ts'
 import { printReport, type Report, type Target } from './report.ts'
@@ -14,7 +15,9 @@ import { printReport, type Report, type Target } from './report.ts'
 /**
  * `npm run bench`: Latchkey and two reference peers on loopback, driven by autocannon in this
  * process; every ratio is against a baseline measured in the same run. Bounded in time: about
- * 12 load runs of BENCH_DURATION seconds (default 5) plus ~20 s of setup.
+ * 14 load runs of BENCH_DURATION seconds (default 5) plus ~30 s of setup and the outbox drain.
+ * `npm run bench -- --only=mail` runs the mail section alone (bench/mail.ts) and writes
+ * `results/<date>-mail.json`.
  */
 const DURATION = Number(process.env.BENCH_DURATION ?? 5)
 const WARMUP = 1
@@ -24,6 +27,13 @@ const CORES = availableParallelism()
 const PASSWORD = 'correct horse battery staple'
 const EMAIL = 'bench@example.com'
 
+const SECTIONS = ['all', 'mail'] as const
+const only = (process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length) ?? 'all') as (typeof SECTIONS)[number]
+if (!SECTIONS.includes(only)) {
+  process.stderr.write(`bench: unknown section ${only}; one of ${SECTIONS.join(', ')}\n`)
+  process.exit(2)
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-bench-'))
 const latchkeyEnv = {
   DATABASE_URL: `sqlite:${join(dir, 'latchkey.db')}`,
@@ -31,9 +41,9 @@ const latchkeyEnv = {
   RATE_LIMIT_ENABLED: 'false',
   LOG_LEVEL: 'warn',
   WORKERS: '1',
-  // Fixed, so the tokens the bench mints carry the issuer every instance expects (the default
-  // follows PUBLIC_URL, which follows each instance's port).
-  ISSUER: 'https://latchkey.bench',
+  // Fixed, so the tokens minted here carry the issuer the server expects: by default it follows
+  // PUBLIC_URL, which follows the port each instance is given.
+  ISSUER: 'https://latchkey.bench.test',
 }
 const running: Running[] = []
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`)
@@ -50,6 +60,45 @@ async function measure(label: string, run: (duration: number) => Promise<LoadRes
   const result = await run(DURATION)
   log(`${label}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms${result.non2xx || result.errors ? `, ${result.non2xx} non-2xx, ${result.errors} errors` : ''}`)
   return result
+}
+
+function machine() {
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: CORES,
+    memoryGb: Number((totalmem() / 2 ** 30).toFixed(1)),
+    node: process.version,
+    kernel: release(),
+    loadAverageAtEnd: loadavg().map((l) => Number(l.toFixed(2))),
+  }
+}
+
+const mailSection = () =>
+  runMailBench({ dir, keysDir: latchkeyEnv.KEYS_DIR, durationS: DURATION, warmupS: WARMUP, rounds: ROUNDS, connections: CONNECTIONS, running, log })
+
+function writeReport(report: Report, suffix = ''): void {
+  printReport(report)
+  const resultsDir = new URL('./results/', import.meta.url)
+  mkdirSync(resultsDir, { recursive: true })
+  const file = new URL(`${report.date.slice(0, 10)}${suffix}.json`, resultsDir)
+  writeFileSync(file, `${JSON.stringify(report, (key, value: unknown) => (key === 'samples' ? undefined : value), 2)}\n`)
+  log(`wrote ${file.pathname}`)
+}
+
+async function mailOnly(): Promise<void> {
+  const mail = await mailSection()
+  writeReport(
+    {
+      date: new Date().toISOString(),
+      machine: machine(),
+      settings: { sections: ['mail'], durationS: DURATION, interleavedRounds: ROUNDS, warmupS: WARMUP, connections: CONNECTIONS, workers: 1 },
+      baseline: { rps: mail.baseline.rps },
+      rows: mail.rows,
+      mail: { drain: mail.drain },
+      targets: mail.targets,
+    },
+    '-mail',
+  )
 }
 
 async function main(): Promise<void> {
@@ -215,6 +264,8 @@ async function main(): Promise<void> {
   })
 
   const rssAfter = rssMb(latchkey.child.pid!)
+  // Its own instance (SMTP_URL set to a sink in this process); the main one stays idle meanwhile.
+  const mail = await mailSection()
 
   const fastestPeer = Math.max(...Object.values(peerProtected).map((r) => r.rps))
   const targets: Target[] = [
@@ -228,18 +279,12 @@ async function main(): Promise<void> {
     { name: 'cold start to ready (key present)', target: '≤ 1000 ms', value: latchkey.startMs, unit: 'ms', met: latchkey.startMs <= 1000 },
     { name: 'idle RSS', target: '≤ 100 MB', value: idleRss ?? NaN, unit: 'MB', met: idleRss !== null && idleRss <= 100 },
     ...algorithms.targets,
+    ...mail.targets,
   ]
 
   const report: Report = {
     date: new Date().toISOString(),
-    machine: {
-      cpu: cpus()[0]?.model ?? 'unknown',
-      cores: CORES,
-      memoryGb: Number((totalmem() / 2 ** 30).toFixed(1)),
-      node: process.version,
-      kernel: release(),
-      loadAverageAtEnd: loadavg().map((l) => Number(l.toFixed(2))),
-    },
+    machine: machine(),
     settings: { durationS: DURATION, interleavedRounds: ROUNDS, warmupS: WARMUP, connections: CONNECTIONS, workers: 1, argon2: { ...argon2Params, concurrency: CORES }, threadPoolNice: config.threadPoolNice, tokenCache: config.tokenCache },
     baseline: { rps: baseline.rps },
     rows: [
@@ -260,17 +305,14 @@ async function main(): Promise<void> {
       { scenario: `THREAD_POOL_NICE=0: GET /me/claims at ${rate} req/s, during a login storm`, result: stormSamePriority.busy },
       { scenario: 'THREAD_POOL_NICE=0: POST /auth/login during that storm', result: stormSamePriority.during, reference: { name: 'raw argon2id', rps: argon2Rate } },
       ...algorithms.rows,
+      ...mail.rows,
     ],
+    mail: { drain: mail.drain },
     raw: { rs256SignPerS: signRate, argon2idHashPerS: argon2Rate, ...algorithms.raw },
     process: { tokenBytes, tokenBytesByAlgorithm: algorithms.tokenBytes, coldStartMs: latchkey.startMs, firstStartWithKeyGenerationMs: first.startMs, idleRssMb: idleRss, rssAfterRunMb: rssAfter },
     targets,
   }
-  printReport(report)
-  const resultsDir = new URL('./results/', import.meta.url)
-  mkdirSync(resultsDir, { recursive: true })
-  const file = new URL(`${report.date.slice(0, 10)}.json`, resultsDir)
-  writeFileSync(file, `${JSON.stringify(report, (key, value: unknown) => (key === 'samples' ? undefined : value), 2)}\n`)
-  log(`wrote ${file.pathname}`)
+  writeReport(report)
 }
 
 async function cleanup(): Promise<void> {
@@ -278,7 +320,7 @@ async function cleanup(): Promise<void> {
   rmSync(dir, { recursive: true, force: true })
 }
 
-main().then(cleanup, async (err: unknown) => {
+;(only === 'mail' ? mailOnly() : main()).then(cleanup, async (err: unknown) => {
   process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
   await cleanup()
   process.exit(1)

@@ -16,6 +16,7 @@ describe('scale-out configuration', () => {
       RATE_LIMIT_REGISTER_PER_IP: '1', RATE_LIMIT_REGISTER_PER_ACCOUNT: '2', RATE_LIMIT_LOGIN_PER_IP: '3',
       RATE_LIMIT_LOGIN_PER_ACCOUNT: '4', RATE_LIMIT_REFRESH_PER_IP: '5', RATE_LIMIT_REFRESH_PER_TOKEN: '6',
       RATE_LIMIT_PASSWORD_PER_IP: '7', RATE_LIMIT_PASSWORD_PER_ACCOUNT: '8',
+      RATE_LIMIT_MAIL_WINDOW: '900', RATE_LIMIT_MAIL_PER_ADDRESS: '9', RATE_LIMIT_MAIL_PER_IP: '10',
     })
     expect(config).toMatchObject({ databaseSchema: 'latchkey', redisUrl: 'redis://cache:6379', redisKeyPrefix: 'lk:' })
     expect(config.rateLimits).toEqual({
@@ -24,6 +25,7 @@ describe('scale-out configuration', () => {
       login: { perIp: 3, perAccount: 4 },
       refresh: { perIp: 5, perToken: 6 },
       passwordChange: { perIp: 7, perAccount: 8 },
+      mail: { windowSeconds: 900, perAddress: 9, perIp: 10 },
     })
   })
 

@@ -32,7 +32,8 @@ export function createEmailChange({ store, audit, links, passwords, queued }: Em
     const check = await passwords.verify(user.passwordHash, currentPassword)
     if (!check.ok) {
       await audit.record('password_change_failed', ctx, { userId: user.id, actorId: user.id, details: { reason: 'wrong_current_password', via: 'email_change' } })
-      throw new AppError('invalid_credentials', 'current_password is incorrect')
+      // Like PUT /me/password: the access token is fine, so a 403 with no challenge, not a 401.
+      throw new AppError('invalid_current_password', 'current_password is incorrect')
     }
     const notice = links.notice('email_change_notice', user.email, { email: user.email, new_email: newEmail })
     const taken = (await store.findUserByEmail(newEmail)) !== null

@@ -1,5 +1,5 @@
 import type { NewOutboxMessage } from './outbox.ts'
-import type { NewUser, User } from './store.ts'
+import type { NewAuditEvent, NewUser, User } from './store.ts'
 
 /**
  * Single-use secrets (mail links today; MFA challenges and the like can reuse it): random, stored
@@ -34,6 +34,16 @@ export interface IssueOneTimeTokenInput {
 
 export type IssueOneTimeTokenResult = { issued: true } | { issued: false; reason: 'email_taken' }
 
+export interface IssueForAddressInput {
+  /** A normalised address, looked up inside the transaction. */
+  email: string
+  /** Minted before the lookup, for any address; bound to the account found. */
+  token: Omit<NewOneTimeToken, 'userId'>
+  messages: readonly NewOutboxMessage[]
+  /** The request's audit event, appended in the same transaction whatever the lookup found; `user` is null for an unknown address. */
+  audit: (user: User | null) => NewAuditEvent
+}
+
 export interface ConsumeOneTimeTokenInput {
   hash: string
   /** The purposes the caller accepts; a token of another purpose is refused and left unconsumed. */
@@ -65,6 +75,12 @@ export type ConsumeOneTimeTokenResult =
 export interface OneTimeTokenStore {
   /** Stores the token, deletes the account's unconsumed tokens of the same purpose and queues the messages: one transaction. */
   issue(input: IssueOneTimeTokenInput): Promise<IssueOneTimeTokenResult>
+  /**
+   * Forgot password, as one transaction of the same shape for any address: looks the address up
+   * and, when an enabled account has it, issues the token and queues the messages as issue() does;
+   * appends the audit event either way. Returns the account it issued for, or null.
+   */
+  issueForAddress(input: IssueForAddressInput): Promise<User | null>
   consume(input: ConsumeOneTimeTokenInput): Promise<ConsumeOneTimeTokenResult>
   /** A password change: every unconsumed token of the account stops working. Returns how many. */
   invalidateForUser(userId: string): Promise<number>

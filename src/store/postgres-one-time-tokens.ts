@@ -3,11 +3,13 @@ import { inTransaction } from './pg-transaction.ts'
 import { oneTimeTokenRefusal, type ConsumeOneTimeTokenResult, type OneTimeTokenStore } from './one-time-tokens.ts'
 import { insertOutboxMessages } from './postgres-outbox.ts'
 import { toOneTimeToken, toUser, type Row } from './rows.ts'
-import type { User } from './store.ts'
+import type { NewAuditEvent, User } from './store.ts'
 
 type Queryable = Pick<PoolClient, 'query'>
 
 const UNIQUE_VIOLATION = '23505'
+/** No account has this id (they are UUIDs): the owner of the writes an unknown address undoes. */
+const DECOY_USER_ID = 'decoy'
 
 async function userOf(db: Queryable, id: string, lock = ''): Promise<User | null> {
   const { rows } = await db.query<Row>(`SELECT * FROM users WHERE id = $1 ${lock}`, [id])
@@ -18,7 +20,7 @@ async function userOf(db: Queryable, id: string, lock = ''): Promise<User | null
  * Single-use tokens on PostgreSQL. consume() locks the token row, then the user row (always in
  * that order), so two presentations of one token queue and the second sees it consumed.
  */
-export function createPostgresOneTimeTokenStore(pool: Pool): OneTimeTokenStore {
+export function createPostgresOneTimeTokenStore(pool: Pool, insertAudit: (db: Queryable, event: NewAuditEvent) => Promise<void>): OneTimeTokenStore {
   const transaction = <T>(fn: (client: PoolClient) => Promise<T>): Promise<T> => inTransaction(pool, 'BEGIN ISOLATION LEVEL READ COMMITTED', fn)
 
   return {
@@ -39,6 +41,30 @@ export function createPostgresOneTimeTokenStore(pool: Pool): OneTimeTokenStore {
         )
         await insertOutboxMessages(db, messages)
         return { issued: true } as const
+      })
+    },
+
+    async issueForAddress({ email, token, messages, audit }) {
+      return transaction(async (db) => {
+        const { rows } = await db.query<Row>('SELECT * FROM users WHERE email = $1', [email])
+        const user = rows[0] ? toUser(rows[0]) : null
+        const issue = user !== null && user.disabledAt === null
+        if (issue) {
+          await db.query('DELETE FROM one_time_tokens WHERE user_id = $1 AND purpose = $2 AND consumed_at IS NULL', [user.id, token.purpose])
+          await db.query(
+            'INSERT INTO one_time_tokens (hash, purpose, user_id, email, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)',
+            [token.hash, token.purpose, user.id, token.email, token.createdAt, token.expiresAt],
+          )
+          await insertOutboxMessages(db, messages)
+        } else {
+          // As many statements, undone before the commit, so an unknown address takes this process
+          // as much work (and the transaction as many round trips) as a known one.
+          await db.query('DELETE FROM one_time_tokens WHERE user_id = $1 AND purpose = $2 AND consumed_at IS NULL', [DECOY_USER_ID, token.purpose])
+          await insertOutboxMessages(db, messages)
+          await db.query('DELETE FROM outbox_messages WHERE id = ANY($1)', [messages.map((m) => m.id)])
+        }
+        await insertAudit(db, audit(user))
+        return issue ? user : null
       })
     },
 

@@ -122,7 +122,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   // Connection failures become DependencyUnavailableError (503 + Retry-After), not 500s.
   return withUnavailableErrors<PostgresStore>({
     kind: 'postgres',
-    oneTimeTokens: withUnavailableErrors(createPostgresOneTimeTokenStore(pool), isPostgresUnavailable),
+    oneTimeTokens: withUnavailableErrors(createPostgresOneTimeTokenStore(pool, insertAudit), isPostgresUnavailable),
     outbox: withUnavailableErrors(createPostgresOutboxStore(pool), isPostgresUnavailable),
 
     async migrate() {

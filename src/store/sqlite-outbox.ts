@@ -8,6 +8,8 @@ export interface SqliteOutbox {
   store: OutboxStore
   /** Queues messages inside the caller's transaction. */
   insert(messages: readonly NewOutboxMessage[]): void
+  /** Deletes messages by id inside the caller's transaction (the decoy writes of issueForAddress). */
+  remove(messages: readonly Pick<NewOutboxMessage, 'id'>[]): void
 }
 
 /**
@@ -37,6 +39,7 @@ export function createSqliteOutbox(db: DatabaseSync, transaction: <T>(fn: () => 
       `UPDATE outbox_messages SET status = :status, next_attempt_at = :next, last_error = :error, claim_id = NULL
        WHERE id = :id AND claim_id = :claimId AND status = 'pending'`,
     ),
+    remove: db.prepare('DELETE FROM outbox_messages WHERE id = ?'),
     retry: db.prepare(
       `UPDATE outbox_messages SET status = 'pending', attempts = 0, next_attempt_at = ?, claim_id = NULL
        WHERE id = ? AND status IN ('pending', 'failed') AND expires_at > ?`,
@@ -55,6 +58,9 @@ export function createSqliteOutbox(db: DatabaseSync, transaction: <T>(fn: () => 
 
   return {
     insert,
+    remove(messages) {
+      for (const m of messages) stmt.remove.run(m.id)
+    },
     store: {
       async enqueue(messages) {
         transaction(() => insert(messages))

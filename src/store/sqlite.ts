@@ -146,7 +146,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   }
 
   const outbox = createSqliteOutbox(db, transaction)
-  const oneTimeTokens = createSqliteOneTimeTokenStore(db, transaction, outbox)
+  const oneTimeTokens = createSqliteOneTimeTokenStore(db, transaction, outbox, insertAudit)
 
   function insertAudit(event: NewAuditEvent): void {
     stmt.insertAudit.run({ ...event, details: JSON.stringify(event.details) })

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { paths } from '../generated/openapi.d.ts'
 import { createTestApp, PASSWORD, uniqueEmail, type TestApp } from '../helpers/app.ts'
 import { assertMatchesContract } from '../helpers/contract.ts'
+import { createMailTestApp, type MailTestApp } from '../helpers/mail.ts'
 
 /**
  * A client generated from openapi.yaml (openapi-typescript types + openapi-fetch) drives a real
@@ -67,5 +68,57 @@ describe('generated TypeScript client, end to end over HTTP', () => {
 
     const jwks = await client.GET('/.well-known/jwks.json')
     expect(jwks.data?.keys[0]?.alg).toBe('RS256')
+  })
+})
+
+describe('generated TypeScript client, the mail flows over HTTP', () => {
+  let t: MailTestApp
+  let client: ReturnType<typeof createClient<paths>>
+
+  beforeAll(async () => {
+    t = await createMailTestApp()
+    const baseUrl = await t.app.listen({ host: '127.0.0.1', port: 0 })
+    client = createClient<paths>({
+      baseUrl,
+      fetch: async (request: Request) => {
+        const res = await fetch(request)
+        const body = await res.clone().text()
+        assertMatchesContract({ method: request.method, url: new URL(request.url).pathname, status: res.status, headers: Object.fromEntries(res.headers), body })
+        return res
+      },
+    })
+  })
+  afterAll(() => t.close())
+
+  it('verify, resend, forgot, reset and email change — and their typed error cases', async () => {
+    const email = uniqueEmail()
+    const registered = await client.POST('/auth/register', { body: { email, password: PASSWORD } })
+    const access = registered.data && 'access_token' in registered.data ? registered.data.access_token : ''
+    const auth = { headers: { authorization: `Bearer ${access}` } }
+    const mailTo = async (address: string, subject: RegExp, count = 1) => (await t.smtp.waitFor((m) => m.to === address && subject.test(m.subject), { count }))[count - 1]!.token!
+
+    expect((await client.POST('/me/email/verify/resend', auth)).response.status).toBe(202)
+    const verifyToken = await mailTo(email, /confirm your email/i, 2)
+    const verified = await client.POST('/auth/email/verify', { body: { token: verifyToken } })
+    expect(verified.data).toEqual({ email, email_verified: true })
+    expect((await client.POST('/auth/email/verify', { body: { token: verifyToken } })).error?.code).toBe('link_token_used')
+    expect((await client.POST('/me/email/verify/resend', auth)).error?.code).toBe('email_already_verified')
+
+    expect((await client.POST('/auth/password/forgot', { body: { email } })).response.status).toBe(202)
+    const resetToken = await mailTo(email, /reset your password/i)
+    expect((await client.POST('/auth/email/verify', { body: { token: resetToken } })).error?.code).toBe('link_token_wrong_purpose')
+    expect((await client.POST('/auth/password/reset', { body: { token: resetToken, password: 'password1234' } })).error?.code).toBe('weak_password')
+    const newPassword = 'a much longer and rarer passphrase'
+    expect((await client.POST('/auth/password/reset', { body: { token: resetToken, password: newPassword } })).response.status).toBe(204)
+
+    const login = await client.POST('/auth/login', { body: { email, password: newPassword } })
+    const signedIn = { headers: { authorization: `Bearer ${login.data && 'access_token' in login.data ? login.data.access_token : ''}` } }
+    const newEmail = uniqueEmail()
+    const wrong = await client.PUT('/me/email', { ...signedIn, body: { current_password: PASSWORD, new_email: newEmail } })
+    expect(wrong.response.status).toBe(403)
+    expect(wrong.error?.code).toBe('invalid_current_password')
+    expect((await client.PUT('/me/email', { ...signedIn, body: { current_password: newPassword, new_email: newEmail } })).response.status).toBe(202)
+    const changed = await client.POST('/auth/email/verify', { body: { token: await mailTo(newEmail, /confirm your new email/i) } })
+    expect(changed.data).toEqual({ email: newEmail, email_verified: true })
   })
 })

@@ -123,8 +123,9 @@ function mailFlows(name: string, open: () => Promise<{ store: Store; dispose(): 
       const user = await registerUser(t)
       const newEmail = uniqueEmail()
       const wrong = await t.inject({ method: 'PUT', url: '/me/email', headers: bearer(user.access_token), payload: { current_password: 'not my password!!', new_email: newEmail } })
-      expect(wrong.statusCode).toBe(401)
-      expect(wrong.json().code).toBe('invalid_credentials')
+      expect(wrong.statusCode).toBe(403)
+      expect(wrong.json().code).toBe('invalid_current_password')
+      expect(wrong.headers['www-authenticate']).toBeUndefined()
 
       const res = await t.inject({ method: 'PUT', url: '/me/email', headers: bearer(user.access_token), payload: { current_password: PASSWORD, new_email: newEmail } })
       expect(res.statusCode).toBe(202)

@@ -54,6 +54,26 @@ if (!testRedisUrl) {
       expect(limited.headers['retry-after']).toMatch(/^[0-9]+$/)
     })
 
+    it('counts forgot-password requests for one address across instances, over the mail window', async () => {
+      const prefix = uniqueRedisPrefix()
+      prefixes.push(prefix)
+      const env = { RATE_LIMIT_MAIL_PER_ADDRESS: '3', RATE_LIMIT_MAIL_PER_IP: '100' }
+      const { t: a } = await instance(url, prefix, env)
+      const { t: b } = await instance(url, prefix, env)
+      const email = uniqueEmail()
+      const forgot = (t: TestApp, address: string) => t.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email: address } })
+      expect((await forgot(a, email)).statusCode).toBe(202)
+      expect((await forgot(b, email.toUpperCase())).statusCode).toBe(202)
+      expect((await forgot(a, ` ${email}`)).statusCode).toBe(202)
+      const limited = await forgot(b, email)
+      expect(limited.statusCode).toBe(429)
+      expect(limited.json().code).toBe('rate_limited')
+      // The mail window (an hour by default), not the per-minute one of the other policies.
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThan(60)
+      // Another address is not affected.
+      expect((await forgot(b, uniqueEmail())).statusCode).toBe(202)
+    })
+
     it('keeps limiting per process and logs an error while Redis is down', async () => {
       const prefix = uniqueRedisPrefix()
       prefixes.push(prefix)

@@ -135,6 +135,8 @@ describe('POST /auth/password/forgot does not reveal whether an account exists',
     expect(comparable(a.headers)).toEqual(comparable(b.headers))
     // The difference is only in the outbox, written after the answer.
     await expect.poll(async () => (await t.store.outbox.list({ now: T0, limit: 50 })).filter((m) => m.template === 'reset_password').map((m) => m.recipient)).toEqual([known])
+    // Both ran the same transaction: each appended its audit event, the unknown one without an account.
+    await expect.poll(async () => (await t.store.listAudit({ type: 'password_reset_requested', limit: 10 })).map((e) => e.details.reason ?? null).sort()).toEqual([null, 'unknown_email'].sort())
   })
 
   it('a known and an unknown address cost statistically the same time', async () => {

@@ -44,6 +44,10 @@ describe('fuzzing every registered route', () => {
   it('enumerates the routes it fuzzes', () => {
     expect(routes.length).toBeGreaterThanOrEqual(8)
     expect(routes.some((r) => !r.public)).toBe(true)
+    // The mail flows (issue 17) among them.
+    expect(routes.map((r) => `${r.method} ${r.url}`)).toEqual(expect.arrayContaining([
+      'POST /auth/email/verify', 'POST /auth/password/forgot', 'POST /auth/password/reset', 'POST /me/email/verify/resend', 'PUT /me/email',
+    ]))
   })
 
   it('random requests never get a 5xx, every error is a problem with a known code, and no protected route answers 2xx without the valid token', async () => {

@@ -138,6 +138,37 @@ export function runMailStoreConformance(
         expect((await store.oneTimeTokens.consume({ hash: t2.hash, purposes: ['verify_email'], now: T0 })).outcome).toBe('unknown')
       })
 
+      it('issueForAddress issues for an enabled account only, leaves no trace of an unknown address but its audit event', async () => {
+        const u = await user()
+        const off = await user()
+        await store.setUserDisabled(off.id, T0)
+        const audit = (tag: string) => (found: { id: string } | null) => ({
+          type: 'password_reset_requested' as const, at: T0, userId: found?.id ?? null, actorId: null, sessionId: null,
+          ip: null, userAgent: null, requestId: tag, details: {},
+        })
+        const forgot = (email: string, tag: string) => {
+          const { userId: _u, ...t } = token('', email, { purpose: 'reset_password' })
+          return { token: t, message: message({ recipient: email, template: 'reset_password' }), tag }
+        }
+        const known = forgot(u.email, 'known')
+        const unknown = forgot('nobody@example.com', 'unknown')
+        const disabled = forgot(off.email, 'disabled')
+        for (const f of [known, unknown, disabled]) {
+          const issued = await store.oneTimeTokens.issueForAddress({ email: f.message.recipient, token: f.token, messages: [f.message], audit: audit(f.tag) })
+          expect(issued?.id ?? null).toBe(f === known ? u.id : null)
+        }
+        expect((await store.outbox.list({ now: T0, limit: 10 })).map((m) => m.id)).toEqual([known.message.id])
+        expect((await store.oneTimeTokens.consume({ hash: unknown.token.hash, purposes: ['reset_password'], now: T0, newPasswordHash: 'x' })).outcome).toBe('unknown')
+        expect((await store.oneTimeTokens.consume({ hash: disabled.token.hash, purposes: ['reset_password'], now: T0, newPasswordHash: 'x' })).outcome).toBe('unknown')
+        const events = await store.listAudit({ type: 'password_reset_requested', limit: 10 })
+        expect(events.map((e) => [e.requestId, e.userId]).sort()).toEqual([['disabled', off.id], ['known', u.id], ['unknown', null]])
+        // A second request replaces the first link.
+        const again = forgot(u.email, 'again')
+        await store.oneTimeTokens.issueForAddress({ email: u.email, token: again.token, messages: [again.message], audit: audit('again') })
+        expect((await store.oneTimeTokens.consume({ hash: known.token.hash, purposes: ['reset_password'], now: T0, newPasswordHash: 'x' })).outcome).toBe('unknown')
+        expect((await store.oneTimeTokens.consume({ hash: again.token.hash, purposes: ['reset_password'], now: T0, newPasswordHash: 'x' })).outcome).toBe('consumed')
+      })
+
       it('a change_email token moves the account to the new address, verified; a taken address is refused and the token kept', async () => {
         const u = await user()
         const taker = await user()
