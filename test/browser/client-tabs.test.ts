@@ -58,7 +58,7 @@ describeBrowser('five tabs of the example SPA share one session', { timeout: STO
       // One instant for all five tabs, set by their own clocks (same machine).
       const at = Date.now() + 300
       await Promise.all(
-        tabs.map((page) => page.evaluate((at) => void setTimeout(() => (document.querySelector('#refresh') as HTMLButtonElement).click(), at - Date.now()), at)),
+        tabs.map((page) => page.evaluate(`void setTimeout(() => document.querySelector('#refresh').click(), ${at} - Date.now())`)),
       )
       await new Promise((resolve) => setTimeout(resolve, 900))
       // Every tab still calls the API with a working token.
