@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -5,15 +6,31 @@ import { pathToFileURL } from 'node:url'
 
 /**
  * A static server for the example SPA, on its own origin. It serves a fixed set of files (so no
- * path can escape this folder) and a generated /config.js that tells the SPA where Latchkey is.
+ * path can escape this folder), the built @latchkey/client under /client/, and a generated
+ * /config.js that tells the SPA where Latchkey is.
  */
 
-const FILES: Record<string, { file: string; type: string }> = {
-  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
-  '/latchkey-client.js': { file: 'latchkey-client.js', type: 'text/javascript; charset=utf-8' },
-  '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
+const HTML = 'text/html; charset=utf-8'
+const JS = 'text/javascript; charset=utf-8'
+const CLIENT_DIST = new URL('../../packages/client/dist/', import.meta.url)
+
+// The pages mailed links open (…/verify-email?token=…) are the same document: app.js routes by path.
+const PAGES = ['/', '/index.html', '/verify-email', '/reset-password', '/forgot-password']
+
+function fileTable(): Record<string, { url: URL; type: string }> {
+  if (!existsSync(CLIENT_DIST)) throw new Error('packages/client/dist is missing: run `npm run build:packages` first')
+  const files: Record<string, { url: URL; type: string }> = {
+    '/app.js': { url: new URL('app.js', import.meta.url), type: JS },
+    '/account-page.js': { url: new URL('account-page.js', import.meta.url), type: JS },
+    '/mail-pages.js': { url: new URL('mail-pages.js', import.meta.url), type: JS },
+    '/ui.js': { url: new URL('ui.js', import.meta.url), type: JS },
+    '/style.css': { url: new URL('style.css', import.meta.url), type: 'text/css; charset=utf-8' },
+  }
+  for (const page of PAGES) files[page] = { url: new URL('index.html', import.meta.url), type: HTML }
+  for (const name of readdirSync(CLIENT_DIST)) {
+    if (name.endsWith('.js')) files[`/client/${name}`] = { url: new URL(name, CLIENT_DIST), type: JS }
+  }
+  return files
 }
 
 export interface SpaServerOptions {
@@ -35,6 +52,7 @@ export async function startSpaServer({ apiUrl, port = 0, host = '127.0.0.1' }: S
   // An in-memory access token is only as safe as the page is free of injected script: lock it down.
   const csp = `default-src 'none'; script-src 'self'; style-src 'self'; connect-src ${api}; form-action 'none'; frame-ancestors 'none'; base-uri 'none'`
 
+  const files = fileTable()
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://spa').pathname
     const headers = { 'content-security-policy': csp, 'x-content-type-options': 'nosniff', 'referrer-policy': 'strict-origin', 'cache-control': 'no-cache' }
@@ -46,12 +64,12 @@ export async function startSpaServer({ apiUrl, port = 0, host = '127.0.0.1' }: S
       res.writeHead(200, { ...headers, 'content-type': 'text/javascript; charset=utf-8' }).end(configJs)
       return
     }
-    const entry = FILES[path]
+    const entry = files[path]
     if (!entry) {
       res.writeHead(404, { ...headers, 'content-type': 'text/plain' }).end('not found\n')
       return
     }
-    readFile(new URL(entry.file, import.meta.url)).then(
+    readFile(entry.url).then(
       (body) => res.writeHead(200, { ...headers, 'content-type': entry.type }).end(req.method === 'HEAD' ? undefined : body),
       () => res.writeHead(500).end(),
     )

@@ -1,0 +1,7 @@
+export { createLatchkeyClient, type LatchkeyClient, type LatchkeyClientOptions } from './client.ts'
+export { memoryStorage, type DeliveryMode } from './delivery.ts'
+export { ERROR_CODES, type ErrorCode } from './error-codes.ts'
+export { LatchkeyError, type ClientErrorCode, type Problem } from './latchkey-error.ts'
+export { refreshDelayMs } from './refresh-schedule.ts'
+export type { ChannelLike, LockManagerLike } from './tab-coordinator.ts'
+export type { AuthEvent, AuthListener, ClientClock, FetchLike, Me, RefreshTokenStorage, Session, SessionView, TokenResponse } from './types.ts'
