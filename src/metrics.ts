@@ -4,7 +4,7 @@ import type { KeyRecord } from './keys/key-set.ts'
 import { AUDIT_EVENT_TYPES } from './store/store.ts'
 
 /**
- * The Prometheus metrics Latchkey keeps (the README's "Metrics" section describes each). One registry per app, so
+ * The Prometheus metrics Latchkey keeps (docs/operations.md, "Metrics", describes each). One registry per app, so
  * tests and several apps in one process never share counters.
  */
 export interface Metrics {

@@ -114,7 +114,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     },
   })
   // Redis is optional and may be down at start: the instance still serves (degraded, see the
-  // README's "Running several instances") and /health/ready reports it until the client connects.
+  // docs/scale-out.md, "Outages") and /health/ready reports it until the client connects.
   // Optional parts are loaded only when configured: a single instance should not pay their memory.
   let redis: Redis | undefined
   if (config.redisUrl) {
