@@ -31,7 +31,7 @@ export interface Report {
 
 const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : '–')
 
-/** The table as Markdown, so the same text goes to the terminal and to the README's Performance section. */
+/** The table as Markdown, so the same text goes to the terminal and to docs/performance.md. */
 export function renderReport(r: Report): string {
   const lines = [
     `Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memoryGb} GB, Node ${r.machine.node}, Linux ${r.machine.kernel}; load average at end ${r.machine.loadAverageAtEnd.join(' / ')}`,

@@ -154,9 +154,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const { pending, oldestPendingAt } = await deps.store.outbox.stats(now)
       return { pending, oldestPendingAgeSeconds: oldestPendingAt === null ? 0 : Math.max(0, (now - oldestPendingAt) / 1000) }
     })
-    app.addHook('onResponse', (_request, reply, done) => {
+    metrics.trackSigningKeys(() => keys.current.records, () => clock.now())
+    app.addHook('onResponse', (request, reply, done) => {
       const status = reply.statusCode
       if (status === 401 || status === 403) metrics.authFailures.inc({ status, code: reply.problemCode ?? 'unknown' })
+      metrics.observeRequest(request.routeOptions.url, status, reply.elapsedTime / 1000)
       done()
     })
   }
@@ -267,6 +269,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(wellKnownRoutes, { keys, jwksMaxAge: config.jwksMaxAge, issuer: config.issuer, publicUrl: config.publicUrl })
   const checks = [{ name: 'store', check: () => store.ping() }]
   if (redis) checks.push({ name: 'redis', check: async () => void (await redis.ping()) })
+  metrics?.trackDependencies(checks)
   await app.register(healthRoutes, { checks })
   if (deps.openapiYaml) await app.register(docsRoutes, { openapiYaml: deps.openapiYaml, publicUrl: config.publicUrl })
 

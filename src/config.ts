@@ -92,7 +92,7 @@ const cookieName = z
   .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: 'must be a cookie name (letters, digits, !#$%&\'*+-.^_`|~)' })
   .refine((v) => !v.toLowerCase().startsWith('__host-'), { message: 'cannot use the __Host- prefix: the refresh cookie is scoped to Path=/auth' })
 
-/** The environment Latchkey reads; every name is documented in the README's configuration table. */
+/** The environment Latchkey reads; every name is documented in docs/configuration.md (tested). */
 export const EnvSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).default(3000),

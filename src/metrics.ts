@@ -1,9 +1,10 @@
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type PrometheusContentType } from 'prom-client'
 import type { MetricsSource } from './metrics-listener.ts'
+import type { KeyRecord } from './keys/key-set.ts'
 import { AUDIT_EVENT_TYPES } from './store/store.ts'
 
 /**
- * The Prometheus metrics Latchkey keeps (the README's "Metrics" section describes each). One registry per app, so
+ * The Prometheus metrics Latchkey keeps (docs/operations.md, "Metrics", describes each). One registry per app, so
  * tests and several apps in one process never share counters.
  */
 export interface Metrics {
@@ -30,7 +31,27 @@ export interface Metrics {
    * read from the store at scrape time like the active sessions.
    */
   trackOutbox(stats: () => Promise<{ pending: number; oldestPendingAgeSeconds: number }>): void
+  /**
+   * One finished HTTP request: `latchkey_http_requests_total{status_class}` and
+   * `latchkey_http_request_duration_seconds{route}` (route = the registered pattern, `unmatched` for
+   * a 404 that matched none). Children are cached per route, so a request costs two Map lookups.
+   */
+  observeRequest(route: string | undefined, status: number, seconds: number): void
+  /**
+   * Adds `latchkey_signing_keys{state}` (keys in KEYS_DIR by state: next, current, previous) and
+   * `latchkey_signing_key_age_seconds` (how long the current key has signed), read at scrape time
+   * from the key set in force, so alerts see a missing next key or an overdue rotation.
+   */
+  trackSigningKeys(records: () => readonly KeyRecord[], now: () => number): void
+  /**
+   * Adds `latchkey_dependency_up{dependency}`: 1 when the readiness check of the store (or Redis)
+   * passes at scrape time, 0 when it fails or takes over a second.
+   */
+  trackDependencies(checks: ReadonlyArray<{ name: string; check: () => Promise<void> }>): void
 }
+
+const KEY_STATES = ['next', 'current', 'previous'] as const
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
 
 export interface MetricsOptions {
   /** Also export Node process metrics (CPU, memory, event-loop lag); off in tests. */
@@ -59,9 +80,82 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     return outboxRead
   }
 
+  const httpRequests = new Counter({
+    name: 'latchkey_http_requests_total',
+    help: 'HTTP responses sent by the API listener, by status class (1xx … 5xx)',
+    labelNames: ['status_class'] as const,
+    registers,
+  })
+  // Every class starts at 0, so an error-ratio alert has a denominator before the first 5xx.
+  const byClass = STATUS_CLASSES.map((status_class) => {
+    httpRequests.inc({ status_class }, 0)
+    return httpRequests.labels({ status_class })
+  })
+  const httpDuration = new Histogram({
+    name: 'latchkey_http_request_duration_seconds',
+    help: 'Time from the request reaching Fastify to the response being written, by route pattern',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  })
+  const byRoute = new Map<string, ReturnType<typeof httpDuration.labels>>()
+
   return {
     registry,
     auditEvents,
+    observeRequest(route, status, seconds) {
+      byClass[Math.min(4, Math.max(0, Math.floor(status / 100) - 1))]!.inc()
+      const key = route ?? 'unmatched'
+      let child = byRoute.get(key)
+      if (!child) byRoute.set(key, (child = httpDuration.labels({ route: key })))
+      child.observe(seconds)
+    },
+    trackSigningKeys(records, now) {
+      new Gauge({
+        name: 'latchkey_signing_keys',
+        help: 'Signing keys in the key set in force, by state (next, current, previous)',
+        labelNames: ['state'] as const,
+        registers,
+        aggregator: 'first',
+        collect() {
+          const keys = records()
+          for (const state of KEY_STATES) this.set({ state }, keys.filter((k) => k.state === state).length)
+        },
+      })
+      new Gauge({
+        name: 'latchkey_signing_key_age_seconds',
+        help: 'Seconds since the current signing key was activated (created, for a first key never rotated in)',
+        registers,
+        aggregator: 'first',
+        collect() {
+          const current = records().find((k) => k.state === 'current')
+          if (!current) return this.set(0)
+          const since = Date.parse(current.activatedAt ?? current.createdAt)
+          this.set(Number.isFinite(since) ? Math.max(0, (now() - since) / 1000) : 0)
+        },
+      })
+    },
+    trackDependencies(checks) {
+      new Gauge({
+        name: 'latchkey_dependency_up',
+        help: 'Whether a dependency answers its readiness check at scrape time (1) or not (0), by dependency (store, redis)',
+        labelNames: ['dependency'] as const,
+        registers,
+        aggregator: 'min',
+        async collect() {
+          await Promise.all(
+            checks.map(async ({ name, check }) => {
+              try {
+                await withTimeout(check())
+                this.set({ dependency: name }, 1)
+              } catch {
+                this.set({ dependency: name }, 0)
+              }
+            }),
+          )
+        },
+      })
+    },
     mailSent: new Counter({ name: 'latchkey_mail_sent_total', help: 'Mail handed to the SMTP server (or written to MAIL_DIR), by template', labelNames: ['template'] as const, registers }),
     mailFailures: new Counter({
       name: 'latchkey_mail_failures_total',

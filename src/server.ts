@@ -113,8 +113,8 @@ async function serve(config: Config, logger: Logger): Promise<void> {
       onError: (err) => logger.warn({ reason: err.message }, 'sqlite: background WAL checkpoint failed; the writer checkpoints itself past ~40 MB of WAL'),
     },
   })
-  // Redis is optional and may be down at start: the instance still serves (degraded, see the
-  // README's "Running several instances") and /health/ready reports it until the client connects.
+  // Redis is optional and may be down at start: the instance still serves (degraded, see
+  // docs/scale-out.md, "Outages") and /health/ready reports it until the client connects.
   // Optional parts are loaded only when configured: a single instance should not pay their memory.
   let redis: Redis | undefined
   if (config.redisUrl) {

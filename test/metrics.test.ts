@@ -85,6 +85,37 @@ describe('metrics on their own listener', () => {
     }
   })
 
+  it('counts responses by status class and times them by route pattern', async () => {
+    const before = await scrape()
+    expect(sample(before, 'latchkey_http_requests_total{status_class="5xx"}')).toBe(0)
+    const user = await registerUser(t)
+    await t.inject({ method: 'GET', url: '/me/claims', headers: bearer(user.access_token) })
+    await t.inject({ method: 'GET', url: '/me/claims', headers: bearer('not.a.token') })
+    await t.inject({ method: 'GET', url: '/no/such/route' })
+    const text = await scrape()
+    expect(sample(text, 'latchkey_http_requests_total{status_class="2xx"}')).toBe(2)
+    expect(sample(text, 'latchkey_http_requests_total{status_class="4xx"}')).toBe(2)
+    expect(sample(text, 'latchkey_http_requests_total{status_class="5xx"}')).toBe(0)
+    expect(sample(text, 'latchkey_http_request_duration_seconds_count{route="/me/claims"}')).toBe(2)
+    expect(sample(text, 'latchkey_http_request_duration_seconds_count{route="/auth/register"}')).toBe(1)
+    expect(sample(text, 'latchkey_http_request_duration_seconds_count{route="unmatched"}')).toBe(1)
+  })
+
+  it('reports the signing keys by state and the age of the current one', async () => {
+    const text = await scrape()
+    const current = t.keys.current.records.find((k) => k.state === 'current')!
+    const expectedAge = (t.clock.now() - Date.parse(current.activatedAt ?? current.createdAt)) / 1000
+    expect(sample(text, 'latchkey_signing_keys{state="current"}')).toBe(1)
+    expect(sample(text, 'latchkey_signing_keys{state="next"}')).toBe(t.keys.current.records.filter((k) => k.state === 'next').length)
+    expect(sample(text, 'latchkey_signing_key_age_seconds')).toBe(Math.max(0, expectedAge))
+    t.clock.advance(3600_000)
+    expect(sample(await scrape(), 'latchkey_signing_key_age_seconds')).toBe(Math.max(0, expectedAge) + 3600)
+  })
+
+  it('reports the store up while it answers', async () => {
+    expect(sample(await scrape(), 'latchkey_dependency_up{dependency="store"}')).toBe(1)
+  })
+
   it('serves nothing but /metrics', async () => {
     const res = await fetch(`http://127.0.0.1:${listener.address.port}/`)
     expect(res.status).toBe(404)
@@ -102,7 +133,9 @@ describe('active sessions while the store is down', () => {
       await t.store.close()
       const res = await fetch(`http://127.0.0.1:${listener.address.port}/metrics`)
       expect(res.status).toBe(200)
-      expect(await res.text()).toMatch(/^latchkey_audit_events_total\{type="register"\} 1$/m)
+      const text = await res.text()
+      expect(text).toMatch(/^latchkey_audit_events_total\{type="register"\} 1$/m)
+      expect(text).toMatch(/^latchkey_dependency_up\{dependency="store"\} 0$/m)
     } finally {
       await listener.close()
       await t.app.close()

@@ -11,6 +11,7 @@ import type { KeySpec } from './keys.ts'
 const keysCommands = () => import('./keys.ts')
 const usersCommands = () => import('./users.ts')
 const outboxCommands = () => import('./outbox.ts')
+const backupCommand = () => import('./backup.ts')
 
 const ALLOWED_BITS = [2048, 3072, 4096]
 
@@ -27,6 +28,7 @@ export const USAGE = `usage: latchkey <command>
   outbox list [--status S] [--limit N]  mail in the outbox (S: pending, sent, failed, expired)
   outbox retry <id> | --failed        send a failed (or waiting) message again, now
   migrate                             apply pending store migrations (DATABASE_URL)
+  backup <file>                       online copy of the SQLite database into a new file
 
 --alg is the new key's algorithm, fixed with its kid: RS256 (default), PS256, ES256 (P-256) or
 EdDSA (Ed25519); rotating to a key of another algorithm fails no request. --bits (RSA only) is
@@ -72,7 +74,7 @@ function requiredEmail(value: unknown): string {
 /** Runs one command; returns the exit code (0 ok, 1 failed, 2 usage). */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const [group, action, ...rest] = argv
-  const command = group === 'migrate' ? 'migrate' : `${group ?? ''} ${action ?? ''}`.trim()
+  const command = group === 'migrate' || group === 'backup' ? group : `${group ?? ''} ${action ?? ''}`.trim()
   try {
     if (command === '' || group === '--help' || group === '-h' || group === 'help') {
       io.out(USAGE)
@@ -129,6 +131,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         const { migrateStore } = await import('../store/open-store.ts')
         const applied = await migrateStore(config.databaseUrl, { schema: config.databaseSchema })
         io.out(applied === 0 ? 'store is up to date: no migrations to apply' : `applied ${applied} migration(s)`)
+        break
+      }
+      case 'backup': {
+        const { positionals } = parse(argv.slice(1), {}, 1)
+        await (await backupCommand()).backupStore(config, io, positionals[0]!)
         break
       }
       default:

@@ -6,7 +6,7 @@ import type { Manifest, ManifestEntry } from './key-files.ts'
  * The CLI generates key material and writes files; these functions only decide, so every rule about
  * timing lives here and is tested without a disk or a clock.
  *
- * Timing rules (README, "Rotating keys"):
+ * Timing rules (docs/keys.md, "The timing rules"):
  * - a `next` key may start signing once every verifier has had a JWKS containing it: servers reload
  *   the key dir within `reloadInterval`, verifiers cache the JWKS for at most `jwksMaxAge`.
  * - a `previous` key may be retired once every token it signed has expired: servers may keep

@@ -12,7 +12,7 @@ export interface HealthRoutesOptions {
 
 /**
  * Liveness says the process serves; readiness says each dependency answers. Dependencies are shared
- * between instances, so route on liveness and gate start-up on readiness (README, "Health checks").
+ * between instances, so route on liveness and gate start-up on readiness (docs/scale-out.md, "Health checks").
  */
 export async function healthRoutes(app: FastifyInstance, { checks }: HealthRoutesOptions) {
   const config = { public: true } as const

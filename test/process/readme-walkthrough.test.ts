@@ -1,42 +1,22 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { EnvSchema } from '../../src/config.ts'
 import { ERROR_CODES } from '../../src/errors.ts'
+import { docBlock, readDoc } from '../helpers/doc-blocks.ts'
 import { startServer } from '../helpers/server-process.ts'
 
-const root = new URL('../..', import.meta.url).pathname
-const readme = readFileSync(join(root, 'README.md'), 'utf8')
+const THIS = 'test/process/readme-walkthrough.test.ts'
+const readme = readDoc('README.md')
 
-/** Every shell block of the README that calls curl, with the marker in front of it. */
-function curlBlocks(): Array<{ marker: string | undefined; script: string }> {
-  const blocks: Array<{ marker: string | undefined; script: string }> = []
-  const pattern = /(?:<!-- (walkthrough:start|example:[a-z-]+) -->\s*)?```sh\n([\s\S]*?)```/g
-  for (const m of readme.matchAll(pattern)) if (m[2]!.includes('curl ')) blocks.push({ marker: m[1], script: m[2]! })
-  return blocks
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-async function startLatchkey(dir: string, env: Record<string, string> = {}) {
-  const server = await startServer({ KEYS_DIR: join(dir, 'keys'), DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}`, RATE_LIMIT_ENABLED: 'false', ...env })
-  return {
-    url: server.url,
-    stop: async () => {
-      server.child.kill('SIGTERM')
-      await server.exited
-    },
-  }
+/** The text of one `## …` section of a Markdown document, up to the next heading of that level. */
+function section(markdown: string, heading: string): string {
+  const start = markdown.indexOf(`\n${heading}\n`)
+  if (start < 0) throw new Error(`no section ${heading}`)
+  const next = markdown.indexOf('\n## ', start + heading.length + 2)
+  return markdown.slice(start, next < 0 ? undefined : next)
 }
 
 const bash = (script: string) => spawnSync('bash', ['-euo', 'pipefail', '-c', script], { encoding: 'utf8', timeout: 30_000 })
@@ -51,17 +31,12 @@ describe('README examples', () => {
   }
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 
-  it('every curl example is one the tests run', () => {
-    const blocks = curlBlocks()
-    expect(blocks.length).toBeGreaterThanOrEqual(2)
-    for (const block of blocks) expect(block.marker, block.script.slice(0, 80)).toMatch(/^(walkthrough:start|example:metrics)$/)
-  })
-
   it('the walkthrough works as written', async () => {
-    const server = await startLatchkey(tempDir())
+    const dir = tempDir()
+    const server = await startServer({ KEYS_DIR: join(dir, 'keys'), DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}`, RATE_LIMIT_ENABLED: 'false' })
     try {
-      const block = curlBlocks().find((b) => b.marker === 'walkthrough:start')!
-      const res = bash(block.script.replaceAll('http://127.0.0.1:3000', server.url))
+      const block = docBlock('README.md', 'curl -s -X POST http://127.0.0.1:3000/auth/register', THIS)
+      const res = bash(block.replaceAll('http://127.0.0.1:3000', server.url))
       expect(res.status, res.stderr).toBe(0)
       // register printed a token response, /me the user, logout 204, the final refresh a problem
       expect(res.stdout).toContain('"token_type": "Bearer"')
@@ -69,31 +44,31 @@ describe('README examples', () => {
       expect(res.stdout).toMatch(/^204$/m)
       expect(res.stdout).toContain('"code": "session_revoked"')
     } finally {
-      await server.stop()
+      server.child.kill('SIGTERM')
+      await server.exited
     }
   })
 
-  it('the metrics example prints the failed-login counter', async () => {
-    const port = await freePort()
-    const server = await startLatchkey(tempDir(), { METRICS_PORT: String(port) })
-    try {
-      await fetch(`${server.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'no@example.com', password: 'wrong password!!' }) })
-      const block = curlBlocks().find((b) => b.marker === 'example:metrics')!
-      const res = bash(block.script.replaceAll('127.0.0.1:9464', `127.0.0.1:${port}`))
-      expect(res.status, res.stderr).toBe(0)
-      expect(res.stdout).toMatch(/^latchkey_audit_events_total\{type="login_failed"\} 1$/m)
-    } finally {
-      await server.stop()
-    }
+  it('the README stays a guide: at most 20 KB', () => {
+    expect(Buffer.byteLength(readme)).toBeLessThanOrEqual(20 * 1024)
   })
 
-  it('the error section names every problem code the API can answer with', () => {
-    const errors = readme.slice(readme.indexOf('### Errors'), readme.indexOf('### Passwords'))
+  it("the API guide's error section names every problem code the API can answer with", () => {
+    const errors = section(readDoc('docs/api.md'), '## Errors')
     for (const code of ERROR_CODES) expect(errors, code).toContain(`\`${code}\``)
   })
 
-  it('the configuration table names every environment variable the server reads', () => {
-    const table = readme.slice(readme.indexOf('\n## Configuration'))
+  it('the configuration reference names every environment variable the server reads', () => {
+    const table = section(readDoc('docs/configuration.md'), '## Configuration')
     for (const name of Object.keys(EnvSchema.shape)) expect(table, name).toContain(`\`${name}\``)
+  })
+
+  it("the README's configuration table names only variables the server reads", () => {
+    const rows = section(readme, '## Configuration')
+      .split('\n')
+      .filter((l) => l.startsWith('| `'))
+      .map((l) => /^\| `([A-Z0-9_]+)`/.exec(l)?.[1])
+    expect(rows.length).toBeGreaterThanOrEqual(10)
+    for (const name of rows) expect(Object.keys(EnvSchema.shape), String(name)).toContain(name)
   })
 })
