@@ -11,7 +11,10 @@ function problems(block: DocBlock, root = ROOT): string[] {
   const path = block.marker.path
   if (!/^test\/.+\.test\.ts$/.test(path)) return [`${where}: ${path} is not a test file under test/`]
   if (!existsSync(join(root, path))) return [`${where}: ${path} does not exist`]
-  if (!containsCommand(readFileSync(join(root, path), 'utf8'), block.body)) return [`${where}: ${path} does not contain this block's command`]
+  const source = readFileSync(join(root, path), 'utf8')
+  // A test that reads its blocks from the document itself (test/mail/docs-walkthrough.test.ts) runs them as written.
+  const readsTheDoc = source.includes(`'${block.file}'`) && source.includes('test: ${')
+  if (!readsTheDoc && !containsCommand(source, block.body)) return [`${where}: ${path} does not contain this block's command`]
   return []
 }
 
