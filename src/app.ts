@@ -47,6 +47,8 @@ import { docsRoutes } from './routes/docs.ts'
 import { healthRoutes } from './routes/health.ts'
 import { meRoutes } from './routes/me.ts'
 import { refuseRouteSchemas } from './routes/parse.ts'
+import { createPasskeyService } from './passkeys/passkey-service.ts'
+import { passkeyAuthRoutes, passkeyMeRoutes } from './routes/passkeys.ts'
 import { passwordRoutes } from './routes/password.ts'
 import { createRefreshDelivery } from './routes/refresh-delivery.ts'
 import { sessionRoutes } from './routes/sessions.ts'
@@ -77,6 +79,11 @@ export interface AppDeps {
    * queues mail so it goes out at once. Without it mail waits in the outbox for a drainer elsewhere.
    */
   mailer?: { kick(): void }
+  /**
+   * Keys the decoy credentials that email-first passkey sign-in shows for addresses without
+   * passkeys; instances behind one balancer need the same key. Defaults to a random one per process.
+   */
+  passkeyDecoyKey?: Uint8Array
 }
 
 export const REALM = 'latchkey'
@@ -254,10 +261,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
   // Only the auth routes read or set the refresh cookie, so @fastify/cookie's two hooks (parse on
   // request, serialise on send) run for them alone rather than for every protected call.
+  // Passkeys (issue 22): a sign-in with one ends like a password sign-in.
+  const passkeys = createPasskeyService({
+    config,
+    store,
+    clock,
+    audit,
+    signIn: (user, assurance, ctx, binding) => auth.completeSignIn(user, 'passkey', ctx, binding),
+    decoyKey: deps.passkeyDecoyKey ?? randomBytes(32),
+    ...(metrics ? { onCeremony: (ceremony: string, outcome: string) => metrics.passkeyCeremonies.inc({ ceremony, outcome }) } : {}),
+  })
   await app.register(async function refreshCookieScope(scope) {
     await scope.register(fastifyCookie)
     await scope.register(authRoutes, { auth, delivery, dpopBinding: createDpopBindingCheck(dpop) })
+    await scope.register(passkeyAuthRoutes, { passkeys, delivery, dpopBinding: createDpopBindingCheck(dpop) })
   })
+  await app.register(passkeyMeRoutes, { passkeys, store })
   await app.register(meRoutes, { store })
   await app.register(sessionRoutes, { sessions })
   await app.register(passwordRoutes, { changePassword: createPasswordChanger({ store, passwords, audit, sessions }) })

@@ -180,6 +180,17 @@ export function createAuthService(deps: AuthServiceDeps) {
       return tokens
     },
 
+    /** Signs in a user whose credential another flow verified (a passkey): a session, tokens and the audit event. */
+    async completeSignIn(user: User, method: string, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
+      const { tokens, sessionId } = await startSession(user, ctx, binding)
+      if ((await store.findUserById(user.id))?.disabledAt !== null) {
+        await store.revokeSession(sessionId, 'account_disabled', clock.now())
+        throw new AppError('account_disabled', 'this account is disabled')
+      }
+      await audit.record('login_succeeded', ctx, { userId: user.id, sessionId, details: { method } })
+      return tokens
+    },
+
     /**
      * Rotates the refresh token. A proof (`binding`) binds the new access token to its key; a session
      * bound at sign-in refuses a refresh that does not prove that same key, before the token is spent.
