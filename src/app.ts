@@ -3,6 +3,7 @@ import fastifyCookie from '@fastify/cookie'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import { createAdminService } from './accounts/admin-service.ts'
+import { assuranceOf } from './accounts/assurance.ts'
 import { createAuditLog } from './accounts/audit-log.ts'
 import { createAuthService } from './accounts/auth-service.ts'
 import { createRedisDpopNonces } from './accounts/redis-dpop-nonces.ts'
@@ -252,6 +253,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...challenge,
     verifyToken: metrics ? timed(verifyToken, (seconds) => metrics.verifyDuration.observe(seconds)) : verifyToken,
     isSessionRevoked: (sid) => revokedSessions.isRevoked(sid),
+    // Step-up (issue 18): the configured level names, weakest first, and the app's clock for max_age.
+    acrLevels: [config.assurance.singleFactorAcr, config.assurance.multiFactorAcr],
+    now: () => Math.floor(clock.now() / 1000),
     ...(dpop ? { dpop } : {}),
   })
 
@@ -267,7 +271,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     store,
     clock,
     audit,
-    signIn: (user, assurance, ctx, binding) => auth.completeSignIn(user, 'passkey', ctx, binding),
+    signIn: (user, amr, ctx, binding) => auth.signIn(user, assuranceOf(amr, clock, config), ctx, binding),
     decoyKey: deps.passkeyDecoyKey ?? randomBytes(32),
     ...(metrics ? { onCeremony: (ceremony: string, outcome: string) => metrics.passkeyCeremonies.inc({ ceremony, outcome }) } : {}),
   })
@@ -276,10 +280,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(authRoutes, { auth, delivery, dpopBinding: createDpopBindingCheck(dpop) })
     await scope.register(passkeyAuthRoutes, { passkeys, delivery, dpopBinding: createDpopBindingCheck(dpop) })
   })
-  await app.register(passkeyMeRoutes, { passkeys, store })
   await app.register(meRoutes, { store })
-  await app.register(sessionRoutes, { sessions })
-  await app.register(passwordRoutes, { changePassword: createPasswordChanger({ store, passwords, audit, sessions }) })
+  // Revoking every session and changing the password want a recent sign-in (issue 18, RFC 9470 max_age).
+  const recentSignIn = { maxAge: config.assurance.stepUpMaxAge }
+  await app.register(sessionRoutes, { sessions, recentSignIn })
+  await app.register(passwordRoutes, { changePassword: createPasswordChanger({ store, passwords, audit, sessions }), recentSignIn })
+  await app.register(passkeyMeRoutes, { passkeys, store, recentSignIn })
   await app.register(adminRoutes, { admin: createAdminService({ store, clock, audit, sessions }) })
   const reset = createPasswordReset({ store, clock, audit, links, passwords, sessions, logger: deps.logger, queued })
   // A forgot-password request answered just before close still gets its mail queued.

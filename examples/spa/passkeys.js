@@ -22,12 +22,25 @@ export function startPasskeys(latchkey, { onSignedIn }) {
     remove.className = 'delete-passkey'
     remove.textContent = 'Delete'
     remove.addEventListener('click', action(async () => {
-      await latchkey.deletePasskey(p.id)
+      await stepUpIfAsked(() => latchkey.deletePasskey(p.id))
       notice(`Passkey "${p.name}" deleted.`)
       await loadPasskeys()
     }))
     li.append(remove)
     return li
+  }
+
+  // Sensitive actions want a recent sign-in (RFC 9470 step-up): confirm with a passkey, then retry once.
+  async function stepUpIfAsked(run) {
+    try {
+      return await run()
+    } catch (err) {
+      if (err?.code !== 'insufficient_user_authentication') throw err
+      notice('Confirm it is you with a passkey…')
+      const { startAuthentication } = await webauthn()
+      await latchkey.signInWithPasskey((optionsJSON) => startAuthentication({ optionsJSON }), $('#me-email').textContent || undefined)
+      return run()
+    }
   }
 
   $('#passkey-sign-in').addEventListener('click', action(async () => {
@@ -41,7 +54,7 @@ export function startPasskeys(latchkey, { onSignedIn }) {
   $('#add-passkey').addEventListener('click', action(async () => {
     const { startRegistration } = await webauthn()
     const name = $('#passkey-name').value.trim()
-    const passkey = await latchkey.registerPasskey((optionsJSON) => startRegistration({ optionsJSON }), name || undefined)
+    const passkey = await stepUpIfAsked(() => latchkey.registerPasskey((optionsJSON) => startRegistration({ optionsJSON }), name || undefined))
     $('#passkey-name').value = ''
     notice(`Passkey "${passkey.name}" added.`)
     await loadPasskeys()

@@ -31,12 +31,11 @@ export const CHALLENGE_TTL_MS = 5 * 60_000
 /** Expired challenges are deleted every this many issued. */
 const PRUNE_EVERY = 100
 
-/** The assurance a passkey sign-in proved: RFC 8176 method references. */
-export interface PasskeyAssurance {
-  amr: string[]
-}
-
-export type PasskeySignIn = (user: User, assurance: PasskeyAssurance, ctx: RequestContext, binding?: DpopBinding) => Promise<TokenResponse>
+/**
+ * Starts the session once a passkey proved who the user is; `amr` are the RFC 8176 methods it
+ * satisfied (AuthService.signIn turns them into the session's assurance).
+ */
+export type PasskeySignIn = (user: User, amr: string[], ctx: RequestContext, binding?: DpopBinding) => Promise<TokenResponse>
 
 export interface PasskeyServiceDeps {
   config: Config
@@ -180,9 +179,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
     async authenticate(response: AuthenticationResponse, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
       return counted('login', async () => {
         const { user, userVerified, passkey } = await verifyAssertion(response, ctx)
-        const amr = [passkey.deviceType === 'multiDevice' ? 'swk' : 'hwk', ...(userVerified ? ['user'] : [])]
-        const tokens = await deps.signIn(user, { amr }, ctx, binding)
-        return tokens
+        return deps.signIn(user, passkeyAmr(passkey, userVerified), ctx, binding)
       })
     },
 
@@ -241,14 +238,21 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
       await audit.record('passkey_counter_regression', ctx, { userId: passkey.userId, details: { passkey_id: passkey.id, stored: passkey.counter, presented: info.newCounter } })
       throw new AppError('passkey_counter_regression', "this passkey's signature counter went backwards; it may have been cloned")
     }
+    // A disabled (or, where required, unverified) account is refused by signIn, as for a password.
     const user = await store.findUserById(passkey.userId)
     if (!user) return refuse(ctx, 'unknown_credential', null, 'passkey_unknown_credential', 'no passkey with this credential id is registered here')
-    if (user.disabledAt !== null) {
-      await audit.record('login_failed', ctx, { userId: user.id, details: { reason: 'account_disabled', method: 'passkey' } })
-      throw new AppError('account_disabled', 'this account is disabled')
-    }
     return { user, passkey, userVerified: info.userVerified }
   }
+}
+
+/**
+ * RFC 8176 methods of a passkey sign-in: `hwk` for a key that cannot leave its authenticator, `swk`
+ * for a synced one; with user verification also `user` and `mfa` — the authenticator checked a PIN
+ * or a biometric on top of possession, so the sign-in is multi-factor on its own (assurance.ts).
+ */
+export function passkeyAmr(passkey: Pick<Passkey, 'deviceType'>, userVerified: boolean): string[] {
+  const key = passkey.deviceType === 'multiDevice' ? 'swk' : 'hwk'
+  return userVerified ? [key, 'user', 'mfa'] : [key]
 }
 
 function defaultName(response: RegistrationResponse, now: number): string {

@@ -1,3 +1,4 @@
+import type { StepUpPolicy } from '@latchkey/verifier'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { AppError } from '../errors.ts'
@@ -58,13 +59,20 @@ export async function passkeyAuthRoutes(app: FastifyInstance, { passkeys, delive
 export interface PasskeyMeRoutesOptions {
   passkeys: PasskeyService
   store: Store
+  /** Step-up policy for adding and deleting a passkey: how recent the sign-in behind the token must be (STEP_UP_MAX_AGE). */
+  recentSignIn?: StepUpPolicy
 }
 
-/** The signed-in user's own passkeys: register (two steps), list, rename, delete. Revocation-checked. */
-export async function passkeyMeRoutes(app: FastifyInstance, { passkeys, store }: PasskeyMeRoutesOptions) {
+/**
+ * The signed-in user's own passkeys: register (two steps), list, rename, delete. Revocation-checked;
+ * adding or deleting one wants a recent sign-in, so a token refreshed for weeks on an unattended
+ * device cannot plant a passkey of its own or remove the owner's.
+ */
+export async function passkeyMeRoutes(app: FastifyInstance, { passkeys, store, recentSignIn }: PasskeyMeRoutesOptions) {
   const config = { revocationCheck: true } as const
+  const sensitive = { ...config, ...(recentSignIn ? { stepUp: recentSignIn } : {}) }
 
-  app.post('/me/passkeys/register/options', { config }, async (request) => {
+  app.post('/me/passkeys/register/options', { config: sensitive }, async (request) => {
     parse(RegisterOptionsBody, request.body)
     const user = await store.findUserById(request.auth!.sub)
     if (!user) throw new AppError('not_found', 'no such account')
@@ -87,7 +95,7 @@ export async function passkeyMeRoutes(app: FastifyInstance, { passkeys, store }:
     return passkeyJson(await passkeys.rename(request.auth!.sub, id, body.name, requestContext(request)))
   })
 
-  app.delete('/me/passkeys/:id', { config }, async (request, reply) => {
+  app.delete('/me/passkeys/:id', { config: sensitive }, async (request, reply) => {
     const { id } = parse(PasskeyParams, request.params)
     await passkeys.remove(request.auth!.sub, id, requestContext(request))
     return reply.code(204).send()

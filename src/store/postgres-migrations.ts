@@ -95,7 +95,13 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE sessions ADD COLUMN dpop_jkt TEXT;
   `,
-  // 4: passkeys and WebAuthn challenges (issue 22)
+  // 4: the assurance of the sign-in behind each session: amr (space-separated), acr, auth_time (issue 18)
+  `
+  ALTER TABLE sessions ADD COLUMN amr TEXT;
+  ALTER TABLE sessions ADD COLUMN acr TEXT;
+  ALTER TABLE sessions ADD COLUMN auth_time BIGINT;
+  `,
+  // 5: passkeys and WebAuthn challenges (issue 22)
   `
   CREATE TABLE passkeys (
     id TEXT PRIMARY KEY,

@@ -20,8 +20,10 @@ describeBrowser('passkeys in the example SPA, in Chromium with a virtual authent
   let stack: SpaStack
   let browser: Browser
 
+  // The server's clock runs ahead by this much when a test wants the sign-in to be old.
+  let offsetMs = 0
   beforeAll(async () => {
-    stack = await startSpaStack()
+    stack = await startSpaStack({ clock: { now: () => Date.now() + offsetMs } })
     browser = await launchChromium()
   })
   afterAll(async () => {
@@ -45,7 +47,7 @@ describeBrowser('passkeys in the example SPA, in Chromium with a virtual authent
     return page.waitForResponse((r) => r.url().endsWith('/auth/passkeys/login/verify') && r.request().method() === 'POST').then((r) => r.json())
   }
 
-  it('registers a passkey, signs out, signs in with it (discoverable and email-first), and deletes it', async () => {
+  it('registers a passkey, signs out, signs in with it (discoverable and email-first), steps up with it to delete it', async () => {
     const context = await browser.newContext()
     const { page, cdp, authenticatorId } = await pageWithAuthenticator(context)
     const email = uniqueEmail()
@@ -81,8 +83,9 @@ describeBrowser('passkeys in the example SPA, in Chromium with a virtual authent
     await page.waitForSelector('body[data-state="signed-in"]')
     await poll(() => page.textContent('#me-email')).toBe(email)
     const claims = claimsOf((await discoverable).access_token)
-    expect(claims.sub).toBe(userId)
-    expect((await stack.audit('login_succeeded')).filter((e) => e.userId === userId && e.details.method === 'passkey')).toHaveLength(1)
+    // The virtual authenticator verifies the user: possession plus PIN/biometric, multi-factor on its own.
+    expect(claims).toMatchObject({ sub: userId, amr: ['hwk', 'user', 'mfa'], acr: 'aal2' })
+    expect((await stack.audit('login_succeeded')).filter((e) => e.userId === userId && e.details.amr === 'hwk user mfa')).toHaveLength(1)
     // The authenticator counted the signature and Latchkey stored the count.
     const [afterSignIn] = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials
     expect(afterSignIn!.signCount).toBe(credentials[0]!.signCount + 1)
@@ -96,14 +99,26 @@ describeBrowser('passkeys in the example SPA, in Chromium with a virtual authent
     await page.waitForSelector('body[data-state="signed-in"]')
     await poll(() => page.textContent('#me-email')).toBe(email)
 
-    // Delete it: it is gone from the list, and the authenticator's copy no longer signs in.
+    // Six minutes later the sign-in is too old to delete a passkey (STEP_UP_MAX_AGE 300 s): Latchkey
+    // answers 401 insufficient_user_authentication, the SPA confirms with the passkey (a fresh
+    // sign-in) and retries. Then it is gone from the list, and the authenticator's copy no longer signs in.
     await page.click('#load-passkeys')
     await poll(() => page.locator('#passkeys li').count()).toBe(1)
+    offsetMs = 360_000
+    const before = stack.seen.length
     await page.click('#passkeys li .delete-passkey')
     await poll(() => page.textContent('#notice')).toBe('Passkey "Virtual laptop" deleted.')
     await poll(() => page.locator('#passkeys li').count()).toBe(0)
     expect(await stack.store.passkeys.listForUser(userId)).toEqual([])
     expect((await stack.audit('passkey_deleted')).filter((e) => e.userId === userId)).toHaveLength(1)
+    const deleting = stack.seen.slice(before).filter((r) => r.method !== 'OPTIONS')
+    expect(deleting.map((r) => `${r.method} ${r.path.replace(/[0-9a-f-]{36}/, ':id')} ${r.status}`)).toEqual([
+      'DELETE /me/passkeys/:id 401',
+      'POST /auth/passkeys/login/options 200',
+      'POST /auth/passkeys/login/verify 200',
+      'DELETE /me/passkeys/:id 204',
+      'GET /me/passkeys 200',
+    ])
 
     await page.click('#sign-out')
     await page.waitForSelector('body[data-state="signed-out"]')

@@ -22,7 +22,8 @@ function passkeyRoutes(name: string, open: () => Promise<{ store: Store; dispose
       dispose = opened.dispose
       t = await createTestApp({
         store: opened.store,
-        env: { PUBLIC_URL, CORS_ORIGINS: SPA, WEBAUTHN_RP_ID: RP_ID, WEBAUTHN_ORIGINS: `${SPA},${PUBLIC_URL}` },
+        // Every request comes from one IP: the per-IP limits would stop the suite, not an attacker.
+        env: { PUBLIC_URL, CORS_ORIGINS: SPA, WEBAUTHN_RP_ID: RP_ID, WEBAUTHN_ORIGINS: `${SPA},${PUBLIC_URL}`, RATE_LIMIT_REGISTER_PER_IP: '10000', RATE_LIMIT_LOGIN_PER_IP: '10000' },
         deps: { metrics, passkeyDecoyKey: Buffer.alloc(32, 7) },
       })
     })
@@ -66,12 +67,12 @@ function passkeyRoutes(name: string, open: () => Promise<{ store: Store; dispose
       expect({ status: res.statusCode, code: (res.json() as { code: string }).code }).toEqual({ status, code })
     }
 
-    it('registers a passkey and signs in with it, discoverable and email-first, with hwk and user in amr', async () => {
+    it('registers a passkey and signs in with it, discoverable and email-first, multi-factor when the user was verified', async () => {
       const { user, passkey, userId, id } = await userWithPasskey()
       const discoverable = await signIn(passkey)
       expect(discoverable.statusCode).toBe(200)
       const claims = claimsOf(discoverable.json().access_token)
-      expect(claims.sub).toBe(userId)
+      expect(claims).toMatchObject({ sub: userId, amr: ['hwk', 'user', 'mfa'], acr: 'aal2', auth_time: Math.floor(t.clock.now() / 1000) })
       expect(discoverable.json()).toMatchObject({ token_type: 'Bearer', scope: 'user' })
       expect((await t.inject({ method: 'GET', url: '/me', headers: bearer(discoverable.json().access_token) })).json().email).toBe(user.email)
 
@@ -85,8 +86,55 @@ function passkeyRoutes(name: string, open: () => Promise<{ store: Store; dispose
         expect.objectContaining({ id, name: 'Laptop', transports: ['internal', 'hybrid'], backed_up: false, device_type: 'single_device', last_used_at: expect.any(String), counter_regressed_at: null }),
       ])
       const succeeded = await t.store.listAudit({ userId, type: 'login_succeeded', limit: 10 })
-      expect(succeeded.map((e) => e.details.method)).toEqual(['passkey', 'passkey'])
+      expect(succeeded.map((e) => e.details)).toEqual([
+        { amr: 'hwk user mfa', acr: 'aal2' },
+        { amr: 'hwk user mfa', acr: 'aal2' },
+      ])
       expect(await t.store.listAudit({ userId, type: 'passkey_registered', limit: 10 })).toHaveLength(1)
+    })
+
+    it('signs in single-factor without user verification, and as swk for a synced passkey', async () => {
+      const { passkey } = await userWithPasskey()
+      const unverified = await signIn(passkey, { userVerified: false })
+      expect(claimsOf(unverified.json().access_token)).toMatchObject({ amr: ['hwk'], acr: 'aal1' })
+
+      const user = await registerUser(t)
+      const synced = createSoftwarePasskey()
+      const options = await registrationOptions(user.access_token)
+      const userId = Buffer.from(options.user.id, 'base64url').toString()
+      const created = await post('/me/passkeys/register/verify', { response: synced.register({ ...ceremony, challenge: options.challenge, userId, backedUp: true }) }, user.access_token)
+      expect(created.json()).toMatchObject({ backed_up: true, device_type: 'multi_device' })
+      const res = await signIn(synced, { backedUp: true })
+      expect(claimsOf(res.json().access_token)).toMatchObject({ amr: ['swk', 'user', 'mfa'], acr: 'aal2' })
+    })
+
+    it('wants a recent sign-in to add or delete a passkey, and a passkey sign-in is one (step-up)', async () => {
+      const { user, passkey, id } = await userWithPasskey()
+      t.clock.advance((t.config.assurance.stepUpMaxAge + 1) * 1000)
+      try {
+        const stale = await t.inject({ method: 'DELETE', url: `/me/passkeys/${id}`, headers: bearer(user.access_token) })
+        expectProblem(stale, 401, 'insufficient_user_authentication')
+        expect(stale.headers['www-authenticate']).toContain(`max_age=${t.config.assurance.stepUpMaxAge}`)
+        expectProblem(await post('/me/passkeys/register/options', {}, user.access_token), 401, 'insufficient_user_authentication')
+        // Listing and renaming are not sensitive.
+        expect((await t.inject({ method: 'GET', url: '/me/passkeys', headers: bearer(user.access_token) })).statusCode).toBe(200)
+
+        const fresh = await signIn(passkey)
+        expect(fresh.statusCode).toBe(200)
+        expect((await t.inject({ method: 'DELETE', url: `/me/passkeys/${id}`, headers: bearer(fresh.json().access_token) })).statusCode).toBe(204)
+      } finally {
+        t.clock.advance(-(t.config.assurance.stepUpMaxAge + 1) * 1000)
+      }
+    })
+
+    it('refuses a disabled account, as a password sign-in does', async () => {
+      const { passkey, userId } = await userWithPasskey()
+      await t.store.setUserDisabled(userId, t.clock.now())
+      try {
+        expectProblem(await signIn(passkey), 403, 'account_disabled')
+      } finally {
+        await t.store.setUserDisabled(userId, null)
+      }
     })
 
     it('excludes already registered passkeys and refuses registering one twice', async () => {
