@@ -95,6 +95,12 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE sessions ADD COLUMN dpop_jkt TEXT;
   `,
+  // 4: the assurance of the sign-in behind each session: amr (space-separated), acr, auth_time (issue 18)
+  `
+  ALTER TABLE sessions ADD COLUMN amr TEXT;
+  ALTER TABLE sessions ADD COLUMN acr TEXT;
+  ALTER TABLE sessions ADD COLUMN auth_time BIGINT;
+  `,
 ]
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/

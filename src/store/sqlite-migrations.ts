@@ -90,4 +90,10 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE sessions ADD COLUMN dpop_jkt TEXT;
   `,
+  // 4: the assurance of the sign-in behind each session: amr (space-separated), acr, auth_time (issue 18)
+  `
+  ALTER TABLE sessions ADD COLUMN amr TEXT;
+  ALTER TABLE sessions ADD COLUMN acr TEXT;
+  ALTER TABLE sessions ADD COLUMN auth_time INTEGER;
+  `,
 ]
