@@ -38,7 +38,10 @@ export function startPasskeys(latchkey, { onSignedIn }) {
       if (err?.code !== 'insufficient_user_authentication') throw err
       notice('Confirm it is you with a passkey…')
       const { startAuthentication } = await webauthn()
+      const stale = (await latchkey.listSessions()).find((s) => s.current)
       await latchkey.signInWithPasskey((optionsJSON) => startAuthentication({ optionsJSON }), $('#me-email').textContent || undefined)
+      // The fresh sign-in is a new session: end the old one, as POST /auth/step-up does.
+      if (stale) await latchkey.revokeSession(stale.id)
       return run()
     }
   }

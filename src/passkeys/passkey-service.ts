@@ -28,6 +28,8 @@ import { decoyCredentials } from './decoy-credentials.ts'
 
 /** How long a ceremony's options stay usable: WebAuthn's recommended ceiling for a prompt (§15.1). */
 export const CHALLENGE_TTL_MS = 5 * 60_000
+/** No account has this id (they are UUIDs v4): what an unknown address's passkey lookup asks for. */
+const NO_ACCOUNT = '00000000-0000-0000-0000-000000000000'
 /** Expired challenges are deleted every this many issued. */
 const PRUNE_EVERY = 100
 
@@ -157,7 +159,8 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
       if (rawEmail !== undefined) {
         const email = normalizeEmail(rawEmail)
         const user = await store.findUserByEmail(email)
-        const passkeys = user ? await store.passkeys.listForUser(user.id) : []
+        // The same two lookups for any address, so the answer's timing does not tell either.
+        const passkeys = await store.passkeys.listForUser(user?.id ?? NO_ACCOUNT)
         if (user && passkeys.length > 0) {
           userId = user.id
           allowCredentials = passkeys.map((p) => ({ id: p.credentialId, transports: p.transports }))

@@ -112,13 +112,17 @@ describeBrowser('passkeys in the example SPA, in Chromium with a virtual authent
     expect(await stack.store.passkeys.listForUser(userId)).toEqual([])
     expect((await stack.audit('passkey_deleted')).filter((e) => e.userId === userId)).toHaveLength(1)
     const deleting = stack.seen.slice(before).filter((r) => r.method !== 'OPTIONS')
-    expect(deleting.map((r) => `${r.method} ${r.path.replace(/[0-9a-f-]{36}/, ':id')} ${r.status}`)).toEqual([
+    expect(deleting.map((r) => `${r.method} ${r.path.replace(/[0-9a-f-]{36}$/, ':id')} ${r.status}`)).toEqual([
       'DELETE /me/passkeys/:id 401',
+      'GET /me/sessions 200',
       'POST /auth/passkeys/login/options 200',
       'POST /auth/passkeys/login/verify 200',
+      'DELETE /me/sessions/:id 204',
       'DELETE /me/passkeys/:id 204',
       'GET /me/passkeys 200',
     ])
+    // The step-up left one live session: the stale one was ended.
+    expect(await stack.store.listActiveSessions(userId, Date.now() + offsetMs)).toHaveLength(1)
 
     await page.click('#sign-out')
     await page.waitForSelector('body[data-state="signed-out"]')
