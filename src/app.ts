@@ -82,7 +82,7 @@ export interface AppDeps {
   mailer?: { kick(): void }
   /**
    * Keys the decoy credentials that email-first passkey sign-in shows for addresses without
-   * passkeys; instances behind one balancer need the same key. Defaults to a random one per process.
+   * passkeys. Default: a random key kept in the store, shared by every instance.
    */
   passkeyDecoyKey?: Uint8Array
 }
@@ -272,7 +272,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clock,
     audit,
     signIn: (user, amr, ctx, binding) => auth.signIn(user, assuranceOf(amr, clock, config), ctx, binding),
-    decoyKey: deps.passkeyDecoyKey ?? randomBytes(32),
+    ...(deps.passkeyDecoyKey ? { decoyKey: deps.passkeyDecoyKey } : {}),
     ...(metrics ? { onCeremony: (ceremony: string, outcome: string) => metrics.passkeyCeremonies.inc({ ceremony, outcome }) } : {}),
   })
   await app.register(async function refreshCookieScope(scope) {

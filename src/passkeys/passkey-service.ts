@@ -46,8 +46,8 @@ export interface PasskeyServiceDeps {
   audit: AuditLog
   /** Issues the session and token pair, as a password sign-in does. */
   signIn: PasskeySignIn
-  /** Keys the decoy credential ids of email-first sign-in (decoy-credentials.ts). */
-  decoyKey: Uint8Array
+  /** Keys the decoy credential ids of email-first sign-in (decoy-credentials.ts); default: the store's shared key. */
+  decoyKey?: Uint8Array
   /** Ceremony outcomes, for metrics: `ok` or the problem code. */
   onCeremony?: (ceremony: 'register' | 'login', outcome: string) => void
 }
@@ -66,6 +66,14 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
   const { config, store, clock, audit } = deps
   const { rpId, rpName, origins } = config.webauthn
   let issued = 0
+  // Read once per process; every instance sharing the store gets the same key, so decoys agree.
+  let decoyKey: Promise<Uint8Array> | undefined = deps.decoyKey && Promise.resolve(deps.decoyKey)
+  const sharedDecoyKey = () => {
+    decoyKey ??= store.passkeys.decoyKey(randomBytes(32).toString('base64url')).then((k) => Buffer.from(k, 'base64url'))
+    // A failed read (store outage) is retried on the next request rather than cached.
+    decoyKey.catch(() => (decoyKey = undefined))
+    return decoyKey
+  }
 
   async function issueChallenge(purpose: WebauthnChallengePurpose, userId: string | null): Promise<string> {
     const challenge = randomBytes(32).toString('base64url')
@@ -165,7 +173,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
           userId = user.id
           allowCredentials = passkeys.map((p) => ({ id: p.credentialId, transports: p.transports }))
         } else {
-          allowCredentials = decoyCredentials(deps.decoyKey, email)
+          allowCredentials = decoyCredentials(await sharedDecoyKey(), email)
         }
       }
       const challenge = await issueChallenge('login', userId)

@@ -92,6 +92,12 @@ export interface PasskeyStore {
   consumeChallenge(input: ConsumeWebauthnChallengeInput): Promise<ConsumeWebauthnChallengeResult>
   /** Deletes challenges that expired before `before`; returns how many. */
   pruneChallenges(before: number): Promise<number>
+
+  /**
+   * The key of email-first sign-in's decoy credentials, the same for every instance sharing the
+   * store: `candidate` (random, base64url) is stored if no key exists yet; returns the stored one.
+   */
+  decoyKey(candidate: string): Promise<string>
 }
 
 /** Why a presented challenge cannot be consumed, or null when it can: the same rules in every adapter. */

@@ -130,6 +130,13 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX webauthn_challenges_expiry ON webauthn_challenges(expires_at);
   `,
+  // 6: server-side secrets made on first use, e.g. the key of passkey decoy credentials (issue 22)
+  `
+  CREATE TABLE server_secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  `,
 ]
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/

@@ -3,6 +3,8 @@ import { toPasskey, toWebauthnChallenge } from './passkey-rows.ts'
 import { webauthnChallengeRefusal, type PasskeyStore } from './passkeys.ts'
 import type { Row } from './rows.ts'
 
+const DECOY_KEY = 'passkey_decoy_key'
+
 /**
  * Passkeys and WebAuthn challenges on PostgreSQL. Spending a challenge and advancing a counter are
  * each one conditional UPDATE, so concurrent requests on any number of instances cannot both win.
@@ -68,6 +70,15 @@ export function createPostgresPasskeyStore(pool: Pool): PasskeyStore {
     async pruneChallenges(before) {
       const { rowCount } = await pool.query('DELETE FROM webauthn_challenges WHERE expires_at < $1', [before])
       return rowCount ?? 0
+    },
+    async decoyKey(candidate) {
+      // One statement: the first instance's candidate wins, every other reads it back.
+      const { rows } = await pool.query<{ value: string }>(
+        `WITH ins AS (INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING value)
+         SELECT value FROM ins UNION ALL SELECT value FROM server_secrets WHERE name = $1 LIMIT 1`,
+        [DECOY_KEY, candidate],
+      )
+      return String(rows[0]!.value)
     },
   }
 }

@@ -125,4 +125,11 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX webauthn_challenges_expiry ON webauthn_challenges(expires_at);
   `,
+  // 6: server-side secrets made on first use, e.g. the key of passkey decoy credentials (issue 22)
+  `
+  CREATE TABLE server_secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+  `,
 ]

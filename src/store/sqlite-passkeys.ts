@@ -4,6 +4,8 @@ import { webauthnChallengeRefusal, type ConsumeWebauthnChallengeResult, type Pas
 
 type Row = Record<string, SQLInputValue>
 
+const DECOY_KEY = 'passkey_decoy_key'
+
 /** Passkeys and WebAuthn challenges on node:sqlite; each method is synchronous, so none interleaves with another. */
 export function createSqlitePasskeyStore(db: DatabaseSync, transaction: <T>(fn: () => T) => T): PasskeyStore {
   const stmt = {
@@ -29,6 +31,8 @@ export function createSqlitePasskeyStore(db: DatabaseSync, transaction: <T>(fn: 
     challenge: db.prepare('SELECT * FROM webauthn_challenges WHERE hash = ?'),
     consume: db.prepare('UPDATE webauthn_challenges SET consumed_at = ? WHERE hash = ? AND consumed_at IS NULL'),
     prune: db.prepare('DELETE FROM webauthn_challenges WHERE expires_at < ?'),
+    insertSecret: db.prepare('INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'),
+    secret: db.prepare('SELECT value FROM server_secrets WHERE name = ?'),
   }
   const passkeyById = (id: string) => {
     const row = stmt.byId.get(id) as Row | undefined
@@ -74,6 +78,10 @@ export function createSqlitePasskeyStore(db: DatabaseSync, transaction: <T>(fn: 
     },
     async pruneChallenges(before) {
       return Number(stmt.prune.run(before).changes)
+    },
+    async decoyKey(candidate) {
+      stmt.insertSecret.run(DECOY_KEY, candidate)
+      return String((stmt.secret.get(DECOY_KEY) as Row).value)
     },
   }
 }

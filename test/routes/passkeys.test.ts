@@ -24,7 +24,7 @@ function passkeyRoutes(name: string, open: () => Promise<{ store: Store; dispose
         store: opened.store,
         // Every request comes from one IP: the per-IP limits would stop the suite, not an attacker.
         env: { PUBLIC_URL, CORS_ORIGINS: SPA, WEBAUTHN_RP_ID: RP_ID, WEBAUTHN_ORIGINS: `${SPA},${PUBLIC_URL}`, RATE_LIMIT_REGISTER_PER_IP: '10000', RATE_LIMIT_LOGIN_PER_IP: '10000' },
-        deps: { metrics, passkeyDecoyKey: Buffer.alloc(32, 7) },
+        deps: { metrics },
       })
     })
     afterAll(async () => {

@@ -82,6 +82,15 @@ if (!databaseUrl) {
       expect({ status: replayed.status, code: (replayed.json() as { code: string }).code }).toEqual({ status: 400, code: 'passkey_challenge_used' })
     })
 
+    it('shows the same decoy credentials for an unknown address on either instance', async () => {
+      const email = uniqueEmail()
+      const fromA = await loginOptions(a, email)
+      const fromB = await loginOptions(b, email)
+      expect(fromA.allowCredentials.length).toBeGreaterThan(0)
+      expect(fromB.allowCredentials).toEqual(fromA.allowCredentials)
+      expect((await loginOptions(a, uniqueEmail())).allowCredentials).not.toEqual(fromA.allowCredentials)
+    })
+
     it('lets exactly one of two instances accept one assertion sent to both at once', async () => {
       const email = uniqueEmail()
       const { access_token } = (await b.fetch('/auth/register', { method: 'POST', body: { email, password: PASSWORD } })).json() as { access_token: string }

@@ -131,6 +131,13 @@ export function runPasskeyStoreConformance(
       expect(outcomes.filter((o) => o.outcome === 'used')).toHaveLength(7)
     })
 
+    it('keeps the first decoy key offered, for every caller, concurrent ones included', async () => {
+      const keys = await Promise.all(['a', 'b', 'c', 'd'].map((k) => store.passkeys.decoyKey(`candidate-${k}`)))
+      expect(new Set(keys).size).toBe(1)
+      expect(keys[0]).toMatch(/^candidate-[abcd]$/)
+      expect(await store.passkeys.decoyKey('later')).toBe(keys[0])
+    })
+
     it('prunes only challenges that expired before the cut-off', async () => {
       const old = challenge({ expiresAt: T0 })
       const live = challenge({ expiresAt: T0 + 1000 })
