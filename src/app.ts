@@ -10,6 +10,8 @@ import { createRedisDpopReplayCache } from './accounts/redis-dpop-replay-cache.t
 import { createEmailChange } from './accounts/email-change.ts'
 import { createEmailVerification } from './accounts/email-verification.ts'
 import { createLinkMail } from './accounts/link-mail.ts'
+import { createMfaService, type MfaService } from './accounts/mfa-service.ts'
+import { createSecretBox, type DataKeys } from './accounts/secret-box.ts'
 import { createPasswordReset } from './accounts/password-reset.ts'
 import { createPasswordChanger } from './accounts/password-change.ts'
 import { createPasswordHasher, type PasswordHasher } from './accounts/passwords.ts'
@@ -46,6 +48,7 @@ import { createDpopBindingCheck } from './routes/dpop-binding.ts'
 import { docsRoutes } from './routes/docs.ts'
 import { healthRoutes } from './routes/health.ts'
 import { meRoutes } from './routes/me.ts'
+import { mfaRoutes, mfaSignInRoutes } from './routes/mfa.ts'
 import { refuseRouteSchemas } from './routes/parse.ts'
 import { passwordRoutes } from './routes/password.ts'
 import { createRefreshDelivery } from './routes/refresh-delivery.ts'
@@ -77,6 +80,12 @@ export interface AppDeps {
    * queues mail so it goes out at once. Without it mail waits in the outbox for a drainer elsewhere.
    */
   mailer?: { kick(): void }
+  /**
+   * Keys for secrets at rest (TOTP seeds). Defaults to DATA_ENCRYPTION_KEY(S) from the config; the
+   * server passes its generated development key when that is unset. Without either, a key is made
+   * for this process alone (tests): secrets sealed with it do not survive a restart.
+   */
+  dataKeys?: DataKeys
 }
 
 export const REALM = 'latchkey'
@@ -183,7 +192,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const links = createLinkMail({ mail: config.mail, clock })
   const queued = () => deps.mailer?.kick()
   const verification = createEmailVerification({ store, clock, audit, links, queued })
+  // Second factor (issue 18): the password sign-in asks it whether a challenge is due.
+  const dataKeys = deps.dataKeys ?? (config.dataEncryption.current ? { current: config.dataEncryption.current, previous: config.dataEncryption.previous } : { current: randomBytes(32), previous: [] })
+  // Each needs the other: a two-factor sign-in ends in auth.signIn, called only once both exist.
+  const mfa: MfaService = createMfaService({
+    config, store, clock, audit, box: createSecretBox(dataKeys), passwords,
+    signIn: (user, assurance, ctx, binding) => auth.signIn(user, assurance, ctx, binding),
+  })
   const auth = createAuthService({
+    secondFactor: mfa,
     verification: { createUser: verification.createUser, send: verification.send, required: config.mail.requireVerifiedEmail },
     config,
     store,
@@ -260,11 +277,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async function refreshCookieScope(scope) {
     await scope.register(fastifyCookie)
     await scope.register(authRoutes, { auth, delivery, dpopBinding: createDpopBindingCheck(dpop) })
+    await scope.register(mfaSignInRoutes, { mfa, delivery, dpopBinding: createDpopBindingCheck(dpop) })
   })
   await app.register(meRoutes, { store })
   // Revoking every session and changing the password want a recent sign-in (issue 18, RFC 9470 max_age).
   const recentSignIn = { maxAge: config.assurance.stepUpMaxAge }
   await app.register(sessionRoutes, { sessions, recentSignIn })
+  await app.register(mfaRoutes, { mfa, recentSignIn, recentStrongSignIn: { acr: config.assurance.multiFactorAcr, ...recentSignIn } })
   await app.register(passwordRoutes, { changePassword: createPasswordChanger({ store, passwords, audit, sessions }), recentSignIn })
   await app.register(adminRoutes, { admin: createAdminService({ store, clock, audit, sessions }) })
   const reset = createPasswordReset({ store, clock, audit, links, passwords, sessions, logger: deps.logger, queued })

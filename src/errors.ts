@@ -29,6 +29,12 @@ export const ERROR_CATALOG = {
   link_token_wrong_purpose: { status: 400, title: 'Link token is for another purpose' },
   email_not_verified: { status: 403, title: 'Email address not verified' },
   email_already_verified: { status: 409, title: 'Email address already verified' },
+  // Second factor (issue 18). A wrong code is not about the access token: no challenge, as for a wrong current password.
+  invalid_mfa_code: { status: 403, title: 'Second-factor code is incorrect', challenge: false },
+  invalid_mfa_challenge: { status: 400, title: 'Invalid or expired MFA challenge' },
+  mfa_challenge_locked: { status: 403, title: 'Too many wrong codes: sign in again', challenge: false },
+  mfa_already_enabled: { status: 409, title: 'Second factor already enabled' },
+  mfa_not_enabled: { status: 409, title: 'No second factor to use or change' },
   service_unavailable: { status: 503, title: 'Service temporarily unavailable' },
   server_busy: { status: 503, title: 'Server busy' },
 } as const satisfies Record<string, ProblemCatalogEntry>

@@ -1,5 +1,6 @@
 import pg, { type PoolClient, type PoolConfig } from 'pg'
 import { inTransaction } from './pg-transaction.ts'
+import { createPostgresFactorStore } from './postgres-factors.ts'
 import { createPostgresOneTimeTokenStore } from './postgres-one-time-tokens.ts'
 import { createPostgresOutboxStore } from './postgres-outbox.ts'
 import { refusal, retryIsGrace, rotationAuditEvent, touched } from './rotation-rules.ts'
@@ -124,6 +125,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     kind: 'postgres',
     oneTimeTokens: withUnavailableErrors(createPostgresOneTimeTokenStore(pool, insertAudit), isPostgresUnavailable),
     outbox: withUnavailableErrors(createPostgresOutboxStore(pool), isPostgresUnavailable),
+    factors: withUnavailableErrors(createPostgresFactorStore(pool), isPostgresUnavailable),
 
     async migrate() {
       return migratePostgres(pool, options.schema)

@@ -1,3 +1,4 @@
+import type { FactorStore } from './factors.ts'
 import type { OneTimeTokenStore } from './one-time-tokens.ts'
 import type { OutboxStore } from './outbox.ts'
 
@@ -138,6 +139,17 @@ export const AUDIT_EVENT_TYPES = [
   'password_reset',
   'mail_token_refused',
   'refresh_dpop_mismatch',
+  // Second factor and step-up (issue 18).
+  'mfa_enrolment_started',
+  'mfa_enabled',
+  'mfa_disabled',
+  'mfa_reset',
+  'mfa_challenge_issued',
+  'mfa_succeeded',
+  'mfa_failed',
+  'mfa_challenge_locked',
+  'step_up_succeeded',
+  'step_up_failed',
 ] as const
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
@@ -183,6 +195,8 @@ export interface Store {
   readonly oneTimeTokens: OneTimeTokenStore
   /** Mail waiting to be sent (outbox.ts). */
   readonly outbox: OutboxStore
+  /** Second factors: TOTP, recovery codes, sign-in challenges (factors.ts). */
+  readonly factors: FactorStore
 
   /** Returns null when the email is already registered. */
   createUser(user: NewUser): Promise<User | null>
