@@ -3,6 +3,7 @@ import { inTransaction } from './pg-transaction.ts'
 import { createPostgresFactorStore } from './postgres-factors.ts'
 import { createPostgresOneTimeTokenStore } from './postgres-one-time-tokens.ts'
 import { createPostgresOutboxStore } from './postgres-outbox.ts'
+import { createPostgresPasskeyStore } from './postgres-passkeys.ts'
 import { refusal, retryIsGrace, rotationAuditEvent, touched } from './rotation-rules.ts'
 import { assertSchemaName, migratePostgres } from './postgres-migrations.ts'
 import { isPostgresUnavailable, withUnavailableErrors } from './postgres-unavailable.ts'
@@ -125,6 +126,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     kind: 'postgres',
     oneTimeTokens: withUnavailableErrors(createPostgresOneTimeTokenStore(pool, insertAudit), isPostgresUnavailable),
     outbox: withUnavailableErrors(createPostgresOutboxStore(pool), isPostgresUnavailable),
+    passkeys: withUnavailableErrors(createPostgresPasskeyStore(pool), isPostgresUnavailable),
     factors: withUnavailableErrors(createPostgresFactorStore(pool), isPostgresUnavailable),
 
     async migrate() {

@@ -3,6 +3,7 @@ import { escapeLike, toAuditEvent, toSession, toUser } from './rows.ts'
 import { createSqliteFactorStore } from './sqlite-factors.ts'
 import { createSqliteOneTimeTokenStore } from './sqlite-one-time-tokens.ts'
 import { createSqliteOutbox } from './sqlite-outbox.ts'
+import { createSqlitePasskeyStore } from './sqlite-passkeys.ts'
 import { refusal, retryIsGrace, rotationAuditEvent, touched } from './rotation-rules.ts'
 import { startWalCheckpointer, type WalCheckpointer } from './sqlite-checkpointer.ts'
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts'
@@ -237,6 +238,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     kind: 'sqlite',
     oneTimeTokens,
     outbox: outbox.store,
+    passkeys: createSqlitePasskeyStore(db, transaction),
     factors,
 
     async createUser(user: NewUser) {

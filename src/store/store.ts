@@ -1,6 +1,7 @@
 import type { FactorStore } from './factors.ts'
 import type { OneTimeTokenStore } from './one-time-tokens.ts'
 import type { OutboxStore } from './outbox.ts'
+import type { PasskeyStore } from './passkeys.ts'
 
 /**
  * The one store interface. Adapters (SQLite, PostgreSQL) implement it and pass
@@ -139,6 +140,11 @@ export const AUDIT_EVENT_TYPES = [
   'password_reset',
   'mail_token_refused',
   'refresh_dpop_mismatch',
+  'passkey_registered',
+  'passkey_renamed',
+  'passkey_deleted',
+  'passkey_login_failed',
+  'passkey_counter_regression',
   // Second factor and step-up (issue 18).
   'mfa_enrolment_started',
   'mfa_enabled',
@@ -195,6 +201,8 @@ export interface Store {
   readonly oneTimeTokens: OneTimeTokenStore
   /** Mail waiting to be sent (outbox.ts). */
   readonly outbox: OutboxStore
+  /** Passkeys and WebAuthn ceremony challenges (passkeys.ts). */
+  readonly passkeys: PasskeyStore
   /** Second factors: TOTP, recovery codes, sign-in challenges (factors.ts). */
   readonly factors: FactorStore
 

@@ -44,6 +44,9 @@ describe('secure by default', () => {
       // The MFA challenge in the body is the credential (issue 18)
       'POST /auth/login/mfa',
       'POST /auth/logout',
+      // Passkey sign-in: the signed assertion is the credential (issue 22)
+      'POST /auth/passkeys/login/options',
+      'POST /auth/passkeys/login/verify',
       // Always the same 202, whether or not the account exists
       'POST /auth/password/forgot',
       'POST /auth/password/reset',

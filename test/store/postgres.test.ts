@@ -8,6 +8,7 @@ import type { Store } from '../../src/store/store.ts'
 import { runStoreConformance } from './conformance.ts'
 import { runFactorStoreConformance } from './factor-conformance.ts'
 import { runMailStoreConformance } from './mail-conformance.ts'
+import { runPasskeyStoreConformance } from './passkey-conformance.ts'
 
 const url = process.env.TEST_DATABASE_URL
 // An unreachable server must fail the suite within the hook timeout, not hang it.
@@ -48,6 +49,7 @@ if (!url) {
 
   runStoreConformance('postgres', () => makeStore(), dispose)
   runMailStoreConformance('postgres', () => makeStore(), dispose)
+  runPasskeyStoreConformance('postgres', () => makeStore(), dispose)
   runFactorStoreConformance('postgres', () => makeStore(), dispose)
 
   describe('PostgreSQL store across processes', () => {

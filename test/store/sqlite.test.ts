@@ -8,6 +8,7 @@ import { checkpointedRows } from '../helpers/checkpointed-rows.ts'
 import { runStoreConformance } from './conformance.ts'
 import { runFactorStoreConformance } from './factor-conformance.ts'
 import { runMailStoreConformance } from './mail-conformance.ts'
+import { runPasskeyStoreConformance } from './passkey-conformance.ts'
 
 runStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
 
@@ -101,4 +102,5 @@ describe('sqlite group commit', () => {
 })
 
 runMailStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
+runPasskeyStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
 runFactorStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
