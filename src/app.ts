@@ -49,7 +49,7 @@ import { createDpopBindingCheck } from './routes/dpop-binding.ts'
 import { docsRoutes } from './routes/docs.ts'
 import { healthRoutes } from './routes/health.ts'
 import { meRoutes } from './routes/me.ts'
-import { mfaRoutes, mfaSignInRoutes } from './routes/mfa.ts'
+import { mfaAdminRoutes, mfaRoutes, mfaSignInRoutes } from './routes/mfa.ts'
 import { refuseRouteSchemas } from './routes/parse.ts'
 import { createPasskeyService } from './passkeys/passkey-service.ts'
 import { passkeyAuthRoutes, passkeyMeRoutes } from './routes/passkeys.ts'
@@ -206,6 +206,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const mfa: MfaService = createMfaService({
     config, store, clock, audit, box: createSecretBox(dataKeys), passwords,
     signIn: (user, assurance, ctx, binding) => auth.signIn(user, assurance, ctx, binding),
+    ...(metrics
+      ? {
+          events: {
+            challenged: () => metrics.mfaEvents.inc({ event: 'challenge' }),
+            succeeded: () => metrics.mfaEvents.inc({ event: 'success' }),
+            failed: () => metrics.mfaEvents.inc({ event: 'failure' }),
+            locked: () => metrics.mfaEvents.inc({ event: 'lockout' }),
+          },
+        }
+      : {}),
   })
   const auth = createAuthService({
     secondFactor: mfa,
@@ -305,6 +315,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(mfaRoutes, { mfa, recentSignIn, recentStrongSignIn: { acr: config.assurance.multiFactorAcr, ...recentSignIn } })
   await app.register(passwordRoutes, { changePassword: createPasswordChanger({ store, passwords, audit, sessions }), recentSignIn })
   await app.register(passkeyMeRoutes, { passkeys, store, recentSignIn })
+  await app.register(mfaAdminRoutes, { mfa, store })
   await app.register(adminRoutes, { admin: createAdminService({ store, clock, audit, sessions }) })
   const reset = createPasswordReset({ store, clock, audit, links, passwords, sessions, logger: deps.logger, queued })
   // A forgot-password request answered just before close still gets its mail queued.

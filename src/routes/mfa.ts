@@ -4,6 +4,8 @@ import { z } from 'zod'
 import type { FactorProof, MfaService } from '../accounts/mfa-service.ts'
 import { MAX_PASSWORD_BYTES } from '../accounts/password-policy.ts'
 import type { DpopBindingCheck } from './dpop-binding.ts'
+import { AppError } from '../errors.ts'
+import type { Store } from '../store/store.ts'
 import { parse, requestContext } from './parse.ts'
 import type { RefreshDelivery } from './refresh-delivery.ts'
 
@@ -75,5 +77,17 @@ export async function mfaSignInRoutes(app: FastifyInstance, { mfa, delivery, dpo
     const input = { ...(body.password === undefined ? {} : { password: body.password }), ...(proof ? { proof } : {}) }
     const tokens = await mfa.stepUp(request.auth!, input, requestContext(request), await dpopBinding(request))
     return delivery.deliver(reply, tokens, mode)
+  })
+}
+
+const UserParams = z.strictObject({ id: z.uuid({ message: 'must be a user id (UUID)' }) })
+
+/** POST /admin/users/{id}/mfa/reset: an admin removes a user's second factor (a lost device); audited as mfa_reset. */
+export async function mfaAdminRoutes(app: FastifyInstance, { mfa, store }: { mfa: MfaService; store: Store }) {
+  app.post('/admin/users/:id/mfa/reset', { config: { scopes: ['admin'], revocationCheck: true } }, async (request) => {
+    const { id } = parse(UserParams, request.params)
+    if (!(await store.findUserById(id))) throw new AppError('not_found', 'no such user')
+    const hadFactor = await mfa.removeFactors(id, requestContext(request), request.auth!.sub)
+    return { user_id: id, had_factor: hadFactor }
   })
 }
