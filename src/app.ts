@@ -11,6 +11,8 @@ import { createRedisDpopReplayCache } from './accounts/redis-dpop-replay-cache.t
 import { createEmailChange } from './accounts/email-change.ts'
 import { createEmailVerification } from './accounts/email-verification.ts'
 import { createLinkMail } from './accounts/link-mail.ts'
+import { createMfaService, type MfaService } from './accounts/mfa-service.ts'
+import { createSecretBox, type DataKeys } from './accounts/secret-box.ts'
 import { createPasswordReset } from './accounts/password-reset.ts'
 import { createPasswordChanger } from './accounts/password-change.ts'
 import { createPasswordHasher, type PasswordHasher } from './accounts/passwords.ts'
@@ -47,6 +49,7 @@ import { createDpopBindingCheck } from './routes/dpop-binding.ts'
 import { docsRoutes } from './routes/docs.ts'
 import { healthRoutes } from './routes/health.ts'
 import { meRoutes } from './routes/me.ts'
+import { mfaAdminRoutes, mfaRoutes, mfaSignInRoutes } from './routes/mfa.ts'
 import { refuseRouteSchemas } from './routes/parse.ts'
 import { createPasskeyService } from './passkeys/passkey-service.ts'
 import { passkeyAuthRoutes, passkeyMeRoutes } from './routes/passkeys.ts'
@@ -85,6 +88,12 @@ export interface AppDeps {
    * passkeys. Default: a random key kept in the store, shared by every instance.
    */
   passkeyDecoyKey?: Uint8Array
+  /**
+   * Keys for secrets at rest (TOTP seeds). Defaults to DATA_ENCRYPTION_KEY(S) from the config; the
+   * server passes its generated development key when that is unset. Without either, a key is made
+   * for this process alone (tests): secrets sealed with it do not survive a restart.
+   */
+  dataKeys?: DataKeys
 }
 
 export const REALM = 'latchkey'
@@ -191,7 +200,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const links = createLinkMail({ mail: config.mail, clock })
   const queued = () => deps.mailer?.kick()
   const verification = createEmailVerification({ store, clock, audit, links, queued })
+  // Second factor (issue 18): the password sign-in asks it whether a challenge is due.
+  const dataKeys = deps.dataKeys ?? (config.dataEncryption.current ? { current: config.dataEncryption.current, previous: config.dataEncryption.previous } : { current: randomBytes(32), previous: [] })
+  // Each needs the other: a two-factor sign-in ends in auth.signIn, called only once both exist.
+  const mfa: MfaService = createMfaService({
+    config, store, clock, audit, box: createSecretBox(dataKeys), passwords,
+    signIn: (user, assurance, ctx, binding) => auth.signIn(user, assurance, ctx, binding),
+    ...(metrics
+      ? {
+          events: {
+            challenged: () => metrics.mfaEvents.inc({ event: 'challenge' }),
+            succeeded: () => metrics.mfaEvents.inc({ event: 'success' }),
+            failed: () => metrics.mfaEvents.inc({ event: 'failure' }),
+            locked: () => metrics.mfaEvents.inc({ event: 'lockout' }),
+          },
+        }
+      : {}),
+  })
   const auth = createAuthService({
+    secondFactor: mfa,
     verification: { createUser: verification.createUser, send: verification.send, required: config.mail.requireVerifiedEmail },
     config,
     store,
@@ -279,13 +306,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(fastifyCookie)
     await scope.register(authRoutes, { auth, delivery, dpopBinding: createDpopBindingCheck(dpop) })
     await scope.register(passkeyAuthRoutes, { passkeys, delivery, dpopBinding: createDpopBindingCheck(dpop) })
+    await scope.register(mfaSignInRoutes, { mfa, delivery, dpopBinding: createDpopBindingCheck(dpop) })
   })
   await app.register(meRoutes, { store })
   // Revoking every session and changing the password want a recent sign-in (issue 18, RFC 9470 max_age).
   const recentSignIn = { maxAge: config.assurance.stepUpMaxAge }
   await app.register(sessionRoutes, { sessions, recentSignIn })
+  await app.register(mfaRoutes, { mfa, recentSignIn, recentStrongSignIn: { acr: config.assurance.multiFactorAcr, ...recentSignIn } })
   await app.register(passwordRoutes, { changePassword: createPasswordChanger({ store, passwords, audit, sessions }), recentSignIn })
   await app.register(passkeyMeRoutes, { passkeys, store, recentSignIn })
+  await app.register(mfaAdminRoutes, { mfa, store })
   await app.register(adminRoutes, { admin: createAdminService({ store, clock, audit, sessions }) })
   const reset = createPasswordReset({ store, clock, audit, links, passwords, sessions, logger: deps.logger, queued })
   // A forgot-password request answered just before close still gets its mail queued.

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net'
 import { z } from 'zod'
+import { parseDataKey } from './accounts/secret-box.ts'
 
 /** One entry of a trusted-proxy list as proxy-addr reads it: an address, a CIDR, or a named range. */
 function isProxyAddress(entry: string): boolean {
@@ -195,6 +196,15 @@ export const EnvSchema = z.object({
   ACR_SINGLE_FACTOR: z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,64}$/, { message: 'must be a short name without spaces or quotes, e.g. aal1' }).default('aal1'),
   ACR_MULTI_FACTOR: z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,64}$/, { message: 'must be a short name without spaces or quotes, e.g. aal2' }).default('aal2'),
   STEP_UP_MAX_AGE: seconds(30, 86400).default(300),
+  // Second factor (issue 18; docs/mfa.md). Keys: base64url of 32 random bytes, e.g. `openssl rand -base64 32 | tr '+/' '-_' | tr -d =`.
+  DATA_ENCRYPTION_KEY: z.string().refine((v) => parseDataKey(v) !== null, { message: 'must be 32 bytes, base64url-encoded (43 characters)' }).optional(),
+  DATA_ENCRYPTION_PREVIOUS_KEYS: z
+    .string()
+    .refine((v) => v.split(',').map((k) => k.trim()).filter(Boolean).every((k) => parseDataKey(k) !== null), { message: 'must be comma-separated keys of 32 bytes, base64url-encoded' })
+    .optional(),
+  TOTP_ISSUER: z.string().min(1).max(64).regex(/^[^:]+$/, { message: 'must not contain a colon' }).default('Latchkey'),
+  MFA_CHALLENGE_TTL: seconds(60, 1800).default(300),
+  MFA_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
   WORKERS: z
     .union([z.literal('auto'), z.coerce.number().int().min(1).max(256)], { message: 'must be auto or a number of processes (1–256)' })
     .default(1),
@@ -264,6 +274,10 @@ export interface Config {
   webauthn: { rpId: string; rpName: string; origins: string[] }
   /** Assurance (issue 18): `acr` for one factor and for several, and the recent-sign-in window of sensitive routes. */
   assurance: { singleFactorAcr: string; multiFactorAcr: string; stepUpMaxAge: number }
+  /** Second factor: the issuer name in authenticator apps, how long a sign-in challenge lives (s), wrong codes before it locks. */
+  mfa: { totpIssuer: string; challengeTtl: number; maxAttempts: number }
+  /** Keys for secrets at rest; `current` undefined = the server generates a development key into KEYS_DIR. */
+  dataEncryption: { current: Buffer | undefined; previous: Buffer[] }
 }
 
 export interface MailConfig {
@@ -331,7 +345,8 @@ function derivedPublicUrl(host: string, port: number): string {
   return `http://${isIP(reachable) === 6 ? `[${reachable}]` : reachable}:${port}`
 }
 
-const URL_VARIABLES = new Set(['DATABASE_URL', 'REDIS_URL', 'SMTP_URL'])
+// Never printed in a configuration error: URLs may carry a password, and keys are secrets.
+const URL_VARIABLES = new Set(['DATABASE_URL', 'REDIS_URL', 'SMTP_URL', 'DATA_ENCRYPTION_KEY', 'DATA_ENCRYPTION_PREVIOUS_KEYS'])
 
 /** Validates the environment; pure, so tests pass any object. Throws ConfigError naming each bad variable. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
@@ -442,6 +457,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     webauthn,
     assurance: { singleFactorAcr: e.ACR_SINGLE_FACTOR, multiFactorAcr: e.ACR_MULTI_FACTOR, stepUpMaxAge: e.STEP_UP_MAX_AGE },
+    mfa: { totpIssuer: e.TOTP_ISSUER, challengeTtl: e.MFA_CHALLENGE_TTL, maxAttempts: e.MFA_MAX_ATTEMPTS },
+    dataEncryption: {
+      current: e.DATA_ENCRYPTION_KEY === undefined ? undefined : (parseDataKey(e.DATA_ENCRYPTION_KEY) as Buffer),
+      previous: (e.DATA_ENCRYPTION_PREVIOUS_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean).map((k) => parseDataKey(k) as Buffer),
+    },
   }
 }
 

@@ -40,6 +40,12 @@ export const ERROR_CATALOG = {
   passkey_verification_failed: { status: 401, title: 'Passkey verification failed' },
   passkey_counter_regression: { status: 401, title: 'Passkey signature counter went backwards' },
   passkey_already_registered: { status: 409, title: 'Passkey already registered' },
+  // Second factor (issue 18). A wrong code is not about the access token: no challenge, as for a wrong current password.
+  invalid_mfa_code: { status: 403, title: 'Second-factor code is incorrect', challenge: false },
+  invalid_mfa_challenge: { status: 400, title: 'Invalid or expired MFA challenge' },
+  mfa_challenge_locked: { status: 403, title: 'Too many wrong codes: sign in again', challenge: false },
+  mfa_already_enabled: { status: 409, title: 'Second factor already enabled' },
+  mfa_not_enabled: { status: 409, title: 'No second factor to use or change' },
   service_unavailable: { status: 503, title: 'Service temporarily unavailable' },
   server_busy: { status: 503, title: 'Server busy' },
 } as const satisfies Record<string, ProblemCatalogEntry>

@@ -18,6 +18,8 @@ export interface Metrics {
   readonly reuseDetections: Counter
   /** WebAuthn ceremonies by kind (register, login) and outcome (`ok` or the problem code). */
   readonly passkeyCeremonies: Counter<'ceremony' | 'outcome'>
+  /** Second-factor events (issue 18): challenge issued, success, failure, lockout. */
+  readonly mfaEvents: Counter<'event'>
   /**
    * Adds `latchkey_active_sessions`: sessions neither revoked nor expired, counted by the store when
    * Prometheus scrapes (one COUNT query per scrape, nothing per request). Workers share one store,
@@ -249,6 +251,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       name: 'latchkey_passkey_ceremonies_total',
       help: 'Passkey (WebAuthn) ceremonies, by ceremony (register, login) and outcome (ok, or the problem code)',
       labelNames: ['ceremony', 'outcome'] as const,
+      registers,
+    }),
+    mfaEvents: new Counter({
+      name: 'latchkey_mfa_events_total',
+      help: 'Second-factor events: challenge (a sign-in asked for a code), success, failure (wrong or replayed code), lockout',
+      labelNames: ['event'] as const,
       registers,
     }),
   }

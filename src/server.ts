@@ -10,6 +10,7 @@ import { buildApp } from './app.ts'
 import { systemClock } from './clock.ts'
 import { runClusterPrimary } from './cluster-primary.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
+import { loadOrCreateDevDataKey } from './keys/data-key-file.ts'
 import { ensureKeyDir, loadKeySet } from './keys/key-files.ts'
 import { KeyRing } from './keys/key-ring.ts'
 import { startKeyWatcher } from './keys/key-watcher.ts'
@@ -90,6 +91,9 @@ async function prepareSharedState(config: Config, logger: Logger): Promise<void>
   if (await ensureKeyDir(config.keysDir, new Date())) {
     logger.warn({ keysDir: config.keysDir }, 'no signing key found: generated a development key; use `latchkey keys` to manage production keys')
   }
+  if (!config.dataEncryption.current && (await loadOrCreateDevDataKey(config.keysDir)).created) {
+    logger.warn({ keysDir: config.keysDir }, 'DATA_ENCRYPTION_KEY is not set: generated a development key for secrets at rest (TOTP seeds); set DATA_ENCRYPTION_KEY in production')
+  }
   if (config.databaseUrl !== 'sqlite::memory:') await migrateStore(config.databaseUrl, { schema: config.databaseSchema })
 }
 
@@ -153,7 +157,8 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     leaseMs: config.mail.sendTimeoutMs * 3 + 2000,
     ...(metrics ? { metrics } : {}),
   })
-  const app = await buildApp({ config, keys, store, clock: systemClock, logger, openapiYaml, redis, mailer, ...(metrics ? { metrics } : {}) })
+  const dataKeys = { current: config.dataEncryption.current ?? (await loadOrCreateDevDataKey(config.keysDir)).key, previous: config.dataEncryption.previous }
+  const app = await buildApp({ config, keys, store, clock: systemClock, logger, openapiYaml, redis, mailer, dataKeys, ...(metrics ? { metrics } : {}) })
   const poolPriority = await lowerThreadPoolPriority(config.threadPoolNice)
   if (poolPriority.unexpected) logger.warn({ reason: poolPriority.skipped }, 'thread pool priority unchanged: a login storm can slow verification')
   else if (poolPriority.skipped) logger.debug({ reason: poolPriority.skipped }, 'thread pool priority unchanged')

@@ -51,7 +51,24 @@ export interface SignInVerification {
 /** What POST /auth/register answers: tokens, or (REQUIRE_VERIFIED_EMAIL) a note that a link was mailed. */
 export type RegisterResult = { tokens: TokenResponse } | { verificationRequired: true }
 
+/** A second factor as the password sign-in sees it (accounts/mfa-service.ts). */
+export interface SecondFactorGate {
+  /** The methods the account must still pass, or null when it has no second factor. */
+  methodsOf(userId: string): Promise<string[] | null>
+  /** Starts the second step: a challenge instead of tokens. */
+  challenge(user: User, ctx: RequestContext): Promise<MfaRequiredResponse>
+}
+
+/** POST /auth/login's answer for an account with a second factor (no tokens). */
+export interface MfaRequiredResponse {
+  mfa_required: true
+  mfa_token: string
+  expires_in: number
+  methods: string[]
+}
+
 export interface AuthServiceDeps {
+  secondFactor?: SecondFactorGate
   verification?: SignInVerification
   config: Config
   store: Store
@@ -188,7 +205,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       return { tokens }
     },
 
-    async login(rawEmail: string, password: string, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
+    async login(rawEmail: string, password: string, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse | MfaRequiredResponse> {
       const email = normalizeEmail(rawEmail)
       const user = await store.findUserByEmail(email)
       if (!user) {
@@ -203,6 +220,8 @@ export function createAuthService(deps: AuthServiceDeps) {
       }
       await admit(user, ctx)
       if (check.needsRehash) await store.updatePasswordHash(user.id, await passwords.hash(password))
+      // The password was right; an account with a second factor gets a challenge, not tokens.
+      if (deps.secondFactor && (await deps.secondFactor.methodsOf(user.id))) return deps.secondFactor.challenge(user, ctx)
       return signIn(user, assuranceOf(['pwd'], clock, config), ctx, binding)
     },
 

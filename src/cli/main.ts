@@ -27,6 +27,7 @@ export const USAGE = `usage: latchkey <command>
   users disable --email E             disable the account and revoke all its sessions
   users verify-email --email E        mark the account's email address verified
   users passkeys --email E            the account's passkeys: name, kind, created, last used, flags
+  users mfa-reset --email E           remove the account's TOTP factor and recovery codes (a lost device)
   outbox list [--status S] [--limit N]  mail in the outbox (S: pending, sent, failed, expired)
   outbox retry <id> | --failed        send a failed (or waiting) message again, now
   migrate                             apply pending store migrations (DATABASE_URL)
@@ -111,6 +112,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case 'users disable': {
         const { values } = parse(rest, { email: { type: 'string' } }, 0)
         await (await usersCommands()).disableUser(config, io, requiredEmail(values.email))
+        break
+      }
+      case 'users mfa-reset': {
+        const { values } = parse(rest, { email: { type: 'string' } }, 0)
+        await (await usersCommands()).resetMfa(config, io, requiredEmail(values.email))
         break
       }
       case 'users verify-email': {

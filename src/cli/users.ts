@@ -64,6 +64,19 @@ export async function disableUser(config: Config, io: CliIo, rawEmail: string): 
   })
 }
 
+/** Removes the account's second factor, recovery codes and pending MFA sign-ins (a lost phone); audited. */
+export async function resetMfa(config: Config, io: CliIo, rawEmail: string): Promise<void> {
+  const email = parseEmail(rawEmail)
+  const now = io.now().getTime()
+  await withStore(config, async (store) => {
+    const user = await store.findUserByEmail(email)
+    if (!user) throw new CommandError(`no account with email ${email}`)
+    const existed = await store.factors.deleteFactors(user.id)
+    await createAuditLog(store, { now: () => now }).record('mfa_reset', CLI_CONTEXT, { userId: user.id, details: { via: 'cli', had_factor: existed } })
+    io.out(existed ? `${email}: second factor removed; the next sign-in needs the password only` : `${email} had no second factor`)
+  })
+}
+
 export async function verifyEmail(config: Config, io: CliIo, rawEmail: string): Promise<void> {
   const email = parseEmail(rawEmail)
   const now = io.now().getTime()

@@ -39,8 +39,10 @@ export async function authRoutes(app: FastifyInstance, { auth, delivery, dpopBin
   app.post('/auth/login', { config: { ...config, rateLimitPolicy: 'login' } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(Credentials, request.body)
-    const tokens = await auth.login(body.email, body.password, requestContext(request), await dpopBinding(request))
-    return delivery.deliver(reply, tokens, mode)
+    const result = await auth.login(body.email, body.password, requestContext(request), await dpopBinding(request))
+    // A second factor is due: no tokens (and no cookie) until POST /auth/login/mfa.
+    if ('mfa_required' in result) return result
+    return delivery.deliver(reply, result, mode)
   })
 
   app.post('/auth/refresh', { config: { ...config, rateLimitPolicy: 'refresh' } }, async (request, reply) => {

@@ -130,7 +130,37 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX webauthn_challenges_expiry ON webauthn_challenges(expires_at);
   `,
-  // 6: server-side secrets made on first use, e.g. the key of passkey decoy credentials (issue 22)
+  // 6: TOTP factors, recovery codes, MFA sign-in challenges (issue 18)
+  `
+  CREATE TABLE totp_factors (
+    user_id TEXT PRIMARY KEY REFERENCES users(id),
+    secret_sealed TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    confirmed_at BIGINT,
+    last_used_step BIGINT
+  );
+
+  CREATE TABLE recovery_codes (
+    user_id TEXT NOT NULL REFERENCES users(id),
+    hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    used_at BIGINT,
+    PRIMARY KEY (user_id, hash)
+  );
+
+  CREATE TABLE mfa_challenges (
+    hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    failures INT NOT NULL DEFAULT 0,
+    consumed_at BIGINT,
+    locked_at BIGINT
+  );
+  CREATE INDEX mfa_challenges_user ON mfa_challenges(user_id);
+  CREATE INDEX mfa_challenges_expiry ON mfa_challenges(expires_at);
+  `,
+  // 7: server-side secrets made on first use, e.g. the key of passkey decoy credentials (issue 22)
   `
   CREATE TABLE server_secrets (
     name TEXT PRIMARY KEY,

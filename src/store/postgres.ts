@@ -1,5 +1,6 @@
 import pg, { type PoolClient, type PoolConfig } from 'pg'
 import { inTransaction } from './pg-transaction.ts'
+import { createPostgresFactorStore } from './postgres-factors.ts'
 import { createPostgresOneTimeTokenStore } from './postgres-one-time-tokens.ts'
 import { createPostgresOutboxStore } from './postgres-outbox.ts'
 import { createPostgresPasskeyStore } from './postgres-passkeys.ts'
@@ -126,6 +127,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     oneTimeTokens: withUnavailableErrors(createPostgresOneTimeTokenStore(pool, insertAudit), isPostgresUnavailable),
     outbox: withUnavailableErrors(createPostgresOutboxStore(pool), isPostgresUnavailable),
     passkeys: withUnavailableErrors(createPostgresPasskeyStore(pool), isPostgresUnavailable),
+    factors: withUnavailableErrors(createPostgresFactorStore(pool), isPostgresUnavailable),
 
     async migrate() {
       return migratePostgres(pool, options.schema)

@@ -1,3 +1,4 @@
+import type { MfaChallenge, TotpFactor } from './factors.ts'
 import type { OneTimeToken } from './one-time-tokens.ts'
 import type { OutboxMessage } from './outbox.ts'
 import type { AuditEvent, Session, User } from './store.ts'
@@ -74,6 +75,28 @@ export function toSession(r: Row): Session {
     amr: typeof r.amr === 'string' && r.amr !== '' ? r.amr.split(' ') : ['pwd'],
     acr: nullableString(r.acr),
     authTime: r.auth_time === null || r.auth_time === undefined ? Number(r.created_at) : Number(r.auth_time),
+  }
+}
+
+export function toTotpFactor(r: Row): TotpFactor {
+  return {
+    userId: String(r.user_id),
+    secretSealed: String(r.secret_sealed),
+    createdAt: Number(r.created_at),
+    confirmedAt: nullableNumber(r.confirmed_at),
+    lastUsedStep: nullableNumber(r.last_used_step),
+  }
+}
+
+export function toMfaChallenge(r: Row): MfaChallenge {
+  return {
+    hash: String(r.hash),
+    userId: String(r.user_id),
+    createdAt: Number(r.created_at),
+    expiresAt: Number(r.expires_at),
+    failures: Number(r.failures),
+    consumedAt: nullableNumber(r.consumed_at),
+    lockedAt: nullableNumber(r.locked_at),
   }
 }
 

@@ -125,7 +125,37 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX webauthn_challenges_expiry ON webauthn_challenges(expires_at);
   `,
-  // 6: server-side secrets made on first use, e.g. the key of passkey decoy credentials (issue 22)
+  // 6: TOTP factors, recovery codes, MFA sign-in challenges (issue 18)
+  `
+  CREATE TABLE totp_factors (
+    user_id TEXT PRIMARY KEY REFERENCES users(id),
+    secret_sealed TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    confirmed_at INTEGER,
+    last_used_step INTEGER
+  ) STRICT;
+
+  CREATE TABLE recovery_codes (
+    user_id TEXT NOT NULL REFERENCES users(id),
+    hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    used_at INTEGER,
+    PRIMARY KEY (user_id, hash)
+  ) STRICT;
+
+  CREATE TABLE mfa_challenges (
+    hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    failures INTEGER NOT NULL DEFAULT 0,
+    consumed_at INTEGER,
+    locked_at INTEGER
+  ) STRICT;
+  CREATE INDEX mfa_challenges_user ON mfa_challenges(user_id);
+  CREATE INDEX mfa_challenges_expiry ON mfa_challenges(expires_at);
+  `,
+  // 7: server-side secrets made on first use, e.g. the key of passkey decoy credentials (issue 22)
   `
   CREATE TABLE server_secrets (
     name TEXT PRIMARY KEY,

@@ -1,5 +1,6 @@
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite'
 import { escapeLike, toAuditEvent, toSession, toUser } from './rows.ts'
+import { createSqliteFactorStore } from './sqlite-factors.ts'
 import { createSqliteOneTimeTokenStore } from './sqlite-one-time-tokens.ts'
 import { createSqliteOutbox } from './sqlite-outbox.ts'
 import { createSqlitePasskeyStore } from './sqlite-passkeys.ts'
@@ -148,6 +149,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   const outbox = createSqliteOutbox(db, transaction)
   const oneTimeTokens = createSqliteOneTimeTokenStore(db, transaction, outbox, insertAudit)
+  const factors = createSqliteFactorStore(db, transaction)
 
   function insertAudit(event: NewAuditEvent): void {
     stmt.insertAudit.run({ ...event, details: JSON.stringify(event.details) })
@@ -237,6 +239,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     oneTimeTokens,
     outbox: outbox.store,
     passkeys: createSqlitePasskeyStore(db, transaction),
+    factors,
 
     async createUser(user: NewUser) {
       const emailVerified = user.emailVerified ?? false

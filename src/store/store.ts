@@ -1,3 +1,4 @@
+import type { FactorStore } from './factors.ts'
 import type { OneTimeTokenStore } from './one-time-tokens.ts'
 import type { OutboxStore } from './outbox.ts'
 import type { PasskeyStore } from './passkeys.ts'
@@ -144,6 +145,17 @@ export const AUDIT_EVENT_TYPES = [
   'passkey_deleted',
   'passkey_login_failed',
   'passkey_counter_regression',
+  // Second factor and step-up (issue 18).
+  'mfa_enrolment_started',
+  'mfa_enabled',
+  'mfa_disabled',
+  'mfa_reset',
+  'mfa_challenge_issued',
+  'mfa_succeeded',
+  'mfa_failed',
+  'mfa_challenge_locked',
+  'step_up_succeeded',
+  'step_up_failed',
 ] as const
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
@@ -191,6 +203,8 @@ export interface Store {
   readonly outbox: OutboxStore
   /** Passkeys and WebAuthn ceremony challenges (passkeys.ts). */
   readonly passkeys: PasskeyStore
+  /** Second factors: TOTP, recovery codes, sign-in challenges (factors.ts). */
+  readonly factors: FactorStore
 
   /** Returns null when the email is already registered. */
   createUser(user: NewUser): Promise<User | null>

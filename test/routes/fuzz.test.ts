@@ -47,6 +47,8 @@ describe('fuzzing every registered route', () => {
     // The mail flows (issue 17) among them.
     expect(routes.map((r) => `${r.method} ${r.url}`)).toEqual(expect.arrayContaining([
       'POST /auth/email/verify', 'POST /auth/password/forgot', 'POST /auth/password/reset', 'POST /me/email/verify/resend', 'PUT /me/email',
+      // and the second factor (issue 18).
+      'POST /me/mfa/totp', 'POST /me/mfa/totp/confirm', 'DELETE /me/mfa/totp', 'POST /auth/login/mfa', 'POST /auth/step-up',
     ]))
   })
 

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bearer, createTestApp, PASSWORD, registerUser, type TestApp } from '../helpers/app.ts'
+import { passwordStep, secondStep, userWithTotp } from '../helpers/mfa.ts'
+import { totpAt } from '../helpers/totp.ts'
 
 describe('logs never carry a secret', () => {
   let t: TestApp
@@ -75,4 +77,30 @@ describe('logs never carry a secret', () => {
 
     expectNoSecret(secrets)
   })
+
+  it('TOTP secrets, QR codes, codes, recovery codes and MFA challenges stay out of the logs, on success and failure paths', async () => {
+    t.clock.set(Date.parse('2026-03-01T00:00:15Z'))
+    const user = await userWithTotp(t)
+    const enrolment = await t.inject({ method: 'POST', url: '/me/mfa/totp', headers: bearer(user.access_token) })
+    const secrets = [user.secret, ...user.recoveryCodes, ...user.recoveryCodes.map((c) => c.replace(/-/g, ''))]
+    t.clock.advance(30_000) // past the step the enrolment used
+    const wrongCode = totpAt(user.secret, t.clock.now() + 20 * 30_000)
+    const code = totpAt(user.secret, t.clock.now())
+    const challenge = await passwordStep(t, user.email)
+    await secondStep(t, challenge, { code: wrongCode })
+    await secondStep(t, challenge, { recovery_code: 'zzzz-zzzz-zzzz-zzzz' })
+    const done = await secondStep(t, challenge, { code })
+    const second = await passwordStep(t, user.email)
+    await secondStep(t, second, { recovery_code: user.recoveryCodes[0]! })
+    await t.inject({ method: 'POST', url: '/auth/login/mfa', payload: `{"challenge":"${second}","code":` , headers: { 'content-type': 'application/json' } })
+    await t.inject({ method: 'POST', url: '/auth/step-up', headers: bearer(done.json().access_token), payload: { code: wrongCode, password: PASSWORD } })
+    t.clock.advance(30_000)
+    const stepCode = totpAt(user.secret, t.clock.now())
+    const stepped = await t.inject({ method: 'POST', url: '/auth/step-up', headers: bearer(done.json().access_token), payload: { code: stepCode } })
+    expect([done.statusCode, stepped.statusCode]).toEqual([200, 200])
+    secrets.push(challenge, second, code, wrongCode, stepCode, done.json().access_token, stepped.json().access_token, stepped.json().refresh_token)
+    if (enrolment.statusCode === 200) secrets.push(enrolment.json().qr_code.slice(22, 80))
+    expectNoSecret(secrets.filter((s) => s.length >= 6))
+  })
 })
+

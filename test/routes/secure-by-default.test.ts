@@ -41,6 +41,8 @@ describe('secure by default', () => {
       // Mail links: the token in the body is the credential (issue 17)
       'POST /auth/email/verify',
       'POST /auth/login',
+      // The MFA challenge in the body is the credential (issue 18)
+      'POST /auth/login/mfa',
       'POST /auth/logout',
       // Passkey sign-in: the signed assertion is the credential (issue 22)
       'POST /auth/passkeys/login/options',

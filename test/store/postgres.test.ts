@@ -6,6 +6,7 @@ import { POSTGRES_MIGRATIONS, migratePostgres } from '../../src/store/postgres-m
 import { createPostgresStore, type PostgresStore } from '../../src/store/postgres.ts'
 import type { Store } from '../../src/store/store.ts'
 import { runStoreConformance } from './conformance.ts'
+import { runFactorStoreConformance } from './factor-conformance.ts'
 import { runMailStoreConformance } from './mail-conformance.ts'
 import { runPasskeyStoreConformance } from './passkey-conformance.ts'
 
@@ -49,6 +50,7 @@ if (!url) {
   runStoreConformance('postgres', () => makeStore(), dispose)
   runMailStoreConformance('postgres', () => makeStore(), dispose)
   runPasskeyStoreConformance('postgres', () => makeStore(), dispose)
+  runFactorStoreConformance('postgres', () => makeStore(), dispose)
 
   describe('PostgreSQL store across processes', () => {
     it('rotates exactly once when two pools race 50 rotations of one token', async () => {

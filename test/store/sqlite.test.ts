@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { createSqliteStore } from '../../src/store/sqlite.ts'
 import { checkpointedRows } from '../helpers/checkpointed-rows.ts'
 import { runStoreConformance } from './conformance.ts'
+import { runFactorStoreConformance } from './factor-conformance.ts'
 import { runMailStoreConformance } from './mail-conformance.ts'
 import { runPasskeyStoreConformance } from './passkey-conformance.ts'
 
@@ -102,3 +103,4 @@ describe('sqlite group commit', () => {
 
 runMailStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
 runPasskeyStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
+runFactorStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
