@@ -89,7 +89,9 @@ export function createMfaService(deps: MfaServiceDeps) {
       await factors.createChallenge({ hash: hashOneTimeToken(token), userId: user.id, createdAt: now, expiresAt: now + config.mfa.challengeTtl * 1000 })
       await audit.record('mfa_challenge_issued', ctx, { userId: user.id })
       deps.events?.challenged?.()
-      return { mfa_required: true, mfa_token: token, expires_in: config.mfa.challengeTtl, methods: METHODS }
+      // A passkey of the account completes the challenge too (POST /auth/passkeys/login/verify with mfa_token, issue 22).
+      const passkey = (await store.passkeys.listForUser(user.id)).length > 0 ? ['passkey'] : []
+      return { mfa_required: true, mfa_token: token, expires_in: config.mfa.challengeTtl, methods: [...METHODS, ...passkey] }
     },
 
     /** POST /auth/login/mfa: the challenge and one proof; tokens of a two-factor sign-in. */

@@ -15,7 +15,7 @@ import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
 import { isCounterRegression, type ConsumeWebauthnChallengeResult, type Passkey, type WebauthnChallenge, type WebauthnChallengePurpose } from '../store/passkeys.ts'
 import type { Store, User } from '../store/store.ts'
-import { hashOneTimeToken } from '../tokens/one-time-token.ts'
+import { hashOneTimeToken, isOneTimeTokenShaped } from '../tokens/one-time-token.ts'
 import {
   checkAssertionRpId,
   checkAttestationRpId,
@@ -90,6 +90,20 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
     throw new AppError(code, detail)
   }
 
+  /**
+   * The account a password sign-in's MFA challenge (`mfa_token`) waits on, refused exactly as
+   * POST /auth/login/mfa refuses it; nothing is spent here.
+   */
+  async function openMfaChallenge(token: string): Promise<{ hash: string; userId: string }> {
+    const hash = isOneTimeTokenShaped(token) ? hashOneTimeToken(token) : null
+    const challenge = hash === null ? null : await store.factors.findChallenge(hash)
+    if (!challenge || hash === null) throw new AppError('invalid_mfa_challenge', 'this MFA challenge is not valid: sign in again')
+    if (challenge.lockedAt !== null) throw new AppError('mfa_challenge_locked', 'too many failed attempts for this sign-in: sign in again with your password')
+    if (challenge.consumedAt !== null) throw new AppError('invalid_mfa_challenge', 'this MFA challenge was already used: sign in again')
+    if (challenge.expiresAt <= clock.now()) throw new AppError('invalid_mfa_challenge', 'this MFA challenge has expired: sign in again')
+    return { hash, userId: challenge.userId }
+  }
+
   /** Counts the ceremony's outcome, whatever it was. */
   async function counted<T>(ceremony: 'register' | 'login', run: () => Promise<T>): Promise<T> {
     try {
@@ -161,10 +175,14 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
     },
 
     /** Options for a sign-in: discoverable (no email), or email-first with that account's credentials (decoys for any other address). */
-    async authenticationOptions(rawEmail: string | undefined): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    async authenticationOptions(rawEmail: string | undefined, mfaToken?: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
       let userId: string | null = null
       let allowCredentials: Array<{ id: string; transports: string[] }> = []
-      if (rawEmail !== undefined) {
+      if (mfaToken !== undefined) {
+        // The second step of a password sign-in: the password already named the account.
+        userId = (await openMfaChallenge(mfaToken)).userId
+        allowCredentials = (await store.passkeys.listForUser(userId)).map((p) => ({ id: p.credentialId, transports: p.transports }))
+      } else if (rawEmail !== undefined) {
         const email = normalizeEmail(rawEmail)
         const user = await store.findUserByEmail(email)
         // The same two lookups for any address, so the answer's timing does not tell either.
@@ -194,6 +212,34 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
       })
     },
 
+    /**
+     * A passkey as the second factor of a password sign-in: the assertion must come from a passkey
+     * of the account the challenge names; a failure counts toward the challenge's lock like a wrong
+     * code. Success spends the challenge and signs in with the password's and the passkey's methods.
+     */
+    async completeMfa(mfaToken: string, response: AuthenticationResponse, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
+      return counted('login', async () => {
+        const { hash, userId } = await openMfaChallenge(mfaToken)
+        let verified
+        try {
+          verified = await verifyAssertion(response, ctx, userId)
+        } catch (err) {
+          if (err instanceof AppError && (err.code === 'passkey_unknown_credential' || err.code === 'passkey_verification_failed' || err.code === 'passkey_counter_regression')) {
+            const counted = await store.factors.recordChallengeFailure(hash, clock.now(), config.mfa.maxAttempts)
+            await audit.record('mfa_failed', ctx, { userId, details: { reason: err.code, failures: counted?.failures ?? null } })
+            if (counted?.locked) {
+              await audit.record('mfa_challenge_locked', ctx, { userId, details: { failures: counted.failures } })
+              throw new AppError('mfa_challenge_locked', 'too many failed attempts for this sign-in: sign in again with your password')
+            }
+          }
+          throw err
+        }
+        if (!(await store.factors.consumeChallenge(hash, clock.now()))) throw new AppError('invalid_mfa_challenge', 'this MFA challenge is no longer valid: sign in again')
+        await audit.record('mfa_succeeded', ctx, { userId, details: { method: 'passkey' } })
+        return deps.signIn(verified.user, ['pwd', ...passkeyAmr(verified.passkey, verified.userVerified)], ctx, binding)
+      })
+    },
+
     async list(userId: string): Promise<Passkey[]> {
       return store.passkeys.listForUser(userId)
     },
@@ -216,14 +262,16 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
     throw new AppError(code, detail, cause === undefined ? {} : { cause })
   }
 
-  async function verifyAssertion(response: AuthenticationResponse, ctx: RequestContext): Promise<{ user: User; passkey: Passkey; userVerified: boolean }> {
+  /** `expectedUserId`: the account whose passkey this must be (a second factor), beside the challenge's own binding. */
+  async function verifyAssertion(response: AuthenticationResponse, ctx: RequestContext, expectedUserId?: string): Promise<{ user: User; passkey: Passkey; userVerified: boolean }> {
     const clientData = readClientData(response.response.clientDataJSON, 'webauthn.get')
     const challenge = await spendChallenge(clientData.challenge, 'login')
     checkOrigin(clientData.origin, origins)
     checkAssertionRpId(response.response.authenticatorData, rpId)
     const passkey = await store.passkeys.findByCredentialId(response.id)
     const handle = response.response.userHandle === undefined ? undefined : Buffer.from(response.response.userHandle, 'base64url').toString('utf8')
-    if (!passkey || (challenge.userId !== null && challenge.userId !== passkey.userId) || (handle !== undefined && handle !== passkey.userId)) {
+    const wrongAccount = (challenge.userId !== null && challenge.userId !== passkey?.userId) || (expectedUserId !== undefined && expectedUserId !== passkey?.userId)
+    if (!passkey || wrongAccount || (handle !== undefined && handle !== passkey.userId)) {
       return refuse(ctx, 'unknown_credential', null, 'passkey_unknown_credential', 'no passkey with this credential id is registered here')
     }
     let verified

@@ -11,8 +11,9 @@ import { parse, requestContext } from './parse.ts'
 import type { RefreshDelivery } from './refresh-delivery.ts'
 
 const PasskeyName = z.string().trim().min(1, { message: 'must not be empty' }).max(64, { message: 'must be at most 64 characters' })
-const LoginOptionsBody = z.strictObject({ email: z.string().trim().min(3).max(320).optional() })
-const LoginVerifyBody = z.strictObject({ response: AuthenticationResponseSchema })
+const MfaToken = z.string().min(1).max(128)
+const LoginOptionsBody = z.strictObject({ email: z.string().trim().min(3).max(320).optional(), mfa_token: MfaToken.optional() })
+const LoginVerifyBody = z.strictObject({ response: AuthenticationResponseSchema, mfa_token: MfaToken.optional() })
 const RegisterOptionsBody = z.strictObject({})
 const RegisterVerifyBody = z.strictObject({ response: RegistrationResponseSchema, name: PasskeyName.optional() })
 const RenameBody = z.strictObject({ name: PasskeyName })
@@ -45,13 +46,16 @@ export async function passkeyAuthRoutes(app: FastifyInstance, { passkeys, delive
 
   app.post('/auth/passkeys/login/options', { config }, async (request) => {
     const body = parse(LoginOptionsBody, request.body)
-    return passkeys.authenticationOptions(body.email)
+    return passkeys.authenticationOptions(body.email, body.mfa_token)
   })
 
   app.post('/auth/passkeys/login/verify', { config }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(LoginVerifyBody, request.body)
-    const tokens = await passkeys.authenticate(body.response, requestContext(request), await dpopBinding(request))
+    const binding = await dpopBinding(request)
+    const tokens = body.mfa_token === undefined
+      ? await passkeys.authenticate(body.response, requestContext(request), binding)
+      : await passkeys.completeMfa(body.mfa_token, body.response, requestContext(request), binding)
     return delivery.deliver(reply, tokens, mode)
   })
 }

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMetrics } from '../../src/metrics.ts'
 import { createSqliteStore } from '../../src/store/sqlite.ts'
 import type { Store } from '../../src/store/store.ts'
-import { bearer, createTestApp, registerUser, uniqueEmail, type TestApp } from '../helpers/app.ts'
+import { bearer, createTestApp, PASSWORD, registerUser, uniqueEmail, type TestApp } from '../helpers/app.ts'
+import { passwordStep, userWithTotp } from '../helpers/mfa.ts'
 import { freshPostgresStore } from '../helpers/pg-schema.ts'
 import { createSoftwarePasskey, type SoftwarePasskey } from '../helpers/webauthn.ts'
 
@@ -135,6 +136,38 @@ function passkeyRoutes(name: string, open: () => Promise<{ store: Store; dispose
       } finally {
         await t.store.setUserDisabled(userId, null)
       }
+    })
+
+    it('completes a password sign-in that asks for a second factor, with a passkey of that account only', async () => {
+      const user = await userWithTotp(t)
+      const userId = (await t.store.findUserByEmail(user.email))!.id
+      const passkey = createSoftwarePasskey()
+      const options = await registrationOptions(user.access_token)
+      expect((await post('/me/passkeys/register/verify', { response: passkey.register({ ...ceremony, challenge: options.challenge, userId }) }, user.access_token)).statusCode).toBe(201)
+
+      const login = await post('/auth/login', { email: user.email, password: PASSWORD })
+      expect(login.json()).toMatchObject({ mfa_required: true, methods: ['totp', 'recovery_code', 'passkey'] })
+      const mfaToken = login.json().mfa_token as string
+      const second = await post('/auth/passkeys/login/options', { mfa_token: mfaToken })
+      expect(second.json().allowCredentials.map((c: { id: string }) => c.id)).toEqual([passkey.credentialId])
+
+      // Another account's passkey does not complete it, and counts as a failed attempt.
+      const stranger = await userWithPasskey()
+      expectProblem(await post('/auth/passkeys/login/verify', { response: stranger.passkey.assert({ ...ceremony, challenge: second.json().challenge }), mfa_token: mfaToken }), 401, 'passkey_unknown_credential')
+      expect((await t.store.listAudit({ userId, type: 'mfa_failed', limit: 10 })).map((e) => e.details.reason)).toEqual(['passkey_unknown_credential'])
+
+      const { challenge } = (await post('/auth/passkeys/login/options', { mfa_token: mfaToken })).json()
+      const done = await post('/auth/passkeys/login/verify', { response: passkey.assert({ ...ceremony, challenge }), mfa_token: mfaToken })
+      expect(done.statusCode).toBe(200)
+      expect(claimsOf(done.json().access_token)).toMatchObject({ sub: userId, amr: ['pwd', 'hwk', 'user', 'mfa'], acr: 'aal2' })
+      // The challenge is spent: neither a passkey nor a code completes it again.
+      const again = (await post('/auth/passkeys/login/options', { mfa_token: mfaToken }))
+      expectProblem(again, 400, 'invalid_mfa_challenge')
+      expectProblem(await post('/auth/passkeys/login/options', { mfa_token: 'lkt_not-a-real-token' }), 400, 'invalid_mfa_challenge')
+      // An account without passkeys is not offered one.
+      const totpOnly = await userWithTotp(t)
+      expect((await post('/auth/login', { email: totpOnly.email, password: PASSWORD })).json().methods).toEqual(['totp', 'recovery_code'])
+      expect(await passwordStep(t, user.email)).toMatch(/^lkt_/)
     })
 
     it('excludes already registered passkeys and refuses registering one twice', async () => {
