@@ -79,7 +79,7 @@ export async function passkeyMeRoutes(app: FastifyInstance, { passkeys, store, r
   app.post('/me/passkeys/register/options', { config: sensitive }, async (request) => {
     parse(RegisterOptionsBody, request.body)
     const user = await store.findUserById(request.auth!.sub)
-    if (!user) throw new AppError('not_found', 'no such account')
+    if (!user) throw new AppError('invalid_token', 'the account no longer exists')
     return passkeys.registrationOptions(user)
   })
 

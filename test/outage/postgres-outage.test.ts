@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openStore } from '../../src/store/open-store.ts'
 import { bearer, createAdmin, createTestApp, PASSWORD, registerUser, type TestApp } from '../helpers/app.ts'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
+import { createSoftwarePasskey } from '../helpers/webauthn.ts'
 
 const url = process.env.TEST_DATABASE_URL
 
@@ -75,10 +76,17 @@ if (!url) {
         ['GET', '/admin/audit', admin.access_token],
         ['POST', '/me/email/verify/resend', user.access_token],
         ['PUT', '/me/email', user.access_token],
+        ['POST', '/me/passkeys/register/options', user.access_token],
+        ['POST', '/me/passkeys/register/verify', user.access_token],
+        ['GET', '/me/passkeys', user.access_token],
+        ['PATCH', `/me/passkeys/${someone}`, user.access_token],
+        ['DELETE', `/me/passkeys/${someone}`, user.access_token],
       ] as const) {
         const payload = url === '/me/password'
           ? { current_password: PASSWORD, new_password: 'another fine passphrase' }
-          : url === '/me/email' ? { current_password: PASSWORD, new_email: 'moved@example.com' } : undefined
+          : url === '/me/email' ? { current_password: PASSWORD, new_email: 'moved@example.com' }
+          : url === '/me/passkeys/register/verify' ? { response: createSoftwarePasskey().register({ challenge: 'x', origin: t.config.publicUrl, rpId: t.config.webauthn.rpId, userId: 'x' }) }
+          : method === 'PATCH' ? { name: 'x' } : url === '/me/passkeys/register/options' ? {} : undefined
         const res = await t.inject({ method, url, headers: bearer(token), ...(payload ? { payload } : {}) })
         expect(res.statusCode, `${method} ${url}`).toBe(503)
         expect(res.headers['retry-after']).toMatch(/^[0-9]+$/)
@@ -88,6 +96,8 @@ if (!url) {
       for (const [url, payload] of [
         ['/auth/email/verify', { token: `lkt_${'A'.repeat(43)}` }],
         ['/auth/password/reset', { token: `lkt_${'A'.repeat(43)}`, password: 'another fine passphrase' }],
+        ['/auth/passkeys/login/options', { email: user.email }],
+        ['/auth/passkeys/login/verify', { response: createSoftwarePasskey().assert({ challenge: 'x', origin: t.config.publicUrl, rpId: t.config.webauthn.rpId }) }],
       ] as const) {
         const res = await t.inject({ method: 'POST', url, payload })
         expect(res.statusCode, url).toBe(503)

@@ -348,6 +348,36 @@ function passkeyRoutes(name: string, open: () => Promise<{ store: Store; dispose
   })
 }
 
+describe('passkey routes: body limits, media types and rate limits', () => {
+  it('answer 413, 415 and 429 problems like every other route', async () => {
+    const t = await createTestApp({ env: { PUBLIC_URL, RATE_LIMIT_LOGIN_PER_IP: '3' } })
+    try {
+      const user = await registerUser(t)
+      const routes = [
+        ['POST', '/auth/passkeys/login/options', {}],
+        ['POST', '/auth/passkeys/login/verify', bearer('x')],
+        ['POST', '/me/passkeys/register/verify', bearer(user.access_token)],
+        ['PATCH', '/me/passkeys/00000000-0000-4000-8000-000000000000', bearer(user.access_token)],
+      ] as const
+      for (const [method, url, headers] of routes) {
+        const big = await t.inject({ method, url, headers: { ...headers, 'content-type': 'application/json' }, payload: JSON.stringify({ name: 'x'.repeat(20_000) }) })
+        expect({ url, status: big.statusCode, code: big.json().code }).toEqual({ url, status: 413, code: 'payload_too_large' })
+        const text = await t.inject({ method, url, headers: { ...headers, 'content-type': 'text/plain' }, payload: 'hello' })
+        expect({ url, status: text.statusCode, code: text.json().code }).toEqual({ url, status: 415, code: 'unsupported_media_type' })
+      }
+      const statuses: number[] = []
+      for (let i = 0; i < 4; i++) statuses.push((await t.inject({ method: 'POST', url: '/auth/passkeys/login/options', payload: {} })).statusCode)
+      for (let i = 0; i < 4; i++) statuses.push((await t.inject({ method: 'POST', url: '/auth/passkeys/login/verify', payload: {} })).statusCode)
+      expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(4)
+      const limited = await t.inject({ method: 'POST', url: '/auth/passkeys/login/verify', payload: {} })
+      expect({ status: limited.statusCode, retry: limited.headers['retry-after'] }).toEqual({ status: 429, retry: expect.stringMatching(/^[0-9]+$/) })
+      expect((await t.inject({ method: 'POST', url: '/auth/passkeys/login/options', payload: {} })).statusCode).toBe(429)
+    } finally {
+      await t.close()
+    }
+  })
+})
+
 passkeyRoutes('sqlite', async () => ({ store: createSqliteStore({ path: ':memory:' }), dispose: async () => undefined }))
 
 const databaseUrl = process.env.TEST_DATABASE_URL
