@@ -3,6 +3,7 @@ import { bodyDelivery, cookieDelivery, type DeliveryMode } from './delivery.ts'
 import { asTokenResponse, createHttp } from './http.ts'
 import { LatchkeyError } from './latchkey-error.ts'
 import { throwIfMfaRequired } from './mfa-required.ts'
+import { createMfaApi } from './mfa-api.ts'
 import { createPasskeysApi } from './passkeys-api.ts'
 import { createSessionManager } from './session-manager.ts'
 import { systemClock } from './system-clock.ts'
@@ -132,6 +133,7 @@ export function createLatchkeyClient(options: LatchkeyClientOptions) {
     authFetch: (input: string | URL, init?: RequestInit) => manager.authFetch(input, init),
     ...createAccountApi(http, manager),
     ...createPasskeysApi(http, manager),
+    ...createMfaApi(http, manager),
     /** Stops timers and the tab channel (tests, hot reload). */
     close: () => manager.stop(),
   }
