@@ -1,3 +1,4 @@
+import { startMfa } from './mfa.js'
 import { startPasskeys } from './passkeys.js'
 import { $, action } from './ui.js'
 
@@ -66,8 +67,15 @@ export function startAccountPage(latchkey) {
   const credentials = () => [$('#email').value, $('#password').value]
   const notice = (text) => ($('#notice').textContent = text)
 
+  const mfa = startMfa(latchkey, { onSignedIn: loadMe })
   $('#credentials').addEventListener('submit', action(async () => {
-    await latchkey.signIn(...credentials())
+    try {
+      await latchkey.signIn(...credentials())
+    } catch (err) {
+      // The password was right; the account has a second factor: ask for its code.
+      if (err?.name === 'MfaRequiredError') return mfa.askForCode(err)
+      throw err
+    }
     await loadMe()
   }))
   $('#sign-up').addEventListener('click', action(async () => {

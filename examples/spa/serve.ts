@@ -27,6 +27,7 @@ function fileTable(): Record<string, { url: URL; type: string }> {
     '/mail-pages.js': { url: new URL('mail-pages.js', import.meta.url), type: JS },
     '/ui.js': { url: new URL('ui.js', import.meta.url), type: JS },
     '/passkeys.js': { url: new URL('passkeys.js', import.meta.url), type: JS },
+    '/mfa.js': { url: new URL('mfa.js', import.meta.url), type: JS },
     '/style.css': { url: new URL('style.css', import.meta.url), type: 'text/css; charset=utf-8' },
   }
   for (const page of PAGES) files[page] = { url: new URL('index.html', import.meta.url), type: HTML }
@@ -58,7 +59,7 @@ export async function startSpaServer({ apiUrl, port = 0, host = '127.0.0.1' }: S
   const api = new URL(apiUrl).origin
   const configJs = `export const API_URL = ${JSON.stringify(api)}\n`
   // An in-memory access token is only as safe as the page is free of injected script: lock it down.
-  const csp = `default-src 'none'; script-src 'self'; style-src 'self'; connect-src ${api}; form-action 'none'; frame-ancestors 'none'; base-uri 'none'`
+  const csp = `default-src 'none'; script-src 'self'; style-src 'self'; img-src data:; connect-src ${api}; form-action 'none'; frame-ancestors 'none'; base-uri 'none'`
 
   const files = fileTable()
   const server = createServer((req, res) => {

@@ -1,7 +1,9 @@
 import type { AddressInfo } from 'node:net'
-import { createLatchkeyClient, memoryStorage, type AuthEvent, type LatchkeyClient } from '@latchkey/client'
+import { createLatchkeyClient, LatchkeyError, memoryStorage, MfaRequiredError, type AuthEvent, type LatchkeyClient } from '@latchkey/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, PASSWORD, registerUser, type TestApp } from '../helpers/app.ts'
+import { claimsOf, userWithTotp } from '../helpers/mfa.ts'
+import { totpAt } from '../helpers/totp.ts'
 
 /** The package as a mobile app or a Node service uses it: body mode, real HTTP, the global fetch. */
 describe('@latchkey/client in body mode against a listening server', () => {
@@ -72,4 +74,26 @@ describe('@latchkey/client in body mode against a listening server', () => {
       next.close()
     }
   })
+
+  it('an account with a second factor: signIn rejects with MfaRequiredError, completeMfaSignIn with a code starts the session', async () => {
+    const user = await userWithTotp(t)
+    t.clock.advance(30_000)
+    const client = createLatchkeyClient({ baseUrl, mode: 'body', storage: memoryStorage() })
+    try {
+      const err = await client.signIn(user.email, PASSWORD).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(MfaRequiredError)
+      const required = err as MfaRequiredError
+      expect(required.methods).toEqual(['totp', 'recovery_code'])
+      expect(client.session).toBeNull()
+      const wrong = await client.completeMfaSignIn(required.mfaToken, { code: totpAt(user.secret, t.clock.now() + 10 * 30_000) }).catch((e: unknown) => e)
+      expect(wrong).toBeInstanceOf(LatchkeyError)
+      expect((wrong as LatchkeyError).code).toBe('invalid_mfa_code')
+      const session = await client.completeMfaSignIn(required.mfaToken, { code: totpAt(user.secret, t.clock.now()) })
+      expect(claimsOf(session.accessToken)).toMatchObject({ amr: ['pwd', 'otp'], acr: 'aal2' })
+      expect((await client.me()).email).toBe(user.email)
+    } finally {
+      client.close()
+    }
+  })
 })
+

@@ -2,6 +2,8 @@ import { createAccountApi } from './account-api.ts'
 import { bodyDelivery, cookieDelivery, type DeliveryMode } from './delivery.ts'
 import { asTokenResponse, createHttp } from './http.ts'
 import { LatchkeyError } from './latchkey-error.ts'
+import { throwIfMfaRequired } from './mfa-required.ts'
+import { createMfaApi } from './mfa-api.ts'
 import { createPasskeysApi } from './passkeys-api.ts'
 import { createSessionManager } from './session-manager.ts'
 import { systemClock } from './system-clock.ts'
@@ -56,7 +58,7 @@ export function createLatchkeyClient(options: LatchkeyClientOptions) {
   const tabs = options.tabs === false ? {} : (options.tabs ?? browserTabPrimitives(name))
   manager.setCoordinator(createTabCoordinator({ name, ...tabs, onMessage: manager.onTabMessage }))
 
-  const exchange = (path: string, email: string, password: string) => async () => asTokenResponse((await http.token(path, { email, password })).json)
+  const exchange = (path: string, email: string, password: string) => async () => asTokenResponse(throwIfMfaRequired((await http.token(path, { email, password })).json))
 
   async function logout() {
     const presented = await delivery.presentation()
@@ -89,8 +91,13 @@ export function createLatchkeyClient(options: LatchkeyClientOptions) {
       })
       return { verificationRequired: pending }
     },
-    /** POST /auth/login. */
+    /** POST /auth/login. An account with a second factor rejects with MfaRequiredError (no session yet). */
     signIn: (email: string, password: string) => manager.signIn(exchange('/auth/login', email, password)),
+    /** POST /auth/login/mfa: completes a sign-in that rejected with MfaRequiredError, with a TOTP code or a recovery code. */
+    completeMfaSignIn: (mfaToken: string, proof: { code: string } | { recoveryCode: string }) =>
+      manager.signIn(async () =>
+        asTokenResponse((await http.token('/auth/login/mfa', 'code' in proof ? { challenge: mfaToken, code: proof.code } : { challenge: mfaToken, recovery_code: proof.recoveryCode })).json),
+      ),
     /**
      * Signs out: `local` (default) this device; `global` every device of the account; `others`
      * every device but this one (this one stays signed in). Other tabs follow at once.
@@ -126,6 +133,7 @@ export function createLatchkeyClient(options: LatchkeyClientOptions) {
     authFetch: (input: string | URL, init?: RequestInit) => manager.authFetch(input, init),
     ...createAccountApi(http, manager),
     ...createPasskeysApi(http, manager),
+    ...createMfaApi(http, manager),
     /** Stops timers and the tab channel (tests, hot reload). */
     close: () => manager.stop(),
   }

@@ -5,7 +5,7 @@ import type { FetchLike, TokenResponse } from './types.ts'
 export interface Http {
   url(path: string): string
   /** A call to a token endpoint (/auth/…): delivery headers and credentials; JSON or null for 204. */
-  token(path: string, body: Record<string, unknown> | null): Promise<{ status: number; json: unknown }>
+  token(path: string, body: Record<string, unknown> | null, headers?: Record<string, string>): Promise<{ status: number; json: unknown }>
   /** A public JSON call that needs no session (mail links, forgot password). */
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: unknown }>
   fetch: FetchLike
@@ -35,7 +35,8 @@ export function createHttp(baseUrl: string, fetchImpl: FetchLike, delivery: Deli
   return {
     url,
     fetch: fetchImpl,
-    token: (path, body) => send('POST', path, { ...jsonInit(body && Object.keys(body).length ? body : null, delivery.headers), credentials: delivery.credentials }),
+    token: (path, body, headers = {}) =>
+      send('POST', path, { ...jsonInit(body && Object.keys(body).length ? body : null, { ...delivery.headers, ...headers }), credentials: delivery.credentials }),
     call: (method, path, body, headers = {}) => send(method, path, { ...jsonInit(body, headers), credentials: 'omit' }),
   }
 }
