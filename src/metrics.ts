@@ -16,6 +16,8 @@ export interface Metrics {
   readonly argon2Duration: Histogram
   readonly refreshRotations: Counter
   readonly reuseDetections: Counter
+  /** Imported password hashes upgraded to argon2id at sign-in, by the algorithm they had. */
+  readonly legacyPasswordUpgrades: Counter<'algorithm'>
   /**
    * Adds `latchkey_active_sessions`: sessions neither revoked nor expired, counted by the store when
    * Prometheus scrapes (one COUNT query per scrape, nothing per request). Workers share one store,
@@ -241,6 +243,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     reuseDetections: new Counter({
       name: 'latchkey_refresh_reuse_detections_total',
       help: 'Reuse of an already rotated refresh token detected; each revoked a session',
+      registers,
+    }),
+    legacyPasswordUpgrades: new Counter({
+      name: 'latchkey_legacy_password_upgrades_total',
+      help: 'Imported password hashes replaced by argon2id at sign-in, by the algorithm they had',
+      labelNames: ['algorithm'] as const,
       registers,
     }),
   }

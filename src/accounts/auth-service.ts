@@ -35,6 +35,8 @@ export interface AuthEvents {
   signed?: (seconds: number) => void
   rotated?: () => void
   reuseDetected?: () => void
+  /** A sign-in replaced an imported hash of this algorithm with argon2id. */
+  legacyUpgraded?: (algorithm: string) => void
 }
 
 /** Email verification as sign-up and sign-in see it (accounts/email-verification.ts). */
@@ -102,12 +104,20 @@ export function createAuthService(deps: AuthServiceDeps) {
     }
   }
 
-  async function startSession(user: User, ctx: RequestContext, binding: DpopBinding | undefined): Promise<{ tokens: TokenResponse; sessionId: string }> {
+  /** A verified password's new argon2id hash, replacing `previousHash` (an imported one when `legacyAlgorithm` is set). */
+  interface Upgrade {
+    previousHash: string
+    passwordHash: string
+    legacyAlgorithm: string | undefined
+  }
+
+  async function startSession(user: User, ctx: RequestContext, binding: DpopBinding | undefined, upgrade?: Upgrade): Promise<{ tokens: TokenResponse; sessionId: string }> {
     const now = clock.now()
+    const id = randomUUID()
     const refreshToken = mintRefreshToken()
     const absoluteExpiresAt = now + config.refreshAbsoluteTtl * 1000
     const session: NewSession = {
-      id: randomUUID(),
+      id,
       userId: user.id,
       createdAt: now,
       idleExpiresAt: Math.min(now + config.refreshIdleTtl * 1000, absoluteExpiresAt),
@@ -117,11 +127,25 @@ export function createAuthService(deps: AuthServiceDeps) {
       tokenHash: hashRefreshToken(refreshToken),
       // A sign-in with a proof binds the session: every refresh must prove the same key.
       dpopJkt: binding?.jkt ?? null,
+      // The upgrade commits with the session: no sign-in that upgraded a hash without its session, or the reverse.
+      ...(upgrade && {
+        rehash: {
+          previousHash: upgrade.previousHash,
+          passwordHash: upgrade.passwordHash,
+          ...(upgrade.legacyAlgorithm !== undefined && {
+            audit: { type: 'password_rehashed' as const, at: now, userId: user.id, actorId: user.id, sessionId: id, ...audit.origin(ctx), details: { from: upgrade.legacyAlgorithm } },
+          }),
+        },
+      }),
     }
     // Signed before the session exists (the signature waits for the thread pool): a request that
     // fails or is abandoned meanwhile leaves no session that no client holds.
     const tokens = await tokenResponse(user, session, refreshToken, binding)
     await store.createSession(session)
+    if (upgrade?.legacyAlgorithm !== undefined) {
+      audit.recorded('password_rehashed')
+      deps.events?.legacyUpgraded?.(upgrade.legacyAlgorithm)
+    }
     return { tokens, sessionId: session.id }
   }
 
@@ -168,8 +192,10 @@ export function createAuthService(deps: AuthServiceDeps) {
         await audit.record('login_failed', ctx, { userId: user.id, details: { reason: 'email_not_verified' } })
         throw new AppError('email_not_verified', 'confirm your email address first: a new link was mailed to it')
       }
-      if (check.needsRehash) await store.updatePasswordHash(user.id, await passwords.hash(password))
-      const { tokens, sessionId } = await startSession(user, ctx, binding)
+      const upgrade = check.needsRehash
+        ? { previousHash: user.passwordHash, passwordHash: await passwords.hash(password), legacyAlgorithm: check.legacyAlgorithm }
+        : undefined
+      const { tokens, sessionId } = await startSession(user, ctx, binding, upgrade)
       // The account may have been disabled while the password was being checked: its revocation of
       // all sessions ran before this one existed, so look again now that it does.
       if ((await store.findUserById(user.id))?.disabledAt !== null) {

@@ -2,6 +2,7 @@ import pg, { type PoolClient, type PoolConfig } from 'pg'
 import { inTransaction } from './pg-transaction.ts'
 import { createPostgresOneTimeTokenStore } from './postgres-one-time-tokens.ts'
 import { createPostgresOutboxStore } from './postgres-outbox.ts'
+import { createPostgresUserTransfer } from './postgres-user-transfer.ts'
 import { refusal, retryIsGrace, rotationAuditEvent, touched } from './rotation-rules.ts'
 import { assertSchemaName, migratePostgres } from './postgres-migrations.ts'
 import { isPostgresUnavailable, withUnavailableErrors } from './postgres-unavailable.ts'
@@ -124,6 +125,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     kind: 'postgres',
     oneTimeTokens: withUnavailableErrors(createPostgresOneTimeTokenStore(pool, insertAudit), isPostgresUnavailable),
     outbox: withUnavailableErrors(createPostgresOutboxStore(pool), isPostgresUnavailable),
+    userTransfer: withUnavailableErrors(createPostgresUserTransfer(pool), isPostgresUnavailable),
 
     async migrate() {
       return migratePostgres(pool, options.schema)
@@ -179,6 +181,13 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         await db.query('INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)', [
           session.tokenHash, session.id, session.createdAt,
         ])
+        const { rehash } = session
+        if (rehash) {
+          const updated = await db.query('UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3', [
+            rehash.passwordHash, session.userId, rehash.previousHash,
+          ])
+          if ((updated.rowCount ?? 0) > 0 && rehash.audit) await insertAudit(db, rehash.audit)
+        }
         return toSession(row as Row)
       })
     },

@@ -1,5 +1,6 @@
 import type { OneTimeTokenStore } from './one-time-tokens.ts'
 import type { OutboxStore } from './outbox.ts'
+import type { UserTransferStore } from './user-transfer.ts'
 
 /**
  * The one store interface. Adapters (SQLite, PostgreSQL) implement it and pass
@@ -57,6 +58,18 @@ export interface NewSession {
   tokenHash: string
   /** Set when the sign-in came with a DPoP proof: the session is bound to that key for good. */
   dpopJkt?: string | null
+  /** A sign-in that upgrades the user's stored hash: written in the session's own transaction. */
+  rehash?: PasswordRehash
+}
+
+/**
+ * Replaces the user's password hash only while it is still `previousHash` (a password changed
+ * meanwhile wins), and appends `audit` when it did.
+ */
+export interface PasswordRehash {
+  previousHash: string
+  passwordHash: string
+  audit?: NewAuditEvent
 }
 
 export interface RotateRefreshTokenInput {
@@ -128,6 +141,8 @@ export const AUDIT_EVENT_TYPES = [
   'password_reset',
   'mail_token_refused',
   'refresh_dpop_mismatch',
+  'password_rehashed',
+  'users_imported',
 ] as const
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
@@ -173,6 +188,8 @@ export interface Store {
   readonly oneTimeTokens: OneTimeTokenStore
   /** Mail waiting to be sent (outbox.ts). */
   readonly outbox: OutboxStore
+  /** Bulk import and export of users (user-transfer.ts). */
+  readonly userTransfer: UserTransferStore
 
   /** Returns null when the email is already registered. */
   createUser(user: NewUser): Promise<User | null>
