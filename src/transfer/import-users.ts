@@ -23,7 +23,10 @@ export interface ImportUsersInput {
   options: ImportOptions
   /** Records per transaction. Small batches keep memory flat and locks short. */
   batchSize?: number
-  /** Called for every refused line, in file order; awaited, so a slow rejects file holds the import back. */
+  /**
+   * Called for every refused line; awaited, so a slow rejects file holds the import back. Lines
+   * refused on sight come in file order; duplicates and conflicts when their batch is written.
+   */
   onReject: (rejection: Rejection) => Promise<void> | void
   /** Called after each batch is written. */
   onProgress?: (report: Readonly<ImportReport>) => void
