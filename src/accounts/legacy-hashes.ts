@@ -37,15 +37,15 @@ export class LegacyHashError extends Error {
 // input as far as the login path is concerned.
 const MAX_SCRYPT_MEMORY = 256 * 1024 * 1024
 const MAX_PBKDF2_ITERATIONS = 10_000_000
-const B64 = /^[A-Za-z0-9+/.]*={0,2}$/
+const B64 = /^[A-Za-z0-9+/._-]*={0,2}$/
 
 const scryptAsync = promisify(scrypt) as (password: BinaryLike, salt: BinaryLike, keylen: number, options: ScryptOptions) => Promise<Buffer>
 const pbkdf2Async = promisify(pbkdf2)
 
-/** Standard base64, with or without padding; passlib writes `.` for `+`. */
+/** Standard base64, with or without padding; passlib writes `.` for `+`, some exports use base64url. */
 function base64(value: string, what: string): Buffer {
   if (!B64.test(value)) throw new LegacyHashError(`${what} is not base64`)
-  return Buffer.from(value.replaceAll('.', '+'), 'base64')
+  return Buffer.from(value.replaceAll('.', '+').replaceAll('-', '+').replaceAll('_', '/'), 'base64')
 }
 
 const unpadded = (b: Buffer) => b.toString('base64').replace(/=+$/, '')

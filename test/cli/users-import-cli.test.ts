@@ -41,12 +41,12 @@ describe('latchkey users import and export', () => {
       { email: 'c@example.com', password_hash: 'md5:0123' },
       { email: 'a@example.com' },
     ]))
-    const dry = await run(['users', 'import', file('users.ndjson'), '--dry-run'])
+    const dry = await run(['users', 'import', '--dry-run', file('users.ndjson')])
     expect(dry.stdout).toContain('dry run, nothing written: would import 2')
     expect(dry.stderr).toContain('line 2: invalid_json')
     expect(await withSqlite((s) => s.listUsers({ limit: 10 }))).toEqual([])
 
-    const first = await run(['users', 'import', file('users.ndjson'), '--rejects', file('rejects.ndjson')])
+    const first = await run(['users', 'import', '--rejects', file('rejects.ndjson'), file('users.ndjson')])
     expect(first.code, first.stderr).toBe(1)
     expect(first.stdout).toContain('imported 2,')
     expect(first.stdout).toContain('rejected 3')
