@@ -90,7 +90,13 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE sessions ADD COLUMN dpop_jkt TEXT;
   `,
-  // 4: imported users: an id from the system they came from, the digest of the hash imported (issue 21)
+  // 4: the assurance of the sign-in behind each session: amr (space-separated), acr, auth_time (issue 18)
+  `
+  ALTER TABLE sessions ADD COLUMN amr TEXT;
+  ALTER TABLE sessions ADD COLUMN acr TEXT;
+  ALTER TABLE sessions ADD COLUMN auth_time INTEGER;
+  `,
+  // 5: imported users: an id from the system they came from, the digest of the hash imported (issue 21)
   `
   ALTER TABLE users ADD COLUMN external_id TEXT;
   ALTER TABLE users ADD COLUMN imported_hash_digest TEXT;

@@ -96,8 +96,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     rehashPassword: db.prepare('UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?'),
     setDisabled: db.prepare('UPDATE users SET disabled_at = ? WHERE id = ?'),
     insertSession: db.prepare(
-      `INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, dpop_jkt)
-       VALUES (:id, :userId, :createdAt, :createdAt, :idleExpiresAt, :absoluteExpiresAt, :userAgent, :ip, :dpopJkt)`,
+      `INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, dpop_jkt, amr, acr, auth_time)
+       VALUES (:id, :userId, :createdAt, :createdAt, :idleExpiresAt, :absoluteExpiresAt, :userAgent, :ip, :dpopJkt, :amr, :acr, :authTime)`,
     ),
     insertToken: db.prepare('INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)'),
     tokenByHash: db.prepare('SELECT * FROM refresh_tokens WHERE hash = ?'),
@@ -278,7 +278,13 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async createSession(session: NewSession) {
       return transaction(() => {
         const { tokenHash, rehash, ...row } = session
-        stmt.insertSession.run({ ...row, dpopJkt: row.dpopJkt ?? null })
+        stmt.insertSession.run({
+          ...row,
+          dpopJkt: row.dpopJkt ?? null,
+          amr: (row.amr ?? ['pwd']).join(' '),
+          acr: row.acr ?? null,
+          authTime: row.authTime ?? row.createdAt,
+        })
         stmt.insertToken.run(tokenHash, session.id, session.createdAt)
         if (rehash && stmt.rehashPassword.run(rehash.passwordHash, session.userId, rehash.previousHash).changes > 0 && rehash.audit) {
           insertAudit(rehash.audit)

@@ -44,6 +44,12 @@ export interface Session {
   ip: string | null
   /** RFC 9449: the thumbprint of the DPoP key every refresh of this session must prove; null when unbound. */
   dpopJkt: string | null
+  /** Methods of the sign-in that began the session (RFC 8176); ["pwd"] for sessions older than the column. */
+  amr: string[]
+  /** Its assurance level name; null for sessions older than the column (the single-factor level). */
+  acr: string | null
+  /** Epoch ms of that sign-in; the session's createdAt for sessions older than the column. */
+  authTime: number
 }
 
 export interface NewSession {
@@ -58,6 +64,10 @@ export interface NewSession {
   tokenHash: string
   /** Set when the sign-in came with a DPoP proof: the session is bound to that key for good. */
   dpopJkt?: string | null
+  /** The sign-in's assurance (accounts/assurance.ts); defaults: ["pwd"], no acr, createdAt. */
+  amr?: string[]
+  acr?: string | null
+  authTime?: number
   /** A sign-in that upgrades the user's stored hash: written in the session's own transaction. */
   rehash?: PasswordRehash
 }

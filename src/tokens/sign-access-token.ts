@@ -10,6 +10,10 @@ export interface AccessTokenInput {
   emailVerified?: boolean
   /** RFC 9449: the thumbprint of the client's DPoP key; the token then carries `cnf.jkt` and is useless without that key. */
   dpopJkt?: string
+  /** The assurance of the sign-in behind the session (accounts/assurance.ts): `amr`, `acr`, `auth_time` (seconds). */
+  amr?: string[]
+  acr?: string
+  authTime?: number
   /** Seconds since the epoch. */
   now: number
   ttl: number
@@ -47,6 +51,9 @@ function signingInputOf(input: AccessTokenInput, kid: string, alg: SigningAlgori
     scope: input.scope,
     ...(input.emailVerified === undefined ? {} : { email_verified: input.emailVerified }),
     ...(input.dpopJkt === undefined ? {} : { cnf: { jkt: input.dpopJkt } }),
+    ...(input.amr === undefined ? {} : { amr: input.amr }),
+    ...(input.acr === undefined ? {} : { acr: input.acr }),
+    ...(input.authTime === undefined ? {} : { auth_time: input.authTime }),
   }
   return { signingInput: Buffer.from(`${encodedHeader(kid, alg)}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`), claims }
 }
