@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openStore } from '../../src/store/open-store.ts'
 import type { Store } from '../../src/store/store.ts'
 import { createTestApp, PASSWORD, registerUser } from '../helpers/app.ts'
+import { runCli } from '../../src/cli/main.ts'
 import { runLatchkey, type CliRunOptions } from '../helpers/cli.ts'
 import { tempDir } from '../helpers/key-dir.ts'
 import { freshPostgresStore } from '../helpers/pg-schema.ts'
@@ -67,6 +68,19 @@ describe('latchkey users import and export', () => {
     expect(stopped.stderr).toContain('stopped at line 1')
     expect((await run(['users', 'import', file('users.ndjson'), '--on-conflict', 'maybe'])).code).toBe(2)
     expect((await run(['users', 'import', file('missing.ndjson')])).code).toBe(1)
+  })
+
+  it('draws a progress bar when stderr is a terminal, and clears it before the report', async () => {
+    await writeFile(file('many.ndjson'), ndjson(Array.from({ length: 1200 }, (_, i) => ({ email: `p${i}@example.com` }))))
+    const drawn: string[] = []
+    const out: string[] = []
+    const code = await runCli(['users', 'import', file('many.ndjson')], {
+      env, out: (l) => out.push(l), err: (l) => out.push(l), readStdin: async () => null, now: () => new Date(), progress: (l) => drawn.push(l),
+    })
+    expect(code).toBe(0)
+    expect(drawn.at(-1)).toBe('')
+    expect(drawn[0]).toMatch(/^\[#*\.*\] +\d+% {2}\d+ lines {2}\d+ written {2}0 rejected$/)
+    expect(out).toEqual(['imported 1200, updated 0, unchanged 0, skipped 0 (email exists), rejected 0 — 1200 line(s) read'])
   })
 
   it('exports NDJSON without hashes unless --include-hashes is given', async () => {
