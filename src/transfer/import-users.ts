@@ -32,7 +32,7 @@ export interface ImportUsersInput {
   onProgress?: (report: Readonly<ImportReport>) => void
 }
 
-export const DEFAULT_BATCH_SIZE = 500
+export const DEFAULT_BATCH_SIZE = 100
 
 /**
  * Streams a file of DESIGN §8 records into the store: validated line by line, written a batch per
