@@ -16,6 +16,8 @@ export interface Metrics {
   readonly argon2Duration: Histogram
   readonly refreshRotations: Counter
   readonly reuseDetections: Counter
+  /** WebAuthn ceremonies by kind (register, login) and outcome (`ok` or the problem code). */
+  readonly passkeyCeremonies: Counter<'ceremony' | 'outcome'>
   /** Imported password hashes upgraded to argon2id at sign-in, by the algorithm they had. */
   readonly legacyPasswordUpgrades: Counter<'algorithm'>
   /**
@@ -243,6 +245,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     reuseDetections: new Counter({
       name: 'latchkey_refresh_reuse_detections_total',
       help: 'Reuse of an already rotated refresh token detected; each revoked a session',
+      registers,
+    }),
+    passkeyCeremonies: new Counter({
+      name: 'latchkey_passkey_ceremonies_total',
+      help: 'Passkey (WebAuthn) ceremonies, by ceremony (register, login) and outcome (ok, or the problem code)',
+      labelNames: ['ceremony', 'outcome'] as const,
       registers,
     }),
     legacyPasswordUpgrades: new Counter({

@@ -11,6 +11,7 @@ import type { KeySpec } from './keys.ts'
 const keysCommands = () => import('./keys.ts')
 const usersCommands = () => import('./users.ts')
 const outboxCommands = () => import('./outbox.ts')
+const passkeyCommands = () => import('./passkeys.ts')
 const backupCommand = () => import('./backup.ts')
 const transferCommands = () => import('./users-transfer.ts')
 
@@ -26,6 +27,7 @@ export const USAGE = `usage: latchkey <command>
   users create --email E [--admin]    password from stdin or LATCHKEY_PASSWORD
   users disable --email E             disable the account and revoke all its sessions
   users verify-email --email E        mark the account's email address verified
+  users passkeys --email E            the account's passkeys: name, kind, created, last used, flags
   users import FILE [--format ndjson|csv] [--dry-run] [--on-conflict skip|update|fail] [--rejects FILE]
                                       load users with their password hashes (docs/import.md)
   users export [--include-hashes]     every user as NDJSON on stdout, the shape import reads
@@ -118,6 +120,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case 'users verify-email': {
         const { values } = parse(rest, { email: { type: 'string' } }, 0)
         await (await usersCommands()).verifyEmail(config, io, requiredEmail(values.email))
+        break
+      }
+      case 'users passkeys': {
+        const { values } = parse(rest, { email: { type: 'string' } }, 0)
+        await (await passkeyCommands()).listPasskeys(config, io, requiredEmail(values.email))
         break
       }
       case 'users import': {

@@ -2,6 +2,7 @@ import pg, { type PoolClient, type PoolConfig } from 'pg'
 import { inTransaction } from './pg-transaction.ts'
 import { createPostgresOneTimeTokenStore } from './postgres-one-time-tokens.ts'
 import { createPostgresOutboxStore } from './postgres-outbox.ts'
+import { createPostgresPasskeyStore } from './postgres-passkeys.ts'
 import { createPostgresUserTransfer } from './postgres-user-transfer.ts'
 import { refusal, retryIsGrace, rotationAuditEvent, touched } from './rotation-rules.ts'
 import { assertSchemaName, migratePostgres } from './postgres-migrations.ts'
@@ -125,6 +126,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     kind: 'postgres',
     oneTimeTokens: withUnavailableErrors(createPostgresOneTimeTokenStore(pool, insertAudit), isPostgresUnavailable),
     outbox: withUnavailableErrors(createPostgresOutboxStore(pool), isPostgresUnavailable),
+    passkeys: withUnavailableErrors(createPostgresPasskeyStore(pool), isPostgresUnavailable),
     userTransfer: withUnavailableErrors(createPostgresUserTransfer(pool), isPostgresUnavailable),
 
     async migrate() {

@@ -1,5 +1,6 @@
 import type { OneTimeTokenStore } from './one-time-tokens.ts'
 import type { OutboxStore } from './outbox.ts'
+import type { PasskeyStore } from './passkeys.ts'
 import type { UserTransferStore } from './user-transfer.ts'
 
 /**
@@ -151,6 +152,11 @@ export const AUDIT_EVENT_TYPES = [
   'password_reset',
   'mail_token_refused',
   'refresh_dpop_mismatch',
+  'passkey_registered',
+  'passkey_renamed',
+  'passkey_deleted',
+  'passkey_login_failed',
+  'passkey_counter_regression',
   'password_rehashed',
   'users_imported',
 ] as const
@@ -198,6 +204,8 @@ export interface Store {
   readonly oneTimeTokens: OneTimeTokenStore
   /** Mail waiting to be sent (outbox.ts). */
   readonly outbox: OutboxStore
+  /** Passkeys and WebAuthn ceremony challenges (passkeys.ts). */
+  readonly passkeys: PasskeyStore
   /** Bulk import and export of users (user-transfer.ts). */
   readonly userTransfer: UserTransferStore
 

@@ -7,6 +7,7 @@ import { createPostgresStore, type PostgresStore } from '../../src/store/postgre
 import type { Store } from '../../src/store/store.ts'
 import { runStoreConformance } from './conformance.ts'
 import { runMailStoreConformance } from './mail-conformance.ts'
+import { runPasskeyStoreConformance } from './passkey-conformance.ts'
 import { runUserTransferConformance } from './user-transfer-conformance.ts'
 
 const url = process.env.TEST_DATABASE_URL
@@ -48,6 +49,7 @@ if (!url) {
 
   runStoreConformance('postgres', () => makeStore(), dispose)
   runMailStoreConformance('postgres', () => makeStore(), dispose)
+  runPasskeyStoreConformance('postgres', () => makeStore(), dispose)
   runUserTransferConformance('postgres', () => makeStore(), dispose)
 
   describe('PostgreSQL store across processes', () => {

@@ -7,6 +7,7 @@ import { createSqliteStore } from '../../src/store/sqlite.ts'
 import { checkpointedRows } from '../helpers/checkpointed-rows.ts'
 import { runStoreConformance } from './conformance.ts'
 import { runMailStoreConformance } from './mail-conformance.ts'
+import { runPasskeyStoreConformance } from './passkey-conformance.ts'
 import { runUserTransferConformance } from './user-transfer-conformance.ts'
 
 runStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
@@ -101,4 +102,5 @@ describe('sqlite group commit', () => {
 })
 
 runMailStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
+runPasskeyStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
 runUserTransferConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
