@@ -1,20 +1,24 @@
 import type { Pool, PoolClient } from 'pg'
 import { importedHashDigest, toExportedUser, type ImportOptions, type ImportOutcome, type ImportUser, type UserImport, type UserTransferStore } from './user-transfer.ts'
 
-const UPDATE_USER = `
-  UPDATE users SET
-    email_verified = coalesce($2, email_verified),
-    created_at = coalesce($3, created_at),
-    external_id = coalesce($4, external_id),
-    disabled_at = CASE WHEN $5::boolean IS NULL THEN disabled_at WHEN $5 THEN coalesce(disabled_at, $6) ELSE NULL END,
-    password_hash = CASE WHEN $8::text IS NULL OR imported_hash_digest IS NOT DISTINCT FROM $8 THEN password_hash ELSE $7 END,
-    imported_hash_digest = coalesce($8, imported_hash_digest)
-  WHERE email = $1 AND (
-    ($2::boolean IS NOT NULL AND email_verified IS DISTINCT FROM $2)
-    OR ($3::bigint IS NOT NULL AND created_at IS DISTINCT FROM $3)
-    OR ($4::text IS NOT NULL AND external_id IS DISTINCT FROM $4)
-    OR ($5::boolean IS NOT NULL AND (disabled_at IS NOT NULL) IS DISTINCT FROM $5)
-    OR ($8::text IS NOT NULL AND imported_hash_digest IS DISTINCT FROM $8))`
+/** One statement for a batch's existing accounts under `update`; only changed rows come back. */
+const UPDATE_USERS = `
+  UPDATE users u SET
+    email_verified = coalesce(t.verified, u.email_verified),
+    created_at = coalesce(t.created_at, u.created_at),
+    external_id = coalesce(t.external_id, u.external_id),
+    disabled_at = CASE WHEN t.disabled IS NULL THEN u.disabled_at WHEN t.disabled THEN coalesce(u.disabled_at, $8) ELSE NULL END,
+    password_hash = CASE WHEN t.digest IS NULL OR u.imported_hash_digest IS NOT DISTINCT FROM t.digest THEN u.password_hash ELSE t.hash END,
+    imported_hash_digest = coalesce(t.digest, u.imported_hash_digest)
+  FROM unnest($1::text[], $2::boolean[], $3::bigint[], $4::text[], $5::boolean[], $6::text[], $7::text[])
+    AS t(email, verified, created_at, external_id, disabled, hash, digest)
+  WHERE u.email = t.email AND (
+    (t.verified IS NOT NULL AND u.email_verified IS DISTINCT FROM t.verified)
+    OR (t.created_at IS NOT NULL AND u.created_at IS DISTINCT FROM t.created_at)
+    OR (t.external_id IS NOT NULL AND u.external_id IS DISTINCT FROM t.external_id)
+    OR (t.disabled IS NOT NULL AND (u.disabled_at IS NOT NULL) IS DISTINCT FROM t.disabled)
+    OR (t.digest IS NOT NULL AND u.imported_hash_digest IS DISTINCT FROM t.digest))
+  RETURNING u.email`
 
 /**
  * The import holds one pooled connection for its whole run: the emails it has seen live in a
@@ -122,6 +126,7 @@ async function writeBatch(client: PoolClient, users: readonly ImportUser[], opti
     created = new Set(inserted.rows.map((r) => r.email))
   }
 
+  const existing: number[] = []
   for (const i of candidates) {
     const user = users[i]!
     if (created.has(user.email)) {
@@ -133,12 +138,23 @@ async function writeBatch(client: PoolClient, users: readonly ImportUser[], opti
     } else if (options.onConflict === 'skip' || options.dryRun) {
       outcomes[i] = { outcome: 'skipped' }
     } else {
-      const digest = user.passwordHash === null ? null : importedHashDigest(user.passwordHash)
-      const updated = await client.query(UPDATE_USER, [
-        user.email, user.emailVerified, user.createdAt, user.externalId, user.disabled, options.now, user.passwordHash, digest,
-      ])
-      outcomes[i] = { outcome: (updated.rowCount ?? 0) > 0 ? 'updated' : 'unchanged' }
+      existing.push(i)
     }
+  }
+  if (existing.length > 0) {
+    const rows = existing.map((i) => users[i]!)
+    const updated = await client.query<{ email: string }>(UPDATE_USERS, [
+      rows.map((u) => u.email),
+      rows.map((u) => u.emailVerified),
+      rows.map((u) => u.createdAt),
+      rows.map((u) => u.externalId),
+      rows.map((u) => u.disabled),
+      rows.map((u) => u.passwordHash),
+      rows.map((u) => (u.passwordHash === null ? null : importedHashDigest(u.passwordHash))),
+      options.now,
+    ])
+    const changed = new Set(updated.rows.map((r) => r.email))
+    for (const i of existing) outcomes[i] = { outcome: changed.has(users[i]!.email) ? 'updated' : 'unchanged' }
   }
   return outcomes as ImportOutcome[]
 }
