@@ -232,6 +232,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
             signed: (seconds: number) => metrics.signDuration.observe(seconds),
             rotated: () => metrics.refreshRotations.inc(),
             reuseDetected: () => metrics.reuseDetections.inc(),
+            legacyUpgraded: (algorithm: string) => metrics.legacyPasswordUpgrades.inc({ algorithm }),
           },
         }
       : {}),

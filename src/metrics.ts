@@ -20,6 +20,8 @@ export interface Metrics {
   readonly passkeyCeremonies: Counter<'ceremony' | 'outcome'>
   /** Second-factor events (issue 18): challenge issued, success, failure, lockout. */
   readonly mfaEvents: Counter<'event'>
+  /** Imported password hashes upgraded to argon2id at sign-in, by the algorithm they had. */
+  readonly legacyPasswordUpgrades: Counter<'algorithm'>
   /**
    * Adds `latchkey_active_sessions`: sessions neither revoked nor expired, counted by the store when
    * Prometheus scrapes (one COUNT query per scrape, nothing per request). Workers share one store,
@@ -257,6 +259,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       name: 'latchkey_mfa_events_total',
       help: 'Second-factor events: challenge (a sign-in asked for a code), success, failure (wrong or replayed code), lockout',
       labelNames: ['event'] as const,
+      registers,
+    }),
+    legacyPasswordUpgrades: new Counter({
+      name: 'latchkey_legacy_password_upgrades_total',
+      help: 'Imported password hashes replaced by argon2id at sign-in, by the algorithm they had',
+      labelNames: ['algorithm'] as const,
       registers,
     }),
   }

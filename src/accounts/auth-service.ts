@@ -36,6 +36,8 @@ export interface AuthEvents {
   signed?: (seconds: number) => void
   rotated?: () => void
   reuseDetected?: () => void
+  /** A sign-in replaced an imported hash of this algorithm with argon2id. */
+  legacyUpgraded?: (algorithm: string) => void
 }
 
 /** Email verification as sign-up and sign-in see it (accounts/email-verification.ts). */
@@ -126,12 +128,20 @@ export function createAuthService(deps: AuthServiceDeps) {
     }
   }
 
-  async function startSession(user: User, assurance: Assurance, ctx: RequestContext, binding: DpopBinding | undefined): Promise<{ tokens: TokenResponse; sessionId: string }> {
+  /** A verified password's new argon2id hash, replacing `previousHash` (an imported one when `legacyAlgorithm` is set). */
+  interface Upgrade {
+    previousHash: string
+    passwordHash: string
+    legacyAlgorithm: string | undefined
+  }
+
+  async function startSession(user: User, assurance: Assurance, ctx: RequestContext, binding: DpopBinding | undefined, upgrade?: Upgrade): Promise<{ tokens: TokenResponse; sessionId: string }> {
     const now = clock.now()
+    const id = randomUUID()
     const refreshToken = mintRefreshToken()
     const absoluteExpiresAt = now + config.refreshAbsoluteTtl * 1000
     const session: NewSession = {
-      id: randomUUID(),
+      id,
       userId: user.id,
       createdAt: now,
       idleExpiresAt: Math.min(now + config.refreshIdleTtl * 1000, absoluteExpiresAt),
@@ -144,11 +154,25 @@ export function createAuthService(deps: AuthServiceDeps) {
       amr: assurance.amr,
       acr: assurance.acr,
       authTime: assurance.authTime,
+      // The upgrade commits with the session: no sign-in that upgraded a hash without its session, or the reverse.
+      ...(upgrade && {
+        rehash: {
+          previousHash: upgrade.previousHash,
+          passwordHash: upgrade.passwordHash,
+          ...(upgrade.legacyAlgorithm !== undefined && {
+            audit: { type: 'password_rehashed' as const, at: now, userId: user.id, actorId: user.id, sessionId: id, ...audit.origin(ctx), details: { from: upgrade.legacyAlgorithm } },
+          }),
+        },
+      }),
     }
     // Signed before the session exists (the signature waits for the thread pool): a request that
     // fails or is abandoned meanwhile leaves no session that no client holds.
     const tokens = await tokenResponse(user, { ...session, amr: assurance.amr, acr: assurance.acr, authTime: assurance.authTime }, refreshToken, binding)
     await store.createSession(session)
+    if (upgrade?.legacyAlgorithm !== undefined) {
+      audit.recorded('password_rehashed')
+      deps.events?.legacyUpgraded?.(upgrade.legacyAlgorithm)
+    }
     return { tokens, sessionId: session.id }
   }
 
@@ -170,9 +194,9 @@ export function createAuthService(deps: AuthServiceDeps) {
    * The one way a session begins once a user has proved who they are, whatever the methods: the
    * account is admitted, the session records the sign-in's assurance, and the event is audited.
    */
-  async function signIn(user: User, assurance: Assurance, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
+  async function signIn(user: User, assurance: Assurance, ctx: RequestContext, binding?: DpopBinding, upgrade?: Upgrade): Promise<TokenResponse> {
     await admit(user, ctx)
-    const { tokens, sessionId } = await startSession(user, assurance, ctx, binding)
+    const { tokens, sessionId } = await startSession(user, assurance, ctx, binding, upgrade)
     // The account may have been disabled while the credentials were being checked: its revocation of
     // all sessions ran before this one existed, so look again now that it does.
     if ((await store.findUserById(user.id))?.disabledAt !== null) {
@@ -219,10 +243,15 @@ export function createAuthService(deps: AuthServiceDeps) {
         throw new AppError('invalid_credentials', 'email or password is incorrect')
       }
       await admit(user, ctx)
-      if (check.needsRehash) await store.updatePasswordHash(user.id, await passwords.hash(password))
+      const upgrade = check.needsRehash
+        ? { previousHash: user.passwordHash, passwordHash: await passwords.hash(password), legacyAlgorithm: check.legacyAlgorithm }
+        : undefined
       // The password was right; an account with a second factor gets a challenge, not tokens.
-      if (deps.secondFactor && (await deps.secondFactor.methodsOf(user.id))) return deps.secondFactor.challenge(user, ctx)
-      return signIn(user, assuranceOf(['pwd'], clock, config), ctx, binding)
+      if (deps.secondFactor && (await deps.secondFactor.methodsOf(user.id))) {
+        if (upgrade) await store.updatePasswordHash(user.id, upgrade.passwordHash)
+        return deps.secondFactor.challenge(user, ctx)
+      }
+      return signIn(user, assuranceOf(['pwd'], clock, config), ctx, binding, upgrade)
     },
 
     /**

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os'
 import argon2 from 'argon2'
 import { BoundedQueue } from './bounded-queue.ts'
+import { LegacyHashError, parseLegacyHash, verifyLegacyHash, type LegacyAlgorithm } from './legacy-hashes.ts'
 
 export interface Argon2Params {
   memoryCost: number
@@ -20,6 +21,8 @@ export interface PasswordCheck {
   ok: boolean
   /** The stored hash used other parameters than the configured ones: rehash on success. */
   needsRehash: boolean
+  /** Set when the stored hash was an imported one (legacy-hashes.ts): it is upgraded on success. */
+  legacyAlgorithm?: LegacyAlgorithm
 }
 
 export interface PasswordHasher {
@@ -53,18 +56,34 @@ export function createPasswordHasher(options: PasswordHasherOptions): PasswordHa
       }
     })
   let dummyHash: Promise<string> | undefined
+  async function verifyDummy(password: string): Promise<void> {
+    dummyHash ??= argon2.hash('latchkey-dummy-password', params)
+    const hash = await dummyHash
+    await timed(() => argon2.verify(hash, password).catch(() => false))
+  }
 
   return {
     queue,
     hash: (password) => timed(() => argon2.hash(password, params)),
     async verify(hash, password) {
-      const ok = await timed(() => argon2.verify(hash, password).catch(() => false))
-      return { ok, needsRehash: ok && argon2.needsRehash(hash, params) }
+      if (hash.startsWith('$argon2id$')) {
+        const ok = await timed(() => argon2.verify(hash, password).catch(() => false))
+        return { ok, needsRehash: ok && argon2.needsRehash(hash, params) }
+      }
+      // An imported hash: verified by its own algorithm in the same queue, so a storm of legacy
+      // sign-ins is bounded like any other. A hash that does not parse (an account imported without
+      // one) never matches, and costs what a wrong password costs.
+      let legacy
+      try {
+        legacy = parseLegacyHash(hash)
+      } catch (err) {
+        if (!(err instanceof LegacyHashError)) throw err
+        await verifyDummy(password)
+        return { ok: false, needsRehash: false }
+      }
+      const ok = await timed(() => verifyLegacyHash(legacy, password).catch(() => false))
+      return { ok, needsRehash: ok, legacyAlgorithm: legacy.algorithm }
     },
-    async verifyDummy(password) {
-      dummyHash ??= argon2.hash('latchkey-dummy-password', params)
-      const hash = await dummyHash
-      await timed(() => argon2.verify(hash, password).catch(() => false))
-    },
+    verifyDummy,
   }
 }

@@ -1,3 +1,5 @@
+import type { Writable } from 'node:stream'
+
 /** What a CLI command may touch besides files and the store: injected so tests can drive commands. */
 export interface CliIo {
   env: Record<string, string | undefined>
@@ -6,6 +8,10 @@ export interface CliIo {
   /** The whole of stdin, or null when stdin is a terminal (nothing was piped). */
   readStdin(): Promise<string | null>
   now(): Date
+  /** Streaming output (`users export`); absent where a command only prints lines. */
+  stdout?: Writable
+  /** Redraws a one-line progress display; set only when stderr is a terminal. */
+  progress?: (line: string) => void
 }
 
 /** Bad command line: exit code 2 with the usage text. */

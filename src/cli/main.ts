@@ -13,6 +13,7 @@ const usersCommands = () => import('./users.ts')
 const outboxCommands = () => import('./outbox.ts')
 const passkeyCommands = () => import('./passkeys.ts')
 const backupCommand = () => import('./backup.ts')
+const transferCommands = () => import('./users-transfer.ts')
 
 const ALLOWED_BITS = [2048, 3072, 4096]
 
@@ -28,6 +29,9 @@ export const USAGE = `usage: latchkey <command>
   users verify-email --email E        mark the account's email address verified
   users passkeys --email E            the account's passkeys: name, kind, created, last used, flags
   users mfa-reset --email E           remove the account's TOTP factor and recovery codes (a lost device)
+  users import FILE [--format ndjson|csv] [--dry-run] [--on-conflict skip|update|fail] [--rejects FILE]
+                                      load users with their password hashes (docs/import.md)
+  users export [--include-hashes]     every user as NDJSON on stdout, the shape import reads
   outbox list [--status S] [--limit N]  mail in the outbox (S: pending, sent, failed, expired)
   outbox retry <id> | --failed        send a failed (or waiting) message again, now
   migrate                             apply pending store migrations (DATABASE_URL)
@@ -129,6 +133,23 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         await (await passkeyCommands()).listPasskeys(config, io, requiredEmail(values.email))
         break
       }
+      case 'users import': {
+        const { values, positionals } = parse(rest, {
+          format: { type: 'string' }, 'dry-run': { type: 'boolean' }, 'on-conflict': { type: 'string' }, rejects: { type: 'string' },
+        }, 1)
+        await (await transferCommands()).importUsersCommand(config, io, positionals[0]!, {
+          format: values.format as string | undefined,
+          dryRun: values['dry-run'] === true,
+          onConflict: values['on-conflict'] as string | undefined,
+          rejects: values.rejects as string | undefined,
+        })
+        break
+      }
+      case 'users export': {
+        const { values } = parse(rest, { 'include-hashes': { type: 'boolean' } }, 0)
+        await (await transferCommands()).exportUsersCommand(config, io, values['include-hashes'] === true)
+        break
+      }
       case 'outbox list': {
         const { values } = parse(rest, { status: { type: 'string' }, limit: { type: 'string' } }, 0)
         await (await outboxCommands()).listOutbox(config, io, values.status as string | undefined, values.limit as string | undefined)
@@ -189,6 +210,8 @@ export async function main(): Promise<void> {
     err: (line) => process.stderr.write(`${line}\n`),
     readStdin: () => readAllStdin(),
     now: () => new Date(Date.now()),
+    stdout: process.stdout,
+    ...(process.stderr.isTTY && { progress: (line: string) => process.stderr.write(`\r\x1b[K${line}`) }),
   }
   process.exitCode = await runCli(process.argv.slice(2), io)
 }

@@ -167,6 +167,12 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  // 8: imported users: an id from the system they came from, the digest of the hash imported (issue 21)
+  `
+  ALTER TABLE users ADD COLUMN external_id TEXT;
+  ALTER TABLE users ADD COLUMN imported_hash_digest TEXT;
+  CREATE INDEX users_external_id ON users(external_id) WHERE external_id IS NOT NULL;
+  `,
 ]
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/

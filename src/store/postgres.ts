@@ -4,6 +4,7 @@ import { createPostgresFactorStore } from './postgres-factors.ts'
 import { createPostgresOneTimeTokenStore } from './postgres-one-time-tokens.ts'
 import { createPostgresOutboxStore } from './postgres-outbox.ts'
 import { createPostgresPasskeyStore } from './postgres-passkeys.ts'
+import { createPostgresUserTransfer } from './postgres-user-transfer.ts'
 import { refusal, retryIsGrace, rotationAuditEvent, touched } from './rotation-rules.ts'
 import { assertSchemaName, migratePostgres } from './postgres-migrations.ts'
 import { isPostgresUnavailable, withUnavailableErrors } from './postgres-unavailable.ts'
@@ -128,6 +129,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     outbox: withUnavailableErrors(createPostgresOutboxStore(pool), isPostgresUnavailable),
     passkeys: withUnavailableErrors(createPostgresPasskeyStore(pool), isPostgresUnavailable),
     factors: withUnavailableErrors(createPostgresFactorStore(pool), isPostgresUnavailable),
+    userTransfer: withUnavailableErrors(createPostgresUserTransfer(pool), isPostgresUnavailable),
 
     async migrate() {
       return migratePostgres(pool, options.schema)
@@ -184,6 +186,13 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         await db.query('INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)', [
           session.tokenHash, session.id, session.createdAt,
         ])
+        const { rehash } = session
+        if (rehash) {
+          const updated = await db.query('UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3', [
+            rehash.passwordHash, session.userId, rehash.previousHash,
+          ])
+          if ((updated.rowCount ?? 0) > 0 && rehash.audit) await insertAudit(db, rehash.audit)
+        }
         return toSession(row as Row)
       })
     },

@@ -162,4 +162,10 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   ) STRICT;
   `,
+  // 8: imported users: an id from the system they came from, the digest of the hash imported (issue 21)
+  `
+  ALTER TABLE users ADD COLUMN external_id TEXT;
+  ALTER TABLE users ADD COLUMN imported_hash_digest TEXT;
+  CREATE INDEX users_external_id ON users(external_id) WHERE external_id IS NOT NULL;
+  `,
 ]

@@ -4,6 +4,7 @@ import { createSqliteFactorStore } from './sqlite-factors.ts'
 import { createSqliteOneTimeTokenStore } from './sqlite-one-time-tokens.ts'
 import { createSqliteOutbox } from './sqlite-outbox.ts'
 import { createSqlitePasskeyStore } from './sqlite-passkeys.ts'
+import { createSqliteUserTransfer } from './sqlite-user-transfer.ts'
 import { refusal, retryIsGrace, rotationAuditEvent, touched } from './rotation-rules.ts'
 import { startWalCheckpointer, type WalCheckpointer } from './sqlite-checkpointer.ts'
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts'
@@ -94,6 +95,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     userByEmail: db.prepare('SELECT * FROM users WHERE email = ?'),
     userById: db.prepare('SELECT * FROM users WHERE id = ?'),
     updatePassword: db.prepare('UPDATE users SET password_hash = ? WHERE id = ?'),
+    rehashPassword: db.prepare('UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?'),
     setDisabled: db.prepare('UPDATE users SET disabled_at = ? WHERE id = ?'),
     insertSession: db.prepare(
       `INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, dpop_jkt, amr, acr, auth_time)
@@ -150,6 +152,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const outbox = createSqliteOutbox(db, transaction)
   const oneTimeTokens = createSqliteOneTimeTokenStore(db, transaction, outbox, insertAudit)
   const factors = createSqliteFactorStore(db, transaction)
+  const userTransfer = createSqliteUserTransfer(db, transaction)
 
   function insertAudit(event: NewAuditEvent): void {
     stmt.insertAudit.run({ ...event, details: JSON.stringify(event.details) })
@@ -240,6 +243,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     outbox: outbox.store,
     passkeys: createSqlitePasskeyStore(db, transaction),
     factors,
+    userTransfer,
 
     async createUser(user: NewUser) {
       const emailVerified = user.emailVerified ?? false
@@ -278,7 +282,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
     async createSession(session: NewSession) {
       return transaction(() => {
-        const { tokenHash, ...row } = session
+        const { tokenHash, rehash, ...row } = session
         stmt.insertSession.run({
           ...row,
           dpopJkt: row.dpopJkt ?? null,
@@ -287,6 +291,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           authTime: row.authTime ?? row.createdAt,
         })
         stmt.insertToken.run(tokenHash, session.id, session.createdAt)
+        if (rehash && stmt.rehashPassword.run(rehash.passwordHash, session.userId, rehash.previousHash).changes > 0 && rehash.audit) {
+          insertAudit(rehash.audit)
+        }
         return sessionOf(session.id) as Session
       })
     },

@@ -2,6 +2,7 @@ import type { FactorStore } from './factors.ts'
 import type { OneTimeTokenStore } from './one-time-tokens.ts'
 import type { OutboxStore } from './outbox.ts'
 import type { PasskeyStore } from './passkeys.ts'
+import type { UserTransferStore } from './user-transfer.ts'
 
 /**
  * The one store interface. Adapters (SQLite, PostgreSQL) implement it and pass
@@ -69,6 +70,18 @@ export interface NewSession {
   amr?: string[]
   acr?: string | null
   authTime?: number
+  /** A sign-in that upgrades the user's stored hash: written in the session's own transaction. */
+  rehash?: PasswordRehash
+}
+
+/**
+ * Replaces the user's password hash only while it is still `previousHash` (a password changed
+ * meanwhile wins), and appends `audit` when it did.
+ */
+export interface PasswordRehash {
+  previousHash: string
+  passwordHash: string
+  audit?: NewAuditEvent
 }
 
 export interface RotateRefreshTokenInput {
@@ -156,6 +169,8 @@ export const AUDIT_EVENT_TYPES = [
   'mfa_challenge_locked',
   'step_up_succeeded',
   'step_up_failed',
+  'password_rehashed',
+  'users_imported',
 ] as const
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
@@ -205,6 +220,8 @@ export interface Store {
   readonly passkeys: PasskeyStore
   /** Second factors: TOTP, recovery codes, sign-in challenges (factors.ts). */
   readonly factors: FactorStore
+  /** Bulk import and export of users (user-transfer.ts). */
+  readonly userTransfer: UserTransferStore
 
   /** Returns null when the email is already registered. */
   createUser(user: NewUser): Promise<User | null>

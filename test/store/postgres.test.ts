@@ -9,6 +9,7 @@ import { runStoreConformance } from './conformance.ts'
 import { runFactorStoreConformance } from './factor-conformance.ts'
 import { runMailStoreConformance } from './mail-conformance.ts'
 import { runPasskeyStoreConformance } from './passkey-conformance.ts'
+import { runUserTransferConformance } from './user-transfer-conformance.ts'
 
 const url = process.env.TEST_DATABASE_URL
 // An unreachable server must fail the suite within the hook timeout, not hang it.
@@ -51,6 +52,7 @@ if (!url) {
   runMailStoreConformance('postgres', () => makeStore(), dispose)
   runPasskeyStoreConformance('postgres', () => makeStore(), dispose)
   runFactorStoreConformance('postgres', () => makeStore(), dispose)
+  runUserTransferConformance('postgres', () => makeStore(), dispose)
 
   describe('PostgreSQL store across processes', () => {
     it('rotates exactly once when two pools race 50 rotations of one token', async () => {

@@ -9,6 +9,7 @@ import { runStoreConformance } from './conformance.ts'
 import { runFactorStoreConformance } from './factor-conformance.ts'
 import { runMailStoreConformance } from './mail-conformance.ts'
 import { runPasskeyStoreConformance } from './passkey-conformance.ts'
+import { runUserTransferConformance } from './user-transfer-conformance.ts'
 
 runStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
 
@@ -104,3 +105,4 @@ describe('sqlite group commit', () => {
 runMailStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
 runPasskeyStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
 runFactorStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
+runUserTransferConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))

@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto'
+
+/**
+ * Bulk import and export of users (`latchkey users import|export`, DESIGN §8). Adapters implement
+ * it in sqlite-user-transfer.ts and postgres-user-transfer.ts and pass
+ * test/store/user-transfer-conformance.ts.
+ */
+
+/** What to do with a record whose email already has an account. */
+export type OnConflict = 'skip' | 'update' | 'fail'
+
+/**
+ * One validated record. A field left null was absent from the file: an insert takes the default,
+ * an update keeps what the account has.
+ */
+export interface ImportUser {
+  /** The record's line in the file, for duplicate reports. */
+  line: number
+  /** Used when the record creates an account. */
+  id: string
+  email: string
+  emailVerified: boolean | null
+  createdAt: number | null
+  disabled: boolean | null
+  externalId: string | null
+  /** The stored form (legacy-hashes.ts); null when the record has none. */
+  passwordHash: string | null
+}
+
+/**
+ * Per record, in the batch's order:
+ * - imported: a new account (in a dry run: would be).
+ * - updated / unchanged: the email had an account and `update` changed it, or found it identical.
+ * - skipped: the email had an account (`skip`, or any mode in a dry run).
+ * - duplicate: an earlier record of this import has the same email (`firstLine`).
+ * - conflict: the email had an account under `fail`; the whole batch was rolled back.
+ */
+export type ImportOutcome =
+  | { outcome: 'imported' | 'updated' | 'unchanged' | 'skipped' | 'conflict' }
+  | { outcome: 'duplicate'; firstLine: number }
+
+export interface UserImport {
+  /** Writes one batch in one transaction; under `fail`, a conflict rolls the batch back. */
+  writeBatch(users: readonly ImportUser[]): Promise<ImportOutcome[]>
+  /** Drops the import's bookkeeping (the emails seen so far). */
+  close(): Promise<void>
+}
+
+export interface ImportOptions {
+  onConflict: OnConflict
+  /** Validate and classify only: no account is written. */
+  dryRun: boolean
+  /** Creation time of accounts whose record has no created_at. */
+  now: number
+}
+
+export interface ExportedUser {
+  email: string
+  emailVerified: boolean
+  createdAt: number
+  disabled: boolean
+  externalId: string | null
+  passwordHash: string
+}
+
+export interface UserTransferStore {
+  /**
+   * Starts an import. Emails seen by the import are kept by the store (a temporary table), not in
+   * memory, so duplicates are found across a file of any size.
+   */
+  beginImport(options: ImportOptions): Promise<UserImport>
+  /** One page of users in email order, after `afterEmail` (keyset pagination). */
+  exportUsers(afterEmail: string | null, limit: number): Promise<ExportedUser[]>
+}
+
+/**
+ * SHA-256 of an imported hash, kept beside the account: a re-run of `update` with the same hash
+ * leaves a password alone (even one upgraded to argon2id since), while a new hash replaces it.
+ */
+export function importedHashDigest(passwordHash: string): string {
+  return createHash('sha256').update(passwordHash).digest('base64url')
+}
+
+/** A users row (either adapter) as exported. */
+export function toExportedUser(r: Record<string, unknown>): ExportedUser {
+  return {
+    email: String(r.email),
+    emailVerified: r.email_verified === true || Number(r.email_verified) === 1,
+    createdAt: Number(r.created_at),
+    disabled: r.disabled_at !== null && r.disabled_at !== undefined,
+    externalId: r.external_id === null || r.external_id === undefined ? null : String(r.external_id),
+    passwordHash: String(r.password_hash),
+  }
+}

@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { NewAuditEvent, Store } from '../../src/store/store.ts'
+import type { ImportOptions, ImportUser } from '../../src/store/user-transfer.ts'
+
+/** Conformance of bulk import/export and the sign-in rehash: every adapter runs exactly these tests. */
+export function runUserTransferConformance(
+  name: string,
+  makeStore: () => Promise<Store>,
+  dispose: (store: Store) => Promise<void> = (s) => s.close(),
+): void {
+  describe(`user transfer conformance: ${name}`, () => {
+    let store: Store
+    const NOW = 1_700_000_000_000
+    beforeEach(async () => {
+      store = await makeStore()
+    })
+    afterEach(async () => {
+      await dispose(store)
+    })
+
+    let line = 0
+    const user = (email: string, over: Partial<ImportUser> = {}): ImportUser => ({
+      line: ++line, id: randomUUID(), email, emailVerified: null, createdAt: null, disabled: null, externalId: null, passwordHash: null, ...over,
+    })
+    const opts = (over: Partial<ImportOptions> = {}): ImportOptions => ({ onConflict: 'skip', dryRun: false, now: NOW, ...over })
+    async function once(users: ImportUser[], over: Partial<ImportOptions> = {}) {
+      const session = await store.userTransfer.beginImport(opts(over))
+      try {
+        return await session.writeBatch(users)
+      } finally {
+        await session.close()
+      }
+    }
+    const outcomes = (list: Array<{ outcome: string }>) => list.map((o) => o.outcome)
+
+    it('creates accounts with the given fields and defaults for absent ones, and exports them in email order, page by page', async () => {
+      const result = await once([
+        user('b@example.com', { emailVerified: true, createdAt: 1_600_000_000_000, disabled: true, externalId: 'ext-b', passwordHash: '$2b$hash' }),
+        user('a@example.com'),
+        user('c@example.com'),
+      ])
+      expect(outcomes(result)).toEqual(['imported', 'imported', 'imported'])
+      expect(await store.findUserByEmail('b@example.com')).toMatchObject({ emailVerified: true, createdAt: 1_600_000_000_000, disabledAt: NOW, passwordHash: '$2b$hash', scope: 'user' })
+      expect(await store.findUserByEmail('a@example.com')).toMatchObject({ emailVerified: false, createdAt: NOW, disabledAt: null, passwordHash: '' })
+
+      const first = await store.userTransfer.exportUsers(null, 2)
+      expect(first.map((u) => u.email)).toEqual(['a@example.com', 'b@example.com'])
+      expect(first[1]).toEqual({ email: 'b@example.com', emailVerified: true, createdAt: 1_600_000_000_000, disabled: true, externalId: 'ext-b', passwordHash: '$2b$hash' })
+      const second = await store.userTransfer.exportUsers('b@example.com', 2)
+      expect(second.map((u) => u.email)).toEqual(['c@example.com'])
+    })
+
+    it('reports an email seen earlier in the same import as a duplicate, within a batch and across batches, naming the first line', async () => {
+      const session = await store.userTransfer.beginImport(opts())
+      try {
+        const a = user('a@example.com')
+        const first = await session.writeBatch([a, user('b@example.com'), user('a@example.com')])
+        expect(first[2]).toEqual({ outcome: 'duplicate', firstLine: a.line })
+        const second = await session.writeBatch([user('b@example.com'), user('c@example.com')])
+        expect(second[0]).toMatchObject({ outcome: 'duplicate' })
+        expect(second[1]).toEqual({ outcome: 'imported' })
+      } finally {
+        await session.close()
+      }
+      // A new import starts with no emails seen.
+      expect(outcomes(await once([user('a@example.com')]))).toEqual(['skipped'])
+    })
+
+    it('skip leaves an existing account alone; update changes only the given fields and reports an identical record unchanged', async () => {
+      await once([user('a@example.com', { externalId: 'one', passwordHash: '$2b$first' })])
+      const before = await store.findUserByEmail('a@example.com')
+      expect(outcomes(await once([user('a@example.com', { externalId: 'two', emailVerified: true })]))).toEqual(['skipped'])
+      expect(await store.findUserByEmail('a@example.com')).toEqual(before)
+
+      expect(outcomes(await once([user('a@example.com', { externalId: 'one', passwordHash: '$2b$first' })], { onConflict: 'update' }))).toEqual(['unchanged'])
+      // The same imported hash does not overwrite a password upgraded since.
+      await store.updatePasswordHash(before!.id, '$argon2id$upgraded')
+      expect(outcomes(await once([user('a@example.com', { emailVerified: true, passwordHash: '$2b$first' })], { onConflict: 'update' }))).toEqual(['updated'])
+      expect(await store.findUserByEmail('a@example.com')).toMatchObject({ emailVerified: true, passwordHash: '$argon2id$upgraded', createdAt: before!.createdAt })
+      expect(outcomes(await once([user('a@example.com', { passwordHash: '$2b$second', disabled: true })], { onConflict: 'update', now: NOW + 5 }))).toEqual(['updated'])
+      expect(await store.findUserByEmail('a@example.com')).toMatchObject({ passwordHash: '$2b$second', disabledAt: NOW + 5 })
+      const [exported] = await store.userTransfer.exportUsers(null, 10)
+      expect(exported?.externalId).toBe('one')
+    })
+
+    it('fail rolls back the whole batch at the first existing email and reports up to it', async () => {
+      await once([user('taken@example.com')])
+      const result = await once([user('new1@example.com'), user('taken@example.com'), user('new2@example.com')], { onConflict: 'fail' })
+      expect(result.at(-1)).toEqual({ outcome: 'conflict' })
+      expect(result.length).toBeLessThanOrEqual(2)
+      expect(await store.findUserByEmail('new1@example.com')).toBeNull()
+      expect(await store.findUserByEmail('new2@example.com')).toBeNull()
+    })
+
+    it('a dry run writes no account and classifies every record', async () => {
+      await once([user('taken@example.com')])
+      const result = await once([user('new@example.com'), user('taken@example.com'), user('new@example.com')], { dryRun: true, onConflict: 'fail' })
+      expect(outcomes(result)).toEqual(['imported', 'conflict', 'duplicate'])
+      const skip = await once([user('taken@example.com')], { dryRun: true })
+      expect(outcomes(skip)).toEqual(['skipped'])
+      expect((await store.listUsers({ limit: 10 })).map((u) => u.email)).toEqual(['taken@example.com'])
+    })
+
+    it('a session created with a rehash replaces the hash and appends its event, unless the hash changed meanwhile', async () => {
+      await once([user('r@example.com', { passwordHash: '$2b$legacy' })])
+      const u = (await store.findUserByEmail('r@example.com'))!
+      const event = (sessionId: string): NewAuditEvent => ({
+        type: 'password_rehashed', at: NOW, userId: u.id, actorId: u.id, sessionId, ip: null, userAgent: null, requestId: null, details: { from: 'bcrypt' },
+      })
+      const session = (id: string, previousHash: string, passwordHash: string) => ({
+        id, userId: u.id, createdAt: NOW, idleExpiresAt: NOW + 1000, absoluteExpiresAt: NOW + 2000, userAgent: null, ip: null, tokenHash: randomUUID(),
+        rehash: { previousHash, passwordHash, audit: event(id) },
+      })
+      const first = randomUUID()
+      await store.createSession(session(first, '$2b$legacy', '$argon2id$new'))
+      expect((await store.findUserByEmail('r@example.com'))!.passwordHash).toBe('$argon2id$new')
+      // A stale upgrade (the password changed since it was read) is dropped; the session still starts.
+      const second = randomUUID()
+      await store.createSession(session(second, '$2b$legacy', '$argon2id$stale'))
+      expect((await store.findUserByEmail('r@example.com'))!.passwordHash).toBe('$argon2id$new')
+      expect(await store.findSession(second)).not.toBeNull()
+      const events = await store.listAudit({ type: 'password_rehashed', limit: 10 })
+      expect(events.map((e) => e.sessionId)).toEqual([first])
+    })
+  })
+}
