@@ -31,6 +31,16 @@ export interface DpopBinding {
   jkt: string
 }
 
+/**
+ * A refresh naming another client than the session's: refused like an invalid token, but the session
+ * (and its refresh cookie) stay as they were — the token's own client may still be using it.
+ */
+export class ClientMismatchError extends AppError {
+  constructor() {
+    super('invalid_refresh_token', 'this refresh token was issued to another client')
+  }
+}
+
 export interface AuthEvents {
   signed?: (seconds: number) => void
   rotated?: () => void
@@ -67,7 +77,13 @@ export type AuthService = ReturnType<typeof createAuthService>
 export function createAuthService(deps: AuthServiceDeps) {
   const { config, store, clock, passwords, audit, verification } = deps
 
-  async function issueAccessToken(user: User, sessionId: string, dpopJkt: string | undefined): Promise<{ token: string; expiresIn: number }> {
+  /** A `client_id` named by a request: one of CLIENT_IDS, or the request is refused before anything else. */
+  function knownClient(clientId: string | undefined): string | undefined {
+    if (clientId === undefined || config.clientIds.includes(clientId)) return clientId
+    throw new AppError('validation_failed', 'client_id is not a client this server knows', { errors: [{ field: 'client_id', message: 'is not one of the configured CLIENT_IDS' }] })
+  }
+
+  async function issueAccessToken(user: User, sessionId: string, dpopJkt: string | undefined, clientId: string | null | undefined): Promise<{ token: string; expiresIn: number }> {
     const key = deps.keys.current.signing
     if (!key) throw new Error('no current signing key')
     const started = performance.now()
@@ -80,6 +96,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         scope: user.scope,
         emailVerified: user.emailVerified,
         ...(dpopJkt === undefined ? {} : { dpopJkt }),
+        ...(clientId == null ? {} : { clientId }),
         now: Math.floor(clock.now() / 1000),
         ttl: config.accessTokenTtl,
       },
@@ -89,8 +106,13 @@ export function createAuthService(deps: AuthServiceDeps) {
     return { token, expiresIn: config.accessTokenTtl }
   }
 
-  async function tokenResponse(user: User, session: Pick<Session, 'id' | 'idleExpiresAt' | 'absoluteExpiresAt'>, refreshToken: string, binding: DpopBinding | undefined): Promise<TokenResponse> {
-    const access = await issueAccessToken(user, session.id, binding?.jkt)
+  async function tokenResponse(
+    user: User,
+    session: Pick<Session, 'id' | 'idleExpiresAt' | 'absoluteExpiresAt'> & { clientId?: string | null | undefined },
+    refreshToken: string,
+    binding: DpopBinding | undefined,
+  ): Promise<TokenResponse> {
+    const access = await issueAccessToken(user, session.id, binding?.jkt, session.clientId)
     const endsAt = Math.min(session.idleExpiresAt, session.absoluteExpiresAt)
     return {
       access_token: access.token,
@@ -102,7 +124,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     }
   }
 
-  async function startSession(user: User, ctx: RequestContext, binding: DpopBinding | undefined): Promise<{ tokens: TokenResponse; sessionId: string }> {
+  async function startSession(user: User, ctx: RequestContext, binding: DpopBinding | undefined, clientId: string | undefined): Promise<{ tokens: TokenResponse; sessionId: string }> {
     const now = clock.now()
     const refreshToken = mintRefreshToken()
     const absoluteExpiresAt = now + config.refreshAbsoluteTtl * 1000
@@ -117,6 +139,8 @@ export function createAuthService(deps: AuthServiceDeps) {
       tokenHash: hashRefreshToken(refreshToken),
       // A sign-in with a proof binds the session: every refresh must prove the same key.
       dpopJkt: binding?.jkt ?? null,
+      // RFC 9068: the session remembers its client, so every refreshed token names it too.
+      clientId: clientId ?? null,
     }
     // Signed before the session exists (the signature waits for the thread pool): a request that
     // fails or is abandoned meanwhile leaves no session that no client holds.
@@ -127,7 +151,8 @@ export function createAuthService(deps: AuthServiceDeps) {
 
   return {
 
-    async register(rawEmail: string, password: string, ctx: RequestContext, binding?: DpopBinding): Promise<RegisterResult> {
+    async register(rawEmail: string, password: string, ctx: RequestContext, binding?: DpopBinding, clientId?: string): Promise<RegisterResult> {
+      knownClient(clientId)
       const email = normalizeEmail(rawEmail)
       const problem = passwordProblem(password, email)
       if (problem) throw new AppError('weak_password', `password ${problem}`, { errors: [{ field: 'password', message: problem }] })
@@ -140,12 +165,13 @@ export function createAuthService(deps: AuthServiceDeps) {
         await audit.record('register', ctx, { userId: user.id, details: { verification_required: true } })
         return { verificationRequired: true }
       }
-      const { tokens, sessionId } = await startSession(user, ctx, binding)
+      const { tokens, sessionId } = await startSession(user, ctx, binding, clientId)
       await audit.record('register', ctx, { userId: user.id, sessionId })
       return { tokens }
     },
 
-    async login(rawEmail: string, password: string, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
+    async login(rawEmail: string, password: string, ctx: RequestContext, binding?: DpopBinding, clientId?: string): Promise<TokenResponse> {
+      knownClient(clientId)
       const email = normalizeEmail(rawEmail)
       const user = await store.findUserByEmail(email)
       if (!user) {
@@ -169,7 +195,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         throw new AppError('email_not_verified', 'confirm your email address first: a new link was mailed to it')
       }
       if (check.needsRehash) await store.updatePasswordHash(user.id, await passwords.hash(password))
-      const { tokens, sessionId } = await startSession(user, ctx, binding)
+      const { tokens, sessionId } = await startSession(user, ctx, binding, clientId)
       // The account may have been disabled while the password was being checked: its revocation of
       // all sessions ran before this one existed, so look again now that it does.
       if ((await store.findUserById(user.id))?.disabledAt !== null) {
@@ -184,7 +210,8 @@ export function createAuthService(deps: AuthServiceDeps) {
      * Rotates the refresh token. A proof (`binding`) binds the new access token to its key; a session
      * bound at sign-in refuses a refresh that does not prove that same key, before the token is spent.
      */
-    async refresh(refreshToken: string, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
+    async refresh(refreshToken: string, ctx: RequestContext, binding?: DpopBinding, clientId?: string): Promise<TokenResponse> {
+      knownClient(clientId)
       if (!isRefreshTokenShaped(refreshToken)) throw new AppError('invalid_refresh_token', 'refresh token is malformed')
       const successor = mintRefreshToken()
       const result = await store.rotateRefreshToken({
@@ -195,6 +222,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         graceMs: config.refreshGracePeriod * 1000,
         idleMs: config.refreshIdleTtl * 1000,
         dpopJkt: binding?.jkt ?? null,
+        clientId,
         // Written by the store in the rotation's transaction: a rotation's or a reuse's event.
         audit: audit.origin(ctx),
       })
@@ -231,6 +259,8 @@ export function createAuthService(deps: AuthServiceDeps) {
         case 'key_mismatch':
           await audit.record('refresh_dpop_mismatch', ctx, { userId: result.session.userId, sessionId: result.session.id, details: { proof: binding ? 'other_key' : 'none' } })
           throw new AppError('invalid_dpop_proof', binding ? "this session is bound to another DPoP key: prove the key it was signed in with" : 'this session is bound to a DPoP key: send a DPoP proof of that key')
+        case 'client_mismatch':
+          throw new ClientMismatchError()
       }
     },
 

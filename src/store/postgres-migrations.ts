@@ -95,6 +95,10 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE sessions ADD COLUMN dpop_jkt TEXT;
   `,
+  // 4: the known client a session was signed in by, for RFC 9068 client_id (issue 19)
+  `
+  ALTER TABLE sessions ADD COLUMN client_id TEXT;
+  `,
 ]
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/

@@ -71,6 +71,7 @@ export function toSession(r: Row): Session {
     userAgent: nullableString(r.user_agent),
     ip: nullableString(r.ip),
     dpopJkt: nullableString(r.dpop_jkt),
+    clientId: nullableString(r.client_id),
   }
 }
 

@@ -90,4 +90,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE sessions ADD COLUMN dpop_jkt TEXT;
   `,
+  // 4: the known client a session was signed in by, for RFC 9068 client_id (issue 19)
+  `
+  ALTER TABLE sessions ADD COLUMN client_id TEXT;
+  `,
 ]

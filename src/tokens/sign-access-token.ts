@@ -10,6 +10,8 @@ export interface AccessTokenInput {
   emailVerified?: boolean
   /** RFC 9449: the thumbprint of the client's DPoP key; the token then carries `cnf.jkt` and is useless without that key. */
   dpopJkt?: string
+  /** RFC 9068 `client_id`: the known client the session was signed in by. */
+  clientId?: string
   /** Seconds since the epoch. */
   now: number
   ttl: number
@@ -47,6 +49,7 @@ function signingInputOf(input: AccessTokenInput, kid: string, alg: SigningAlgori
     scope: input.scope,
     ...(input.emailVerified === undefined ? {} : { email_verified: input.emailVerified }),
     ...(input.dpopJkt === undefined ? {} : { cnf: { jkt: input.dpopJkt } }),
+    ...(input.clientId === undefined ? {} : { client_id: input.clientId }),
   }
   return { signingInput: Buffer.from(`${encodedHeader(kid, alg)}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`), claims }
 }

@@ -155,3 +155,22 @@ describe('@latchkey/client with DPoP over real HTTP', () => {
     }
   })
 })
+
+describe('@latchkey/client with a clientId', () => {
+  it('names its client at sign-in and refresh: the tokens carry client_id, with DPoP too', async () => {
+    const t = await createTestApp({ env: { RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'warn', PUBLIC_URL: BASE, CLIENT_IDS: 'ios-app' } })
+    apps.push(t)
+    const http = injectFetch(t)
+    const { email } = await registerUser(t)
+    const c = createLatchkeyClient({ baseUrl: BASE, mode: 'body', storage: memoryStorage(), fetch: http.fetch, clock: createManualClock(t, http.busy), tabs: false, dpop: true, clientId: 'ios-app' })
+    const session = await c.signIn(email, PASSWORD)
+    expect(decodeJwt(session.accessToken)).toMatchObject({ client_id: 'ios-app', cnf: { jkt: expect.any(String) } })
+    expect(decodeJwt((await c.refresh()).accessToken).client_id).toBe('ios-app')
+    await c.signOut()
+    const other = createLatchkeyClient({ baseUrl: BASE, mode: 'body', storage: memoryStorage(), fetch: http.fetch, tabs: false, clientId: 'android-app' })
+    const err = await other.signIn(email, PASSWORD).catch((e: unknown) => e)
+    expect((err as LatchkeyError).code).toBe('validation_failed')
+    c.close()
+    other.close()
+  })
+})

@@ -36,6 +36,8 @@ export interface LatchkeyClientOptions {
    * binding) and in memory elsewhere; or give a `keyStore` (device secure storage, tests).
    */
   dpop?: boolean | { keyStore?: DpopKeyStore }
+  /** This app's id, one of the server's CLIENT_IDS: sent as `client_id` and carried by its tokens (RFC 9068). */
+  clientId?: string
   fetch?: FetchLike
   clock?: ClientClock
   random?: () => number
@@ -51,7 +53,7 @@ export function createLatchkeyClient(options: LatchkeyClientOptions) {
   const fetchImpl: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
   const clock = options.clock ?? systemClock
   const dpopKeys = options.dpop ? ((options.dpop === true ? undefined : options.dpop.keyStore) ?? defaultDpopKeyStore(`latchkey-dpop:${options.baseUrl}`)) : undefined
-  const http = createHttp(options.baseUrl, fetchImpl, delivery, dpopKeys && createDpopSigner(dpopKeys, clock))
+  const http = createHttp(options.baseUrl, fetchImpl, delivery, dpopKeys && createDpopSigner(dpopKeys, clock), options.clientId)
   const manager = createSessionManager({
     http,
     delivery,

@@ -14,7 +14,7 @@ export interface Http {
   dpop: DpopSigner | undefined
 }
 
-export function createHttp(baseUrl: string, fetchImpl: FetchLike, delivery: Delivery, dpop?: DpopSigner): Http {
+export function createHttp(baseUrl: string, fetchImpl: FetchLike, delivery: Delivery, dpop?: DpopSigner, clientId?: string): Http {
   const base = baseUrl.replace(/\/+$/, '')
   const url = (path: string) => (/^https?:\/\//i.test(path) ? path : `${base}${path}`)
 
@@ -39,7 +39,11 @@ export function createHttp(baseUrl: string, fetchImpl: FetchLike, delivery: Deli
     url,
     fetch: fetchImpl,
     dpop,
-    token: (path, body) => send('POST', path, { ...jsonInit(body && Object.keys(body).length ? body : null, delivery.headers), credentials: delivery.credentials }, true),
+    token(path, body) {
+      // The app's RFC 9068 client_id goes with every token call; the session keeps it.
+      const full = clientId ? { ...body, client_id: clientId } : body
+      return send('POST', path, { ...jsonInit(full && Object.keys(full).length ? full : null, delivery.headers), credentials: delivery.credentials }, true)
+    },
     call: (method, path, body, headers = {}) => send(method, path, { ...jsonInit(body, headers), credentials: 'omit' }),
   }
 }

@@ -15,6 +15,8 @@ export interface AccessTokenClaims {
   cnf?: { jkt: string }
   /** Whether the user had proved control of their email when the token was issued (absent from older tokens). */
   email_verified?: boolean
+  /** RFC 9068 §2.2: the client the token was issued to, when it identified itself (Latchkey's CLIENT_IDS). */
+  client_id?: string
 }
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt'
