@@ -245,6 +245,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...challenge,
     verifyToken: metrics ? timed(verifyToken, (seconds) => metrics.verifyDuration.observe(seconds)) : verifyToken,
     isSessionRevoked: (sid) => revokedSessions.isRevoked(sid),
+    // Step-up (issue 18): the configured level names, weakest first, and the app's clock for max_age.
+    acrLevels: [config.assurance.singleFactorAcr, config.assurance.multiFactorAcr],
+    now: () => Math.floor(clock.now() / 1000),
     ...(dpop ? { dpop } : {}),
   })
 
@@ -259,8 +262,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await scope.register(authRoutes, { auth, delivery, dpopBinding: createDpopBindingCheck(dpop) })
   })
   await app.register(meRoutes, { store })
-  await app.register(sessionRoutes, { sessions })
-  await app.register(passwordRoutes, { changePassword: createPasswordChanger({ store, passwords, audit, sessions }) })
+  // Revoking every session and changing the password want a recent sign-in (issue 18, RFC 9470 max_age).
+  const recentSignIn = { maxAge: config.assurance.stepUpMaxAge }
+  await app.register(sessionRoutes, { sessions, recentSignIn })
+  await app.register(passwordRoutes, { changePassword: createPasswordChanger({ store, passwords, audit, sessions }), recentSignIn })
   await app.register(adminRoutes, { admin: createAdminService({ store, clock, audit, sessions }) })
   const reset = createPasswordReset({ store, clock, audit, links, passwords, sessions, logger: deps.logger, queued })
   // A forgot-password request answered just before close still gets its mail queued.

@@ -190,6 +190,10 @@ export const EnvSchema = z.object({
   RATE_LIMIT_MAIL_WINDOW: seconds(60, 86400).default(3600),
   RATE_LIMIT_MAIL_PER_ADDRESS: limit.default(5),
   RATE_LIMIT_MAIL_PER_IP: limit.default(30),
+  // Assurance of a sign-in (issue 18): the `acr` names tokens carry, and how recent a sign-in sensitive routes want.
+  ACR_SINGLE_FACTOR: z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,64}$/, { message: 'must be a short name without spaces or quotes, e.g. aal1' }).default('aal1'),
+  ACR_MULTI_FACTOR: z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,64}$/, { message: 'must be a short name without spaces or quotes, e.g. aal2' }).default('aal2'),
+  STEP_UP_MAX_AGE: seconds(30, 86400).default(300),
   WORKERS: z
     .union([z.literal('auto'), z.coerce.number().int().min(1).max(256)], { message: 'must be auto or a number of processes (1–256)' })
     .default(1),
@@ -257,6 +261,8 @@ export interface Config {
     nonceLifetime: number | undefined
   }
   mail: MailConfig
+  /** Assurance (issue 18): `acr` for one factor and for several, and the recent-sign-in window of sensitive routes. */
+  assurance: { singleFactorAcr: string; multiFactorAcr: string; stepUpMaxAge: number }
 }
 
 export interface MailConfig {
@@ -352,6 +358,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
     throw new ConfigError([`METRICS_PORT=${e.METRICS_PORT}: the metrics listener needs a port of its own; PORT is ${e.PORT} too`])
   }
+  if (e.ACR_SINGLE_FACTOR === e.ACR_MULTI_FACTOR) {
+    throw new ConfigError([`ACR_MULTI_FACTOR=${JSON.stringify(e.ACR_MULTI_FACTOR)}: must differ from ACR_SINGLE_FACTOR, or step-up could never tell them apart`])
+  }
   if (e.WORKERS !== 1 && e.DATABASE_URL === 'sqlite::memory:') {
     throw new ConfigError([`WORKERS=${e.WORKERS}: each worker would get its own empty in-memory database; use a sqlite file or postgres`])
   }
@@ -430,5 +439,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       verifyTtl: e.EMAIL_VERIFY_TTL,
       resetTtl: e.PASSWORD_RESET_TTL,
     },
+    assurance: { singleFactorAcr: e.ACR_SINGLE_FACTOR, multiFactorAcr: e.ACR_MULTI_FACTOR, stepUpMaxAge: e.STEP_UP_MAX_AGE },
   }
 }

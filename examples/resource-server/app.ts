@@ -19,5 +19,10 @@ export async function buildResourceServer(verifier: VerifierOptions, fastify: Fa
   // Protected and scoped: a token without `admin` gets 403 insufficient_scope.
   app.get('/reports', { config: { scopes: ['admin'] } }, async () => ({ reports: [] }))
 
+  // Protected with step-up (RFC 9470): only a token from a sign-in with a second factor (acr aal2)
+  // in the last five minutes passes; any other gets 401 insufficient_user_authentication with
+  // `acr_values="aal2", max_age=300`, and the client signs in again (POST /auth/step-up) and retries.
+  app.post('/payouts', { config: { stepUp: { acr: 'aal2', maxAge: 300 } } }, async (request) => ({ owner: request.auth!.sub, acr: request.auth!.acr, status: 'queued' }))
+
   return app
 }

@@ -12,6 +12,7 @@ import {
   openSuccessor,
   sealSuccessor,
 } from '../tokens/refresh-token.ts'
+import { assuranceOf, type Assurance } from './assurance.ts'
 import type { AuditLog, RequestContext } from './audit-log.ts'
 import { normalizeEmail, passwordProblem } from './password-policy.ts'
 import type { PasswordHasher } from './passwords.ts'
@@ -83,7 +84,10 @@ export function createAuthService(deps: AuthServiceDeps) {
     throw new AppError('validation_failed', 'client_id is not a client this server knows', { errors: [{ field: 'client_id', message: 'is not one of the configured CLIENT_IDS' }] })
   }
 
-  async function issueAccessToken(user: User, sessionId: string, dpopJkt: string | undefined, clientId: string | null | undefined): Promise<{ token: string; expiresIn: number }> {
+  /** What a session's tokens carry about its sign-in (and its client): recorded at sign-in, copied by every refresh. */
+  type SessionAssurance = Pick<Session, 'id' | 'amr' | 'acr' | 'authTime'> & { clientId?: string | null | undefined }
+
+  async function issueAccessToken(user: User, session: SessionAssurance, dpopJkt: string | undefined): Promise<{ token: string; expiresIn: number }> {
     const key = deps.keys.current.signing
     if (!key) throw new Error('no current signing key')
     const started = performance.now()
@@ -92,11 +96,14 @@ export function createAuthService(deps: AuthServiceDeps) {
         issuer: config.issuer,
         audience: config.audience,
         subject: user.id,
-        sessionId,
+        sessionId: session.id,
         scope: user.scope,
         emailVerified: user.emailVerified,
+        amr: session.amr,
+        acr: session.acr ?? config.assurance.singleFactorAcr,
+        authTime: Math.floor(session.authTime / 1000),
         ...(dpopJkt === undefined ? {} : { dpopJkt }),
-        ...(clientId == null ? {} : { clientId }),
+        ...(session.clientId == null ? {} : { clientId: session.clientId }),
         now: Math.floor(clock.now() / 1000),
         ttl: config.accessTokenTtl,
       },
@@ -106,13 +113,8 @@ export function createAuthService(deps: AuthServiceDeps) {
     return { token, expiresIn: config.accessTokenTtl }
   }
 
-  async function tokenResponse(
-    user: User,
-    session: Pick<Session, 'id' | 'idleExpiresAt' | 'absoluteExpiresAt'> & { clientId?: string | null | undefined },
-    refreshToken: string,
-    binding: DpopBinding | undefined,
-  ): Promise<TokenResponse> {
-    const access = await issueAccessToken(user, session.id, binding?.jkt, session.clientId)
+  async function tokenResponse(user: User, session: SessionAssurance & Pick<Session, 'idleExpiresAt' | 'absoluteExpiresAt'>, refreshToken: string, binding: DpopBinding | undefined): Promise<TokenResponse> {
+    const access = await issueAccessToken(user, session, binding?.jkt)
     const endsAt = Math.min(session.idleExpiresAt, session.absoluteExpiresAt)
     return {
       access_token: access.token,
@@ -124,7 +126,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     }
   }
 
-  async function startSession(user: User, ctx: RequestContext, binding: DpopBinding | undefined, clientId: string | undefined): Promise<{ tokens: TokenResponse; sessionId: string }> {
+  async function startSession(user: User, assurance: Assurance, ctx: RequestContext, binding: DpopBinding | undefined, clientId?: string): Promise<{ tokens: TokenResponse; sessionId: string }> {
     const now = clock.now()
     const refreshToken = mintRefreshToken()
     const absoluteExpiresAt = now + config.refreshAbsoluteTtl * 1000
@@ -139,17 +141,54 @@ export function createAuthService(deps: AuthServiceDeps) {
       tokenHash: hashRefreshToken(refreshToken),
       // A sign-in with a proof binds the session: every refresh must prove the same key.
       dpopJkt: binding?.jkt ?? null,
+      amr: assurance.amr,
+      acr: assurance.acr,
+      authTime: assurance.authTime,
       // RFC 9068: the session remembers its client, so every refreshed token names it too.
       clientId: clientId ?? null,
     }
     // Signed before the session exists (the signature waits for the thread pool): a request that
     // fails or is abandoned meanwhile leaves no session that no client holds.
-    const tokens = await tokenResponse(user, session, refreshToken, binding)
+    const tokens = await tokenResponse(user, { ...session, amr: assurance.amr, acr: assurance.acr, authTime: assurance.authTime }, refreshToken, binding)
     await store.createSession(session)
     return { tokens, sessionId: session.id }
   }
 
+  /** Refuses an account that may not sign in now (disabled; unverified where verification is required). */
+  async function admit(user: User, ctx: RequestContext): Promise<void> {
+    if (user.disabledAt !== null) {
+      await audit.record('login_failed', ctx, { userId: user.id, details: { reason: 'account_disabled' } })
+      throw new AppError('account_disabled', 'this account is disabled')
+    }
+    if (verification?.required && !user.emailVerified) {
+      // The credentials were right, so this is the owner: mail a fresh link (the only way to get one without tokens).
+      await verification.send(user, ctx)
+      await audit.record('login_failed', ctx, { userId: user.id, details: { reason: 'email_not_verified' } })
+      throw new AppError('email_not_verified', 'confirm your email address first: a new link was mailed to it')
+    }
+  }
+
+  /**
+   * The one way a session begins once a user has proved who they are, whatever the methods: the
+   * account is admitted, the session records the sign-in's assurance, and the event is audited.
+   */
+  async function signIn(user: User, assurance: Assurance, ctx: RequestContext, binding?: DpopBinding, clientId?: string): Promise<TokenResponse> {
+    knownClient(clientId)
+    await admit(user, ctx)
+    const { tokens, sessionId } = await startSession(user, assurance, ctx, binding, clientId)
+    // The account may have been disabled while the credentials were being checked: its revocation of
+    // all sessions ran before this one existed, so look again now that it does.
+    if ((await store.findUserById(user.id))?.disabledAt !== null) {
+      await store.revokeSession(sessionId, 'account_disabled', clock.now())
+      throw new AppError('account_disabled', 'this account is disabled')
+    }
+    await audit.record('login_succeeded', ctx, { userId: user.id, sessionId, details: { amr: assurance.amr.join(' '), acr: assurance.acr } })
+    return tokens
+  }
+
   return {
+    signIn,
+    admit,
 
     async register(rawEmail: string, password: string, ctx: RequestContext, binding?: DpopBinding, clientId?: string): Promise<RegisterResult> {
       knownClient(clientId)
@@ -165,7 +204,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         await audit.record('register', ctx, { userId: user.id, details: { verification_required: true } })
         return { verificationRequired: true }
       }
-      const { tokens, sessionId } = await startSession(user, ctx, binding, clientId)
+      const { tokens, sessionId } = await startSession(user, assuranceOf(['pwd'], clock, config), ctx, binding, clientId)
       await audit.record('register', ctx, { userId: user.id, sessionId })
       return { tokens }
     },
@@ -184,26 +223,9 @@ export function createAuthService(deps: AuthServiceDeps) {
         await audit.record('login_failed', ctx, { userId: user.id, details: { reason: 'wrong_password' } })
         throw new AppError('invalid_credentials', 'email or password is incorrect')
       }
-      if (user.disabledAt !== null) {
-        await audit.record('login_failed', ctx, { userId: user.id, details: { reason: 'account_disabled' } })
-        throw new AppError('account_disabled', 'this account is disabled')
-      }
-      if (verification?.required && !user.emailVerified) {
-        // The password was right, so this is the owner: mail a fresh link (the only way to get one without tokens).
-        await verification.send(user, ctx)
-        await audit.record('login_failed', ctx, { userId: user.id, details: { reason: 'email_not_verified' } })
-        throw new AppError('email_not_verified', 'confirm your email address first: a new link was mailed to it')
-      }
+      await admit(user, ctx)
       if (check.needsRehash) await store.updatePasswordHash(user.id, await passwords.hash(password))
-      const { tokens, sessionId } = await startSession(user, ctx, binding, clientId)
-      // The account may have been disabled while the password was being checked: its revocation of
-      // all sessions ran before this one existed, so look again now that it does.
-      if ((await store.findUserById(user.id))?.disabledAt !== null) {
-        await store.revokeSession(sessionId, 'account_disabled', clock.now())
-        throw new AppError('account_disabled', 'this account is disabled')
-      }
-      await audit.record('login_succeeded', ctx, { userId: user.id, sessionId })
-      return tokens
+      return signIn(user, assuranceOf(['pwd'], clock, config), ctx, binding, clientId)
     },
 
     /**

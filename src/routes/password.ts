@@ -1,3 +1,4 @@
+import type { StepUpPolicy } from '@latchkey/verifier'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import type { ChangePassword } from '../accounts/password-change.ts'
@@ -12,12 +13,15 @@ const ChangePasswordBody = z.strictObject({
 
 export interface PasswordRoutesOptions {
   changePassword: ChangePassword
+  /** Step-up policy: how recent the sign-in behind the token must be (STEP_UP_MAX_AGE). */
+  recentSignIn?: StepUpPolicy
 }
 
 /** PUT /me/password: revocation-checked and rate-limited, since a stolen access token could guess with it. */
-export async function passwordRoutes(app: FastifyInstance, { changePassword }: PasswordRoutesOptions) {
+export async function passwordRoutes(app: FastifyInstance, { changePassword, recentSignIn }: PasswordRoutesOptions) {
   // Rate-limited per IP and per account: a stolen access token must not become a password oracle.
-  const config = { revocationCheck: true, rateLimitPolicy: 'password_change' } as const
+  // A recent sign-in too: a token refreshed for weeks on an unattended device cannot take the account over.
+  const config = { revocationCheck: true, rateLimitPolicy: 'password_change', ...(recentSignIn ? { stepUp: recentSignIn } : {}) } as const
 
   app.put('/me/password', { config }, async (request, reply) => {
     const body = parse(ChangePasswordBody, request.body)

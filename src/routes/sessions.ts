@@ -1,3 +1,4 @@
+import type { StepUpPolicy } from '@latchkey/verifier'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import type { SessionService, SessionView } from '../accounts/session-service.ts'
@@ -10,6 +11,8 @@ const RevokeAllQuery = z.strictObject({
 
 export interface SessionRoutesOptions {
   sessions: SessionService
+  /** Step-up policy for revoking every session at once (STEP_UP_MAX_AGE). */
+  recentSignIn?: StepUpPolicy
 }
 
 const iso = (ms: number) => new Date(ms).toISOString()
@@ -30,7 +33,7 @@ function sessionJson(s: SessionView) {
  * GET/DELETE /me/sessions: the caller's own refresh sessions. Revocation-checked, so a session that
  * was just signed out cannot go on managing the others with its still-unexpired access token.
  */
-export async function sessionRoutes(app: FastifyInstance, { sessions }: SessionRoutesOptions) {
+export async function sessionRoutes(app: FastifyInstance, { sessions, recentSignIn }: SessionRoutesOptions) {
   const config = { revocationCheck: true } as const
 
   app.get('/me/sessions', { config }, async (request) => {
@@ -44,7 +47,7 @@ export async function sessionRoutes(app: FastifyInstance, { sessions }: SessionR
     return reply.code(204).send()
   })
 
-  app.delete('/me/sessions', { config }, async (request, reply) => {
+  app.delete('/me/sessions', { config: { ...config, ...(recentSignIn ? { stepUp: recentSignIn } : {}) } }, async (request, reply) => {
     const query = parse(RevokeAllQuery, request.query)
     const { sub, sid } = request.auth!
     await sessions.revokeAll(sub, 'user_revoked_all', requestContext(request), {

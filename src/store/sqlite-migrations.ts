@@ -90,7 +90,13 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE sessions ADD COLUMN dpop_jkt TEXT;
   `,
-  // 4: the known client a session was signed in by, for RFC 9068 client_id (issue 19)
+  // 4: the assurance of the sign-in behind each session: amr (space-separated), acr, auth_time (issue 18)
+  `
+  ALTER TABLE sessions ADD COLUMN amr TEXT;
+  ALTER TABLE sessions ADD COLUMN acr TEXT;
+  ALTER TABLE sessions ADD COLUMN auth_time INTEGER;
+  `,
+  // 5: the known client a session was signed in by, for RFC 9068 client_id (issue 19)
   `
   ALTER TABLE sessions ADD COLUMN client_id TEXT;
   `,

@@ -94,8 +94,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     updatePassword: db.prepare('UPDATE users SET password_hash = ? WHERE id = ?'),
     setDisabled: db.prepare('UPDATE users SET disabled_at = ? WHERE id = ?'),
     insertSession: db.prepare(
-      `INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, dpop_jkt, client_id)
-       VALUES (:id, :userId, :createdAt, :createdAt, :idleExpiresAt, :absoluteExpiresAt, :userAgent, :ip, :dpopJkt, :clientId)`,
+      `INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, dpop_jkt, amr, acr, auth_time, client_id)
+       VALUES (:id, :userId, :createdAt, :createdAt, :idleExpiresAt, :absoluteExpiresAt, :userAgent, :ip, :dpopJkt, :amr, :acr, :authTime, :clientId)`,
     ),
     insertToken: db.prepare('INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)'),
     tokenByHash: db.prepare('SELECT * FROM refresh_tokens WHERE hash = ?'),
@@ -274,7 +274,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async createSession(session: NewSession) {
       return transaction(() => {
         const { tokenHash, ...row } = session
-        stmt.insertSession.run({ ...row, dpopJkt: row.dpopJkt ?? null, clientId: row.clientId ?? null })
+        stmt.insertSession.run({
+          ...row,
+          dpopJkt: row.dpopJkt ?? null,
+          amr: (row.amr ?? ['pwd']).join(' '),
+          acr: row.acr ?? null,
+          authTime: row.authTime ?? row.createdAt,
+          clientId: row.clientId ?? null,
+        })
         stmt.insertToken.run(tokenHash, session.id, session.createdAt)
         return sessionOf(session.id) as Session
       })

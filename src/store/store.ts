@@ -43,6 +43,12 @@ export interface Session {
   ip: string | null
   /** RFC 9449: the thumbprint of the DPoP key every refresh of this session must prove; null when unbound. */
   dpopJkt: string | null
+  /** Methods of the sign-in that began the session (RFC 8176); ["pwd"] for sessions older than the column. */
+  amr: string[]
+  /** Its assurance level name; null for sessions older than the column (the single-factor level). */
+  acr: string | null
+  /** Epoch ms of that sign-in; the session's createdAt for sessions older than the column. */
+  authTime: number
   /** RFC 9068 `client_id`: the known client (CLIENT_IDS) that signed in; null when it did not say. */
   clientId: string | null
 }
@@ -59,6 +65,10 @@ export interface NewSession {
   tokenHash: string
   /** Set when the sign-in came with a DPoP proof: the session is bound to that key for good. */
   dpopJkt?: string | null
+  /** The sign-in's assurance (accounts/assurance.ts); defaults: ["pwd"], no acr, createdAt. */
+  amr?: string[]
+  acr?: string | null
+  authTime?: number
   /** The known client that signed in, carried into every access token of the session. */
   clientId?: string | null
 }

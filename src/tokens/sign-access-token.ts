@@ -10,6 +10,10 @@ export interface AccessTokenInput {
   emailVerified?: boolean
   /** RFC 9449: the thumbprint of the client's DPoP key; the token then carries `cnf.jkt` and is useless without that key. */
   dpopJkt?: string
+  /** The assurance of the sign-in behind the session (accounts/assurance.ts): `amr`, `acr`, `auth_time` (seconds). */
+  amr?: string[]
+  acr?: string
+  authTime?: number
   /** RFC 9068 `client_id`: the known client the session was signed in by. */
   clientId?: string
   /** Seconds since the epoch. */
@@ -49,6 +53,9 @@ function signingInputOf(input: AccessTokenInput, kid: string, alg: SigningAlgori
     scope: input.scope,
     ...(input.emailVerified === undefined ? {} : { email_verified: input.emailVerified }),
     ...(input.dpopJkt === undefined ? {} : { cnf: { jkt: input.dpopJkt } }),
+    ...(input.amr === undefined ? {} : { amr: input.amr }),
+    ...(input.acr === undefined ? {} : { acr: input.acr }),
+    ...(input.authTime === undefined ? {} : { auth_time: input.authTime }),
     ...(input.clientId === undefined ? {} : { client_id: input.clientId }),
   }
   return { signingInput: Buffer.from(`${encodedHeader(kid, alg)}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`), claims }

@@ -104,7 +104,7 @@ describe('access token format', () => {
       const [h, p] = access_token.split('.')
       expect(JSON.parse(Buffer.from(h!, 'base64url').toString())).toEqual({ alg: 'RS256', typ: 'at+jwt', kid: t.keys.current.signing!.kid })
       const claims = JSON.parse(Buffer.from(p!, 'base64url').toString())
-      expect(Object.keys(claims).sort()).toEqual(['aud', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'nbf', 'scope', 'sid', 'sub'])
+      expect(Object.keys(claims).sort()).toEqual(['acr', 'amr', 'aud', 'auth_time', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'nbf', 'scope', 'sid', 'sub'])
       expect(claims.email_verified).toBe(false)
       expect(claims.exp - claims.iat).toBe(600)
       expect(access_token.length).toBeLessThan(1024)

@@ -139,6 +139,19 @@ export function runStoreConformance(
       expect((await store.rotateRefreshToken(rotation(free.tokenHash, { dpopJkt: 'any' }))).outcome).toBe('rotated')
     })
 
+    it('records the assurance of a session\'s sign-in and hands it back unchanged by rotations', async () => {
+      const u = await store.createUser(newUser())
+      if (!u) throw new Error('no user')
+      const strong = { ...newSession(u.id), amr: ['pwd', 'otp'], acr: 'aal2', authTime: T0 - 5000 }
+      expect(await store.createSession(strong)).toMatchObject({ amr: ['pwd', 'otp'], acr: 'aal2', authTime: T0 - 5000 })
+      const rotated = await store.rotateRefreshToken(rotation(strong.tokenHash))
+      expect(rotated).toMatchObject({ outcome: 'rotated', session: { amr: ['pwd', 'otp'], acr: 'aal2', authTime: T0 - 5000 } })
+      expect(await store.findSessionByTokenHash(strong.tokenHash)).toMatchObject({ amr: ['pwd', 'otp'], acr: 'aal2', authTime: T0 - 5000 })
+      // A session created without them reads as a password sign-in at its creation.
+      const plain = newSession(u.id)
+      expect(await store.createSession(plain)).toMatchObject({ amr: ['pwd'], acr: null, authTime: T0 })
+    })
+
     it("keeps a session's client_id, and refuses a refresh naming another client without spending the token", async () => {
       const u = newUser()
       await store.createUser(u)

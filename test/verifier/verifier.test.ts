@@ -103,10 +103,14 @@ describe('the verifier plugin in another Fastify app', () => {
     await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - started)) + 50))
     await flood()
     await flood()
-    expect(jwks.fetches).toBe(3)
+    // The cooldown has passed once, so one more fetch happened; a slow, loaded machine may have let
+    // more windows pass during the floods, but never more than one fetch per window.
+    expect(jwks.fetches).toBeGreaterThanOrEqual(3)
+    expect(jwks.fetches).toBeLessThanOrEqual(2 + Math.floor((Date.now() - started) / 1000))
+    const settled = jwks.fetches
     // Known keys never wait for or cause a fetch, even during the flood.
     expect((await get('/orders', token(k1))).status).toBe(200)
-    expect(jwks.fetches).toBe(3)
+    expect(jwks.fetches).toBe(settled)
   })
 
   it.each(['error', 'malformed', 'huge', 'slow', 'trickle'] as const)('keeps serving with the last good keys when the JWKS endpoint is %s', async (behaviour) => {

@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   "invalid_request",
   "invalid_dpop_proof",
   "use_dpop_nonce",
+  "insufficient_user_authentication",
   "not_found",
   "method_not_allowed",
   "request_timeout",

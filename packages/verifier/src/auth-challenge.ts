@@ -1,4 +1,4 @@
-import type { ProblemError } from './problem.ts'
+import { StepUpError, type ProblemError } from './problem.ts'
 
 /** How a request presented its access token: `Authorization: Bearer …`, `Authorization: DPoP …`, or not at all. */
 export type PresentedScheme = 'bearer' | 'dpop' | null
@@ -21,6 +21,13 @@ function errorParams(err: ProblemError, requiredScopes: readonly string[]): stri
   if (err.code === 'insufficient_scope') {
     const params = ['error="insufficient_scope"', `error_description=${quote(err.message)}`]
     if (requiredScopes.length) params.push(`scope=${quote(requiredScopes.join(' '))}`)
+    return params
+  }
+  if (err instanceof StepUpError) {
+    // RFC 9470 §3: acr_values and max_age tell the client what sign-in to come back with.
+    const params = ['error="insufficient_user_authentication"', `error_description=${quote(err.message)}`]
+    if (err.acrValues !== undefined) params.push(`acr_values=${quote(err.acrValues)}`)
+    if (err.maxAge !== undefined) params.push(`max_age=${Math.trunc(err.maxAge)}`)
     return params
   }
   const code = err.code === 'invalid_dpop_proof' || err.code === 'use_dpop_nonce' ? err.code : 'invalid_token'

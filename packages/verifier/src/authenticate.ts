@@ -1,10 +1,10 @@
 import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
-import { hasScopes, type AccessTokenClaims } from './access-token-claims.ts'
+import { hasScopes, meetsAcr, type AccessTokenClaims, type StepUpPolicy } from './access-token-claims.ts'
 import { authChallenge, type ChallengeOptions } from './auth-challenge.ts'
 import { DpopError, verifyDpopProof, type DpopNonces, type DpopReplayCache, type VerifiedDpopProof } from './dpop-proof.ts'
 import { decorateProblemFields, sendProblem, toProblemError } from './error-handler.ts'
-import { VerifierError } from './problem.ts'
+import { StepUpError, VerifierError } from './problem.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -14,6 +14,11 @@ declare module 'fastify' {
     scopes?: readonly string[]
     /** Also refuse tokens of revoked sessions (one store or Redis lookup per request). */
     revocationCheck?: boolean
+    /**
+     * RFC 9470 step-up: the sign-in behind the token must reach this `acr` and/or be at most `maxAge`
+     * seconds old (`auth_time`); otherwise 401 insufficient_user_authentication.
+     */
+    stepUp?: StepUpPolicy
   }
   interface FastifyRequest {
     /** The verified access-token claims; null on public routes. */
@@ -89,6 +94,24 @@ export interface AuthenticateOptions extends ChallengeOptions {
   isSessionRevoked?: (sessionId: string) => Promise<boolean>
   /** Accept `Authorization: DPoP` with proofs; unset, only Bearer is understood. */
   dpop?: DpopOptions
+  /** Assurance levels, weakest first, for routes with `config.stepUp.acr` (default aal1, aal2, aal3). */
+  acrLevels?: readonly string[]
+  /** Seconds since the epoch, for `config.stepUp.maxAge` (default: the system clock). */
+  now?: () => number
+}
+
+/**
+ * The step-up check (RFC 9470) of a verified token against a route's policy; null when it passes.
+ * A token without `acr` or `auth_time` cannot prove what the route asks, so it is refused.
+ */
+export function stepUpRefusal(claims: AccessTokenClaims, policy: StepUpPolicy, now: number, acrLevels?: readonly string[]): StepUpError | null {
+  if (policy.acr !== undefined && !meetsAcr(claims.acr, policy.acr, acrLevels)) {
+    return new StepUpError(`this action requires a sign-in at level ${policy.acr}: authenticate again with a second factor`, policy)
+  }
+  if (policy.maxAge !== undefined && (claims.auth_time === undefined || now - claims.auth_time > policy.maxAge)) {
+    return new StepUpError(`this action requires a sign-in within the last ${policy.maxAge} seconds: authenticate again`, policy)
+  }
+  return null
 }
 
 
@@ -155,6 +178,7 @@ export const authenticatePlugin = fp(
     app.decorateRequest('auth', null)
     decorateProblemFields(app)
     const dpop = options.dpop
+    const now = options.now ?? (() => Math.floor(Date.now() / 1000))
     const challenge: ChallengeOptions = { realm: options.realm, ...(options.dpopAlgs ? { dpopAlgs: options.dpopAlgs } : {}) }
 
     function refuse(request: FastifyRequest, reply: FastifyReply, err: unknown, scopes: readonly string[] = []): void {
@@ -170,6 +194,10 @@ export const authenticatePlugin = fp(
       const scopes = config.scopes ?? NO_SCOPES
       if (!hasScopes(claims.scope, scopes)) {
         return refuse(request, reply, new VerifierError('insufficient_scope', `this route requires scope: ${scopes.join(' ')}`), scopes)
+      }
+      if (config.stepUp) {
+        const refused = stepUpRefusal(claims, config.stepUp, now(), options.acrLevels)
+        if (refused) return refuse(request, reply, refused)
       }
       request.auth = claims
       // Here, in onRequest, so before a route's own hooks — its rate limit among them: a flood of

@@ -36,6 +36,8 @@ export interface VerifierOptions {
   maxJwksBytes?: number
   /** Answers whether a session was revoked, for routes with `config.revocationCheck`. */
   isSessionRevoked?: (sessionId: string) => Promise<boolean>
+  /** Assurance levels, weakest first, for routes with `config.stepUp.acr` (default aal1, aal2, aal3: Latchkey's defaults). */
+  acrLevels?: readonly string[]
   /** Install the problem+json error handler for the whole app (default true). */
   problemErrors?: boolean
   /** Allow a plain-http JWKS URL on a host other than loopback (default false: anyone on the path could inject keys). */
@@ -125,7 +127,14 @@ export const latchkeyVerifier = fp(
     }
     const challenge = { realm, ...(dpop ? { dpopAlgs: dpop.algs } : {}) }
     if (options.problemErrors !== false && !app.hasPlugin('latchkey-error-handler')) await app.register(errorHandlerPlugin, challenge)
-    await app.register(authenticatePlugin, { ...challenge, verifyToken, isSessionRevoked: options.isSessionRevoked, ...(dpop ? { dpop } : {}) })
+    await app.register(authenticatePlugin, {
+      ...challenge,
+      verifyToken,
+      isSessionRevoked: options.isSessionRevoked,
+      now,
+      ...(options.acrLevels ? { acrLevels: options.acrLevels } : {}),
+      ...(dpop ? { dpop } : {}),
+    })
   },
   { name: 'latchkey-verifier', fastify: '5.x' },
 )
@@ -144,9 +153,17 @@ export {
   type SigningAlgorithm,
   type VerificationKey,
 } from './algorithms.ts'
-export { ACCESS_TOKEN_TYPE, hasScopes, MAX_ACCESS_TOKEN_LIFETIME, type AccessTokenClaims } from './access-token-claims.ts'
+export {
+  ACCESS_TOKEN_TYPE,
+  DEFAULT_ACR_LEVELS,
+  hasScopes,
+  MAX_ACCESS_TOKEN_LIFETIME,
+  meetsAcr,
+  type AccessTokenClaims,
+  type StepUpPolicy,
+} from './access-token-claims.ts'
 export { authChallenge, type ChallengeOptions, type PresentedScheme } from './auth-challenge.ts'
-export { authenticatePlugin, bearerToken, checkDpopProof, presentedToken, type AuthenticateOptions, type DpopOptions } from './authenticate.ts'
+export { authenticatePlugin, bearerToken, checkDpopProof, presentedToken, stepUpRefusal, type AuthenticateOptions, type DpopOptions } from './authenticate.ts'
 export {
   accessTokenHash,
   createMemoryDpopNonces,
@@ -172,6 +189,7 @@ export {
   PROBLEM_CATALOG,
   PROBLEM_TYPE_BASE,
   ProblemError,
+  StepUpError,
   toProblem,
   VerifierError,
   type FieldError,

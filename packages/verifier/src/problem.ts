@@ -16,6 +16,8 @@ export const PROBLEM_CATALOG = {
   // RFC 9449 §7.1, §8: the proof of possession, not the token, was at fault.
   invalid_dpop_proof: { status: 401, title: 'Invalid DPoP proof' },
   use_dpop_nonce: { status: 401, title: 'DPoP nonce required' },
+  // RFC 9470 §3: the token is valid, but the sign-in behind it is too weak or too old for this route.
+  insufficient_user_authentication: { status: 401, title: 'Stronger or more recent authentication required' },
   insufficient_scope: { status: 403, title: 'Insufficient scope' },
   not_found: { status: 404, title: 'Not found' },
   payload_too_large: { status: 413, title: 'Request body too large' },
@@ -103,4 +105,16 @@ export function toProblem(err: ProblemError, instance?: string): Problem {
   if (instance) problem.instance = instance
   if (err.errors) problem.errors = err.errors
   return problem
+}
+
+/** RFC 9470 §3: a step-up refusal, with what the challenge tells the client to come back with. */
+export class StepUpError extends VerifierError {
+  readonly acrValues: string | undefined
+  readonly maxAge: number | undefined
+  constructor(detail: string, policy: { acr?: string | undefined; maxAge?: number | undefined }) {
+    super('insufficient_user_authentication', detail)
+    this.name = 'StepUpError'
+    this.acrValues = policy.acr
+    this.maxAge = policy.maxAge
+  }
 }

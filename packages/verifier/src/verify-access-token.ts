@@ -192,6 +192,19 @@ function checkClaims(c: Record<string, unknown>, policy: VerificationPolicy, now
     ...(typeof c.client_id === 'string' ? { client_id: c.client_id } : {}),
   }
   if (cnf) claims.cnf = cnf
+  // Assurance claims (RFC 8176, OIDC Core §2): absent from older tokens; present, they must be well formed.
+  if (c.amr !== undefined) {
+    if (!Array.isArray(c.amr) || c.amr.length > 16 || !c.amr.every((m) => typeof m === 'string' && m !== '')) throw invalid('amr claim is not a list of methods')
+    claims.amr = c.amr as string[]
+  }
+  if (c.acr !== undefined) {
+    if (typeof c.acr !== 'string' || c.acr === '') throw invalid('acr claim is not a string')
+    claims.acr = c.acr
+  }
+  if (c.auth_time !== undefined) {
+    if (!isNumericDate(c.auth_time) || c.auth_time > iat + tolerance) throw invalid('auth_time claim is not acceptable')
+    claims.auth_time = c.auth_time
+  }
   return claims
 }
 
