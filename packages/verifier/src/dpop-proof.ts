@@ -221,8 +221,12 @@ export function createMemoryDpopReplayCache(maxEntries = 100_000): MemoryDpopRep
   // a full scan of `seen` on every request would make each proof O(n) once the cache is large.
   const buckets = new Map<number, string[]>()
   let sweptUpTo = -Infinity
-  // Keys filed in buckets, counting the ones forgotten early to make room; past twice the cap the
-  // buckets are rebuilt from what is remembered, so a flood cannot grow them (amortised O(1)).
+  // Keys in arrival order, to forget the oldest when full. (Iterating the Map from its start instead
+  // steps over every slot deleted since its last rehash: that grows with churn, not with size.)
+  let order: string[] = []
+  let head = 0
+  // Keys filed in buckets or order, counting ones already forgotten; past twice the cap both are
+  // rebuilt from what is remembered, so a flood cannot grow them (amortised O(1) per proof).
   let filed = 0
 
   function file(key: string, expiresAt: number) {
@@ -230,11 +234,14 @@ export function createMemoryDpopReplayCache(maxEntries = 100_000): MemoryDpopRep
     const bucket = buckets.get(second)
     if (bucket) bucket.push(key)
     else buckets.set(second, [key])
+    order.push(key)
     filed++
   }
 
   function rebuild() {
     buckets.clear()
+    order = []
+    head = 0
     filed = 0
     for (const [key, until] of seen) file(key, until)
   }
@@ -248,13 +255,16 @@ export function createMemoryDpopReplayCache(maxEntries = 100_000): MemoryDpopRep
         // The same key seen again after expiry sits in a later bucket with a later time: keep it.
         if (until !== undefined && until <= now) seen.delete(key)
       }
-      filed -= buckets.get(second)?.length ?? 0
       buckets.delete(second)
     }
     // Step second by second unless the clock jumped further than there are buckets.
     if (upTo - sweptUpTo <= buckets.size) for (let s = sweptUpTo + 1; s <= upTo; s++) forget(s)
     else for (const s of [...buckets.keys()]) if (s <= upTo) forget(s)
     sweptUpTo = upTo
+  }
+
+  function forgetOldest() {
+    while (head < order.length) if (seen.delete(order[head++] as string)) return
   }
 
   return {
@@ -267,8 +277,8 @@ export function createMemoryDpopReplayCache(maxEntries = 100_000): MemoryDpopRep
       const until = seen.get(key)
       if (until !== undefined && until > now) return false
       // Full of live proofs: refusing everything would be an outage, forgetting the oldest a window
-      // for replays of the oldest proofs only. Forget the oldest (Map keeps insertion order).
-      if (until === undefined && seen.size >= maxEntries) seen.delete(seen.keys().next().value as string)
+      // for replays of the oldest proofs only. Forget the oldest.
+      if (until === undefined && seen.size >= maxEntries) forgetOldest()
       seen.delete(key)
       seen.set(key, expiresAt)
       file(key, expiresAt)
