@@ -3,6 +3,7 @@ import fastifyCookie from '@fastify/cookie'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import { createAdminService } from './accounts/admin-service.ts'
+import { assuranceOf } from './accounts/assurance.ts'
 import { createAuditLog } from './accounts/audit-log.ts'
 import { createAuthService } from './accounts/auth-service.ts'
 import { createRedisDpopNonces } from './accounts/redis-dpop-nonces.ts'
@@ -47,6 +48,8 @@ import { docsRoutes } from './routes/docs.ts'
 import { healthRoutes } from './routes/health.ts'
 import { meRoutes } from './routes/me.ts'
 import { refuseRouteSchemas } from './routes/parse.ts'
+import { createPasskeyService } from './passkeys/passkey-service.ts'
+import { passkeyAuthRoutes, passkeyMeRoutes } from './routes/passkeys.ts'
 import { passwordRoutes } from './routes/password.ts'
 import { createRefreshDelivery } from './routes/refresh-delivery.ts'
 import { sessionRoutes } from './routes/sessions.ts'
@@ -77,6 +80,11 @@ export interface AppDeps {
    * queues mail so it goes out at once. Without it mail waits in the outbox for a drainer elsewhere.
    */
   mailer?: { kick(): void }
+  /**
+   * Keys the decoy credentials that email-first passkey sign-in shows for addresses without
+   * passkeys; instances behind one balancer need the same key. Defaults to a random one per process.
+   */
+  passkeyDecoyKey?: Uint8Array
 }
 
 export const REALM = 'latchkey'
@@ -257,15 +265,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   })
   // Only the auth routes read or set the refresh cookie, so @fastify/cookie's two hooks (parse on
   // request, serialise on send) run for them alone rather than for every protected call.
+  // Passkeys (issue 22): a sign-in with one ends like a password sign-in.
+  const passkeys = createPasskeyService({
+    config,
+    store,
+    clock,
+    audit,
+    signIn: (user, amr, ctx, binding) => auth.signIn(user, assuranceOf(amr, clock, config), ctx, binding),
+    decoyKey: deps.passkeyDecoyKey ?? randomBytes(32),
+    ...(metrics ? { onCeremony: (ceremony: string, outcome: string) => metrics.passkeyCeremonies.inc({ ceremony, outcome }) } : {}),
+  })
   await app.register(async function refreshCookieScope(scope) {
     await scope.register(fastifyCookie)
     await scope.register(authRoutes, { auth, delivery, dpopBinding: createDpopBindingCheck(dpop) })
+    await scope.register(passkeyAuthRoutes, { passkeys, delivery, dpopBinding: createDpopBindingCheck(dpop) })
   })
   await app.register(meRoutes, { store })
   // Revoking every session and changing the password want a recent sign-in (issue 18, RFC 9470 max_age).
   const recentSignIn = { maxAge: config.assurance.stepUpMaxAge }
   await app.register(sessionRoutes, { sessions, recentSignIn })
   await app.register(passwordRoutes, { changePassword: createPasswordChanger({ store, passwords, audit, sessions }), recentSignIn })
+  await app.register(passkeyMeRoutes, { passkeys, store, recentSignIn })
   await app.register(adminRoutes, { admin: createAdminService({ store, clock, audit, sessions }) })
   const reset = createPasswordReset({ store, clock, audit, links, passwords, sessions, logger: deps.logger, queued })
   // A forgot-password request answered just before close still gets its mail queued.

@@ -190,6 +190,13 @@ export const EnvSchema = z.object({
   RATE_LIMIT_MAIL_WINDOW: seconds(60, 86400).default(3600),
   RATE_LIMIT_MAIL_PER_ADDRESS: limit.default(5),
   RATE_LIMIT_MAIL_PER_IP: limit.default(30),
+  // Passkeys (issue 22; docs/passkeys.md). Unset: the host of PUBLIC_URL; its origin plus CORS_ORIGINS.
+  WEBAUTHN_RP_ID: z
+    .string()
+    .regex(/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, { message: 'must be a lowercase domain name, e.g. example.com' })
+    .optional(),
+  WEBAUTHN_RP_NAME: z.string().min(1).max(100).default('Latchkey'),
+  WEBAUTHN_ORIGINS: originList.optional(),
   // Assurance of a sign-in (issue 18): the `acr` names tokens carry, and how recent a sign-in sensitive routes want.
   ACR_SINGLE_FACTOR: z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,64}$/, { message: 'must be a short name without spaces or quotes, e.g. aal1' }).default('aal1'),
   ACR_MULTI_FACTOR: z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,64}$/, { message: 'must be a short name without spaces or quotes, e.g. aal2' }).default('aal2'),
@@ -261,6 +268,8 @@ export interface Config {
     nonceLifetime: number | undefined
   }
   mail: MailConfig
+  /** Passkeys: the relying party the browser binds credentials to, and the origins a ceremony may come from. */
+  webauthn: { rpId: string; rpName: string; origins: string[] }
   /** Assurance (issue 18): `acr` for one factor and for several, and the recent-sign-in window of sensitive routes. */
   assurance: { singleFactorAcr: string; multiFactorAcr: string; stepUpMaxAge: number }
 }
@@ -364,6 +373,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (e.WORKERS !== 1 && e.DATABASE_URL === 'sqlite::memory:') {
     throw new ConfigError([`WORKERS=${e.WORKERS}: each worker would get its own empty in-memory database; use a sqlite file or postgres`])
   }
+  const webauthn = webauthnConfig(e, publicUrl)
   return {
     host: e.HOST,
     port: e.PORT,
@@ -439,6 +449,28 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       verifyTtl: e.EMAIL_VERIFY_TTL,
       resetTtl: e.PASSWORD_RESET_TTL,
     },
+    webauthn,
     assurance: { singleFactorAcr: e.ACR_SINGLE_FACTOR, multiFactorAcr: e.ACR_MULTI_FACTOR, stepUpMaxAge: e.STEP_UP_MAX_AGE },
   }
+}
+
+/**
+ * A browser completes a ceremony only from an origin whose host is the RP id or under it. Listed
+ * explicitly, any other origin is a mistake that stops the start; derived from PUBLIC_URL and
+ * CORS_ORIGINS, origins on other hosts are just not passkey origins.
+ */
+function webauthnConfig(e: Env, publicUrl: string): Config['webauthn'] {
+  const rpId = e.WEBAUTHN_RP_ID ?? new URL(publicUrl).hostname.replace(/^\[|\]$/g, '')
+  const onRpId = (origin: string) => {
+    const host = new URL(origin).hostname
+    return host === rpId || host.endsWith(`.${rpId}`)
+  }
+  if (e.WEBAUTHN_ORIGINS) {
+    const outside = e.WEBAUTHN_ORIGINS.filter((o) => !onRpId(o))
+    if (outside.length > 0) {
+      throw new ConfigError([`WEBAUTHN_ORIGINS: ${outside.join(', ')} is not on the relying party id ${JSON.stringify(rpId)} or a subdomain of it (WEBAUTHN_RP_ID)`])
+    }
+  }
+  const origins = e.WEBAUTHN_ORIGINS ?? [...new Set([new URL(publicUrl).origin, ...e.CORS_ORIGINS])].filter(onRpId)
+  return { rpId, rpName: e.WEBAUTHN_RP_NAME, origins }
 }

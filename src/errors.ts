@@ -29,6 +29,17 @@ export const ERROR_CATALOG = {
   link_token_wrong_purpose: { status: 400, title: 'Link token is for another purpose' },
   email_not_verified: { status: 403, title: 'Email address not verified' },
   email_already_verified: { status: 409, title: 'Email address already verified' },
+  // Passkeys (issue 22): one code per way a WebAuthn ceremony fails.
+  passkey_response_invalid: { status: 400, title: 'Malformed WebAuthn response' },
+  passkey_challenge_unknown: { status: 400, title: 'Unknown WebAuthn challenge' },
+  passkey_challenge_used: { status: 400, title: 'WebAuthn challenge already used' },
+  passkey_challenge_expired: { status: 400, title: 'WebAuthn challenge expired' },
+  passkey_origin_mismatch: { status: 400, title: 'WebAuthn origin not allowed' },
+  passkey_rp_id_mismatch: { status: 400, title: 'WebAuthn relying party id mismatch' },
+  passkey_unknown_credential: { status: 401, title: 'Unknown passkey' },
+  passkey_verification_failed: { status: 401, title: 'Passkey verification failed' },
+  passkey_counter_regression: { status: 401, title: 'Passkey signature counter went backwards' },
+  passkey_already_registered: { status: 409, title: 'Passkey already registered' },
   service_unavailable: { status: 503, title: 'Service temporarily unavailable' },
   server_busy: { status: 503, title: 'Server busy' },
 } as const satisfies Record<string, ProblemCatalogEntry>

@@ -16,6 +16,8 @@ export interface Metrics {
   readonly argon2Duration: Histogram
   readonly refreshRotations: Counter
   readonly reuseDetections: Counter
+  /** WebAuthn ceremonies by kind (register, login) and outcome (`ok` or the problem code). */
+  readonly passkeyCeremonies: Counter<'ceremony' | 'outcome'>
   /**
    * Adds `latchkey_active_sessions`: sessions neither revoked nor expired, counted by the store when
    * Prometheus scrapes (one COUNT query per scrape, nothing per request). Workers share one store,
@@ -241,6 +243,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     reuseDetections: new Counter({
       name: 'latchkey_refresh_reuse_detections_total',
       help: 'Reuse of an already rotated refresh token detected; each revoked a session',
+      registers,
+    }),
+    passkeyCeremonies: new Counter({
+      name: 'latchkey_passkey_ceremonies_total',
+      help: 'Passkey (WebAuthn) ceremonies, by ceremony (register, login) and outcome (ok, or the problem code)',
+      labelNames: ['ceremony', 'outcome'] as const,
       registers,
     }),
   }

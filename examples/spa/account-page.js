@@ -1,3 +1,4 @@
+import { startPasskeys } from './passkeys.js'
 import { $, action } from './ui.js'
 
 /** The main page: sign in / sign up when signed out; profile, sessions and sign-out when signed in. */
@@ -17,6 +18,7 @@ export function startAccountPage(latchkey) {
     if (!session) {
       $('#me-email').textContent = ''
       $('#sessions').replaceChildren()
+      $('#passkeys').replaceChildren()
     }
   }
 
@@ -74,6 +76,7 @@ export function startAccountPage(latchkey) {
     if (verificationRequired) return notice('Check your mail: open the verification link, then sign in.')
     await loadMe()
   }))
+  startPasskeys(latchkey, { onSignedIn: loadMe })
   $('#reload-me').addEventListener('click', action(loadMe))
   $('#refresh').addEventListener('click', action(() => latchkey.refresh()))
   $('#sign-out').addEventListener('click', action(() => latchkey.signOut()))

@@ -13,6 +13,8 @@ import { pathToFileURL } from 'node:url'
 const HTML = 'text/html; charset=utf-8'
 const JS = 'text/javascript; charset=utf-8'
 const CLIENT_DIST = new URL('../../packages/client/dist/', import.meta.url)
+// The passkey pages' WebAuthn helper (a devDependency): its ES modules under /simplewebauthn/.
+const WEBAUTHN_ESM = new URL('../../node_modules/@simplewebauthn/browser/esm/', import.meta.url)
 
 // The pages mailed links open (…/verify-email?token=…) are the same document: app.js routes by path.
 const PAGES = ['/', '/index.html', '/verify-email', '/reset-password', '/forgot-password']
@@ -24,11 +26,17 @@ function fileTable(): Record<string, { url: URL; type: string }> {
     '/account-page.js': { url: new URL('account-page.js', import.meta.url), type: JS },
     '/mail-pages.js': { url: new URL('mail-pages.js', import.meta.url), type: JS },
     '/ui.js': { url: new URL('ui.js', import.meta.url), type: JS },
+    '/passkeys.js': { url: new URL('passkeys.js', import.meta.url), type: JS },
     '/style.css': { url: new URL('style.css', import.meta.url), type: 'text/css; charset=utf-8' },
   }
   for (const page of PAGES) files[page] = { url: new URL('index.html', import.meta.url), type: HTML }
   for (const name of readdirSync(CLIENT_DIST)) {
     if (name.endsWith('.js')) files[`/client/${name}`] = { url: new URL(name, CLIENT_DIST), type: JS }
+  }
+  if (existsSync(WEBAUTHN_ESM)) {
+    for (const name of readdirSync(WEBAUTHN_ESM, { recursive: true, encoding: 'utf8' })) {
+      if (name.endsWith('.js')) files[`/simplewebauthn/${name}`] = { url: new URL(name, WEBAUTHN_ESM), type: JS }
+    }
   }
   return files
 }

@@ -11,6 +11,7 @@ import type { KeySpec } from './keys.ts'
 const keysCommands = () => import('./keys.ts')
 const usersCommands = () => import('./users.ts')
 const outboxCommands = () => import('./outbox.ts')
+const passkeyCommands = () => import('./passkeys.ts')
 const backupCommand = () => import('./backup.ts')
 
 const ALLOWED_BITS = [2048, 3072, 4096]
@@ -25,6 +26,7 @@ export const USAGE = `usage: latchkey <command>
   users create --email E [--admin]    password from stdin or LATCHKEY_PASSWORD
   users disable --email E             disable the account and revoke all its sessions
   users verify-email --email E        mark the account's email address verified
+  users passkeys --email E            the account's passkeys: name, kind, created, last used, flags
   outbox list [--status S] [--limit N]  mail in the outbox (S: pending, sent, failed, expired)
   outbox retry <id> | --failed        send a failed (or waiting) message again, now
   migrate                             apply pending store migrations (DATABASE_URL)
@@ -114,6 +116,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case 'users verify-email': {
         const { values } = parse(rest, { email: { type: 'string' } }, 0)
         await (await usersCommands()).verifyEmail(config, io, requiredEmail(values.email))
+        break
+      }
+      case 'users passkeys': {
+        const { values } = parse(rest, { email: { type: 'string' } }, 0)
+        await (await passkeyCommands()).listPasskeys(config, io, requiredEmail(values.email))
         break
       }
       case 'outbox list': {

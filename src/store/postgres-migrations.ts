@@ -101,7 +101,36 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   ALTER TABLE sessions ADD COLUMN acr TEXT;
   ALTER TABLE sessions ADD COLUMN auth_time BIGINT;
   `,
-  // 5: the known client a session was signed in by, for RFC 9068 client_id (issue 19)
+  // 5: passkeys and WebAuthn challenges (issue 22)
+  `
+  CREATE TABLE passkeys (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    credential_id TEXT NOT NULL UNIQUE,
+    public_key TEXT NOT NULL,
+    counter BIGINT NOT NULL,
+    transports TEXT NOT NULL,
+    backed_up BOOLEAN NOT NULL,
+    device_type TEXT NOT NULL,
+    aaguid TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT,
+    counter_regressed_at BIGINT
+  );
+  CREATE INDEX passkeys_user ON passkeys(user_id, created_at);
+
+  CREATE TABLE webauthn_challenges (
+    hash TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL,
+    user_id TEXT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    consumed_at BIGINT
+  );
+  CREATE INDEX webauthn_challenges_expiry ON webauthn_challenges(expires_at);
+  `,
+  // 6: the known client a session was signed in by, for RFC 9068 client_id (issue 19)
   `
   ALTER TABLE sessions ADD COLUMN client_id TEXT;
   `,

@@ -2,6 +2,7 @@ import pg, { type PoolClient, type PoolConfig } from 'pg'
 import { inTransaction } from './pg-transaction.ts'
 import { createPostgresOneTimeTokenStore } from './postgres-one-time-tokens.ts'
 import { createPostgresOutboxStore } from './postgres-outbox.ts'
+import { createPostgresPasskeyStore } from './postgres-passkeys.ts'
 import { refusal, retryIsGrace, rotationAuditEvent, touched } from './rotation-rules.ts'
 import { assertSchemaName, migratePostgres } from './postgres-migrations.ts'
 import { isPostgresUnavailable, withUnavailableErrors } from './postgres-unavailable.ts'
@@ -124,6 +125,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     kind: 'postgres',
     oneTimeTokens: withUnavailableErrors(createPostgresOneTimeTokenStore(pool, insertAudit), isPostgresUnavailable),
     outbox: withUnavailableErrors(createPostgresOutboxStore(pool), isPostgresUnavailable),
+    passkeys: withUnavailableErrors(createPostgresPasskeyStore(pool), isPostgresUnavailable),
 
     async migrate() {
       return migratePostgres(pool, options.schema)

@@ -2,6 +2,7 @@ import { DatabaseSync, type SQLInputValue } from 'node:sqlite'
 import { escapeLike, toAuditEvent, toSession, toUser } from './rows.ts'
 import { createSqliteOneTimeTokenStore } from './sqlite-one-time-tokens.ts'
 import { createSqliteOutbox } from './sqlite-outbox.ts'
+import { createSqlitePasskeyStore } from './sqlite-passkeys.ts'
 import { refusal, retryIsGrace, rotationAuditEvent, touched } from './rotation-rules.ts'
 import { startWalCheckpointer, type WalCheckpointer } from './sqlite-checkpointer.ts'
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.ts'
@@ -235,6 +236,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     kind: 'sqlite',
     oneTimeTokens,
     outbox: outbox.store,
+    passkeys: createSqlitePasskeyStore(db, transaction),
 
     async createUser(user: NewUser) {
       const emailVerified = user.emailVerified ?? false

@@ -1,5 +1,6 @@
 import type { OneTimeTokenStore } from './one-time-tokens.ts'
 import type { OutboxStore } from './outbox.ts'
+import type { PasskeyStore } from './passkeys.ts'
 
 /**
  * The one store interface. Adapters (SQLite, PostgreSQL) implement it and pass
@@ -146,6 +147,11 @@ export const AUDIT_EVENT_TYPES = [
   'password_reset',
   'mail_token_refused',
   'refresh_dpop_mismatch',
+  'passkey_registered',
+  'passkey_renamed',
+  'passkey_deleted',
+  'passkey_login_failed',
+  'passkey_counter_regression',
 ] as const
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
@@ -191,6 +197,8 @@ export interface Store {
   readonly oneTimeTokens: OneTimeTokenStore
   /** Mail waiting to be sent (outbox.ts). */
   readonly outbox: OutboxStore
+  /** Passkeys and WebAuthn ceremony challenges (passkeys.ts). */
+  readonly passkeys: PasskeyStore
 
   /** Returns null when the email is already registered. */
   createUser(user: NewUser): Promise<User | null>

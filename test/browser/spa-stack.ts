@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { startSpaServer, type SpaServer } from '../../examples/spa/serve.ts'
 import { createPasswordHasher } from '../../src/accounts/passwords.ts'
 import { buildApp } from '../../src/app.ts'
-import { systemClock } from '../../src/clock.ts'
+import { systemClock, type Clock } from '../../src/clock.ts'
 import { loadConfig } from '../../src/config.ts'
 import { createLogger } from '../../src/logger.ts'
 import { createOutboxDrainer, type OutboxDrainer } from '../../src/mail/outbox-drainer.ts'
@@ -43,7 +43,7 @@ async function freePort(): Promise<number> {
  * this process, on the real clock. With `mail`, the outbox drains over SMTP to an smtp-server here
  * and mailed links point at the SPA (MAIL_LINK_BASE_URL).
  */
-export async function startSpaStack(options: { env?: Record<string, string>; mail?: boolean } = {}): Promise<SpaStack> {
+export async function startSpaStack(options: { env?: Record<string, string>; mail?: boolean; clock?: Clock } = {}): Promise<SpaStack> {
   const apiPort = await freePort()
   const apiUrl = `http://localhost:${apiPort}`
   const spa: SpaServer = await startSpaServer({ apiUrl })
@@ -57,7 +57,7 @@ export async function startSpaStack(options: { env?: Record<string, string>; mai
     config,
     store,
     keys: await inMemoryKeyRing(),
-    clock: systemClock,
+    clock: options.clock ?? systemClock,
     logger: createLogger('silent'),
     passwords: createPasswordHasher({ memoryCost: 8192, timeCost: 1, parallelism: 1, queueLimit: 1000 }),
     mailer,

@@ -42,6 +42,9 @@ describe('secure by default', () => {
       'POST /auth/email/verify',
       'POST /auth/login',
       'POST /auth/logout',
+      // Passkey sign-in: the signed assertion is the credential (issue 22)
+      'POST /auth/passkeys/login/options',
+      'POST /auth/passkeys/login/verify',
       // Always the same 202, whether or not the account exists
       'POST /auth/password/forgot',
       'POST /auth/password/reset',

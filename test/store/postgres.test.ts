@@ -7,6 +7,7 @@ import { createPostgresStore, type PostgresStore } from '../../src/store/postgre
 import type { Store } from '../../src/store/store.ts'
 import { runStoreConformance } from './conformance.ts'
 import { runMailStoreConformance } from './mail-conformance.ts'
+import { runPasskeyStoreConformance } from './passkey-conformance.ts'
 
 const url = process.env.TEST_DATABASE_URL
 // An unreachable server must fail the suite within the hook timeout, not hang it.
@@ -47,6 +48,7 @@ if (!url) {
 
   runStoreConformance('postgres', () => makeStore(), dispose)
   runMailStoreConformance('postgres', () => makeStore(), dispose)
+  runPasskeyStoreConformance('postgres', () => makeStore(), dispose)
 
   describe('PostgreSQL store across processes', () => {
     it('rotates exactly once when two pools race 50 rotations of one token', async () => {

@@ -7,6 +7,7 @@ import { createSqliteStore } from '../../src/store/sqlite.ts'
 import { checkpointedRows } from '../helpers/checkpointed-rows.ts'
 import { runStoreConformance } from './conformance.ts'
 import { runMailStoreConformance } from './mail-conformance.ts'
+import { runPasskeyStoreConformance } from './passkey-conformance.ts'
 
 runStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
 
@@ -100,3 +101,4 @@ describe('sqlite group commit', () => {
 })
 
 runMailStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
+runPasskeyStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))

@@ -3,6 +3,7 @@ import { bodyDelivery, cookieDelivery, type DeliveryMode } from './delivery.ts'
 import { createDpopSigner, defaultDpopKeyStore, type DpopKeyStore } from './dpop.ts'
 import { asTokenResponse, createHttp } from './http.ts'
 import { LatchkeyError } from './latchkey-error.ts'
+import { createPasskeysApi } from './passkeys-api.ts'
 import { createSessionManager } from './session-manager.ts'
 import { systemClock } from './system-clock.ts'
 import { browserTabPrimitives, createTabCoordinator, type ChannelLike, type LockManagerLike } from './tab-coordinator.ts'
@@ -135,6 +136,7 @@ export function createLatchkeyClient(options: LatchkeyClientOptions) {
     /** fetch with `Authorization: <token_type> <access token>`; relative paths are under baseUrl. */
     authFetch: (input: string | URL, init?: RequestInit) => manager.authFetch(input, init),
     ...createAccountApi(http, manager),
+    ...createPasskeysApi(http, manager),
     /** Stops timers and the tab channel (tests, hot reload). */
     close: () => manager.stop(),
   }

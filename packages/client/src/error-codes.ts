@@ -40,6 +40,16 @@ export const ERROR_CODES = [
   "link_token_wrong_purpose",
   "email_not_verified",
   "email_already_verified",
+  "passkey_response_invalid",
+  "passkey_challenge_unknown",
+  "passkey_challenge_used",
+  "passkey_challenge_expired",
+  "passkey_origin_mismatch",
+  "passkey_rp_id_mismatch",
+  "passkey_unknown_credential",
+  "passkey_verification_failed",
+  "passkey_counter_regression",
+  "passkey_already_registered",
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]

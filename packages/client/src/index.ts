@@ -11,7 +11,8 @@ export {
   type ProofTarget,
 } from './dpop.ts'
 export { ERROR_CODES, type ErrorCode } from './error-codes.ts'
+export type { WebauthnStep } from './passkeys-api.ts'
 export { LatchkeyError, type ClientErrorCode, type Problem } from './latchkey-error.ts'
 export { refreshDelayMs } from './refresh-schedule.ts'
 export type { ChannelLike, LockManagerLike } from './tab-coordinator.ts'
-export type { AuthEvent, AuthListener, ClientClock, FetchLike, Me, RefreshTokenStorage, Session, SessionView, TokenResponse } from './types.ts'
+export type { AuthEvent, AuthListener, ClientClock, FetchLike, Me, PasskeyView, RefreshTokenStorage, Session, SessionView, TokenResponse } from './types.ts'

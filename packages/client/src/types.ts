@@ -51,6 +51,18 @@ export interface SessionView {
   current: boolean
 }
 
+/** One of the signed-in user's passkeys (GET /me/passkeys). */
+export interface PasskeyView {
+  id: string
+  name: string
+  created_at: string
+  last_used_at: string | null
+  transports: string[]
+  backed_up: boolean
+  device_type: 'single_device' | 'multi_device'
+  counter_regressed_at: string | null
+}
+
 export interface Me {
   id: string
   email: string

@@ -1,0 +1,261 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import {
+  generateAuthenticationOptions,
+  generateRegistrationOptions,
+  verifyAuthenticationResponse,
+  verifyRegistrationResponse,
+  type PublicKeyCredentialCreationOptionsJSON,
+  type PublicKeyCredentialRequestOptionsJSON,
+} from '@simplewebauthn/server'
+import type { AuditLog, RequestContext } from '../accounts/audit-log.ts'
+import type { DpopBinding, TokenResponse } from '../accounts/auth-service.ts'
+import { normalizeEmail } from '../accounts/password-policy.ts'
+import type { Clock } from '../clock.ts'
+import type { Config } from '../config.ts'
+import { AppError } from '../errors.ts'
+import { isCounterRegression, type ConsumeWebauthnChallengeResult, type Passkey, type WebauthnChallenge, type WebauthnChallengePurpose } from '../store/passkeys.ts'
+import type { Store, User } from '../store/store.ts'
+import { hashOneTimeToken } from '../tokens/one-time-token.ts'
+import {
+  checkAssertionRpId,
+  checkAttestationRpId,
+  checkOrigin,
+  readClientData,
+  type AuthenticationResponse,
+  type RegistrationResponse,
+} from './client-response.ts'
+import { decoyCredentials } from './decoy-credentials.ts'
+
+/** How long a ceremony's options stay usable: WebAuthn's recommended ceiling for a prompt (§15.1). */
+export const CHALLENGE_TTL_MS = 5 * 60_000
+/** Expired challenges are deleted every this many issued. */
+const PRUNE_EVERY = 100
+
+/**
+ * Starts the session once a passkey proved who the user is; `amr` are the RFC 8176 methods it
+ * satisfied (AuthService.signIn turns them into the session's assurance).
+ */
+export type PasskeySignIn = (user: User, amr: string[], ctx: RequestContext, binding?: DpopBinding) => Promise<TokenResponse>
+
+export interface PasskeyServiceDeps {
+  config: Config
+  store: Store
+  clock: Clock
+  audit: AuditLog
+  /** Issues the session and token pair, as a password sign-in does. */
+  signIn: PasskeySignIn
+  /** Keys the decoy credential ids of email-first sign-in (decoy-credentials.ts). */
+  decoyKey: Uint8Array
+  /** Ceremony outcomes, for metrics: `ok` or the problem code. */
+  onCeremony?: (ceremony: 'register' | 'login', outcome: string) => void
+}
+
+export type PasskeyService = ReturnType<typeof createPasskeyService>
+
+const CHALLENGE_REFUSALS: Record<Exclude<ConsumeWebauthnChallengeResult['outcome'], 'consumed'>, [code: 'passkey_challenge_unknown' | 'passkey_challenge_used' | 'passkey_challenge_expired', detail: string]> = {
+  unknown: ['passkey_challenge_unknown', 'this challenge was not issued here; request new options'],
+  wrong_purpose: ['passkey_challenge_unknown', 'this challenge was issued for another ceremony; request new options'],
+  used: ['passkey_challenge_used', 'this challenge was already used; request new options'],
+  expired: ['passkey_challenge_expired', 'this challenge has expired; request new options'],
+}
+
+/** Registration and sign-in ceremonies (WebAuthn Level 3) and the management of a user's passkeys. */
+export function createPasskeyService(deps: PasskeyServiceDeps) {
+  const { config, store, clock, audit } = deps
+  const { rpId, rpName, origins } = config.webauthn
+  let issued = 0
+
+  async function issueChallenge(purpose: WebauthnChallengePurpose, userId: string | null): Promise<string> {
+    const challenge = randomBytes(32).toString('base64url')
+    const now = clock.now()
+    await store.passkeys.issueChallenge({ hash: hashOneTimeToken(challenge), purpose, userId, createdAt: now, expiresAt: now + CHALLENGE_TTL_MS })
+    if (++issued % PRUNE_EVERY === 0) await store.passkeys.pruneChallenges(now)
+    return challenge
+  }
+
+  async function spendChallenge(challenge: string, purpose: WebauthnChallengePurpose): Promise<WebauthnChallenge> {
+    const result = await store.passkeys.consumeChallenge({ hash: hashOneTimeToken(challenge), purpose, now: clock.now() })
+    if (result.outcome === 'consumed') return result.challenge
+    const [code, detail] = CHALLENGE_REFUSALS[result.outcome]
+    throw new AppError(code, detail)
+  }
+
+  /** Counts the ceremony's outcome, whatever it was. */
+  async function counted<T>(ceremony: 'register' | 'login', run: () => Promise<T>): Promise<T> {
+    try {
+      const result = await run()
+      deps.onCeremony?.(ceremony, 'ok')
+      return result
+    } catch (err) {
+      deps.onCeremony?.(ceremony, err instanceof AppError ? err.code : 'error')
+      throw err
+    }
+  }
+
+  return {
+    async registrationOptions(user: User): Promise<PublicKeyCredentialCreationOptionsJSON> {
+      const existing = await store.passkeys.listForUser(user.id)
+      const challenge = await issueChallenge('register', user.id)
+      return generateRegistrationOptions({
+        rpName,
+        rpID: rpId,
+        userName: user.email,
+        userID: Buffer.from(user.id, 'utf8'),
+        challenge: Buffer.from(challenge, 'base64url'),
+        timeout: CHALLENGE_TTL_MS,
+        attestationType: 'none',
+        excludeCredentials: existing.map((p) => ({ id: p.credentialId, transports: p.transports })),
+        authenticatorSelection: { residentKey: 'required', userVerification: 'preferred' },
+      })
+    },
+
+    async register(userId: string, response: RegistrationResponse, name: string | undefined, ctx: RequestContext): Promise<Passkey> {
+      return counted('register', async () => {
+        const clientData = readClientData(response.response.clientDataJSON, 'webauthn.create')
+        const challenge = await spendChallenge(clientData.challenge, 'register')
+        if (challenge.userId !== userId) throw new AppError('passkey_challenge_unknown', 'this challenge was issued to another account')
+        checkOrigin(clientData.origin, origins)
+        checkAttestationRpId(response.response.attestationObject, rpId)
+        let info
+        try {
+          const verified = await verifyRegistrationResponse({
+            response: response as Parameters<typeof verifyRegistrationResponse>[0]['response'],
+            expectedChallenge: clientData.challenge,
+            expectedOrigin: origins,
+            expectedRPID: rpId,
+            requireUserVerification: false,
+          })
+          if (!verified.verified) throw new Error('not verified')
+          info = verified.registrationInfo
+        } catch (cause) {
+          throw new AppError('passkey_verification_failed', 'the attestation could not be verified', { cause })
+        }
+        const now = clock.now()
+        const passkey = await store.passkeys.create({
+          id: randomUUID(),
+          userId,
+          credentialId: info.credential.id,
+          publicKey: Buffer.from(info.credential.publicKey).toString('base64url'),
+          counter: info.credential.counter,
+          transports: (response.response.transports ?? []).slice(0, 8),
+          backedUp: info.credentialBackedUp,
+          deviceType: info.credentialDeviceType,
+          aaguid: info.aaguid,
+          name: name ?? defaultName(response, now),
+          createdAt: now,
+        })
+        if (!passkey) throw new AppError('passkey_already_registered', 'this passkey is already registered')
+        await audit.record('passkey_registered', ctx, { userId, actorId: userId, details: { passkey_id: passkey.id, device_type: passkey.deviceType, backed_up: passkey.backedUp } })
+        return passkey
+      })
+    },
+
+    /** Options for a sign-in: discoverable (no email), or email-first with that account's credentials (decoys for any other address). */
+    async authenticationOptions(rawEmail: string | undefined): Promise<PublicKeyCredentialRequestOptionsJSON> {
+      let userId: string | null = null
+      let allowCredentials: Array<{ id: string; transports: string[] }> = []
+      if (rawEmail !== undefined) {
+        const email = normalizeEmail(rawEmail)
+        const user = await store.findUserByEmail(email)
+        const passkeys = user ? await store.passkeys.listForUser(user.id) : []
+        if (user && passkeys.length > 0) {
+          userId = user.id
+          allowCredentials = passkeys.map((p) => ({ id: p.credentialId, transports: p.transports }))
+        } else {
+          allowCredentials = decoyCredentials(deps.decoyKey, email)
+        }
+      }
+      const challenge = await issueChallenge('login', userId)
+      return generateAuthenticationOptions({
+        rpID: rpId,
+        challenge: Buffer.from(challenge, 'base64url'),
+        timeout: CHALLENGE_TTL_MS,
+        userVerification: 'preferred',
+        allowCredentials,
+      })
+    },
+
+    /** Verifies an assertion and signs its owner in. */
+    async authenticate(response: AuthenticationResponse, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
+      return counted('login', async () => {
+        const { user, userVerified, passkey } = await verifyAssertion(response, ctx)
+        return deps.signIn(user, passkeyAmr(passkey, userVerified), ctx, binding)
+      })
+    },
+
+    async list(userId: string): Promise<Passkey[]> {
+      return store.passkeys.listForUser(userId)
+    },
+
+    async rename(userId: string, id: string, name: string, ctx: RequestContext): Promise<Passkey> {
+      const passkey = await store.passkeys.rename(userId, id, name)
+      if (!passkey) throw new AppError('not_found', 'no such passkey')
+      await audit.record('passkey_renamed', ctx, { userId, actorId: userId, details: { passkey_id: id } })
+      return passkey
+    },
+
+    async remove(userId: string, id: string, ctx: RequestContext): Promise<void> {
+      if (!(await store.passkeys.remove(userId, id))) throw new AppError('not_found', 'no such passkey')
+      await audit.record('passkey_deleted', ctx, { userId, actorId: userId, details: { passkey_id: id } })
+    },
+  }
+
+  async function refuse(ctx: RequestContext, reason: string, userId: string | null, code: 'passkey_unknown_credential' | 'passkey_verification_failed', detail: string, cause?: unknown): Promise<never> {
+    await audit.record('passkey_login_failed', ctx, { userId, details: { reason } })
+    throw new AppError(code, detail, cause === undefined ? {} : { cause })
+  }
+
+  async function verifyAssertion(response: AuthenticationResponse, ctx: RequestContext): Promise<{ user: User; passkey: Passkey; userVerified: boolean }> {
+    const clientData = readClientData(response.response.clientDataJSON, 'webauthn.get')
+    const challenge = await spendChallenge(clientData.challenge, 'login')
+    checkOrigin(clientData.origin, origins)
+    checkAssertionRpId(response.response.authenticatorData, rpId)
+    const passkey = await store.passkeys.findByCredentialId(response.id)
+    const handle = response.response.userHandle === undefined ? undefined : Buffer.from(response.response.userHandle, 'base64url').toString('utf8')
+    if (!passkey || (challenge.userId !== null && challenge.userId !== passkey.userId) || (handle !== undefined && handle !== passkey.userId)) {
+      return refuse(ctx, 'unknown_credential', null, 'passkey_unknown_credential', 'no passkey with this credential id is registered here')
+    }
+    let verified
+    try {
+      // The stored counter is checked below, after the signature, so that only its holder can trip the clone alarm.
+      verified = await verifyAuthenticationResponse({
+        response: response as Parameters<typeof verifyAuthenticationResponse>[0]['response'],
+        expectedChallenge: clientData.challenge,
+        expectedOrigin: origins,
+        expectedRPID: rpId,
+        credential: { id: passkey.credentialId, publicKey: Buffer.from(passkey.publicKey, 'base64url'), counter: 0, transports: passkey.transports },
+        requireUserVerification: false,
+      })
+    } catch (cause) {
+      return refuse(ctx, 'bad_signature', passkey.userId, 'passkey_verification_failed', 'the assertion could not be verified', cause)
+    }
+    if (!verified.verified) return refuse(ctx, 'bad_signature', passkey.userId, 'passkey_verification_failed', 'the assertion could not be verified')
+    const info = verified.authenticationInfo
+    const now = clock.now()
+    if (isCounterRegression(passkey.counter, info.newCounter) || !(await store.passkeys.recordUse({ id: passkey.id, counter: info.newCounter, backedUp: info.credentialBackedUp, now }))) {
+      // WebAuthn §6.1.1: a counter that does not go up may mean a cloned authenticator.
+      await store.passkeys.flagCounterRegression(passkey.id, now)
+      await audit.record('passkey_counter_regression', ctx, { userId: passkey.userId, details: { passkey_id: passkey.id, stored: passkey.counter, presented: info.newCounter } })
+      throw new AppError('passkey_counter_regression', "this passkey's signature counter went backwards; it may have been cloned")
+    }
+    // A disabled (or, where required, unverified) account is refused by signIn, as for a password.
+    const user = await store.findUserById(passkey.userId)
+    if (!user) return refuse(ctx, 'unknown_credential', null, 'passkey_unknown_credential', 'no passkey with this credential id is registered here')
+    return { user, passkey, userVerified: info.userVerified }
+  }
+}
+
+/**
+ * RFC 8176 methods of a passkey sign-in: `hwk` for a key that cannot leave its authenticator, `swk`
+ * for a synced one; with user verification also `user` and `mfa` — the authenticator checked a PIN
+ * or a biometric on top of possession, so the sign-in is multi-factor on its own (assurance.ts).
+ */
+export function passkeyAmr(passkey: Pick<Passkey, 'deviceType'>, userVerified: boolean): string[] {
+  const key = passkey.deviceType === 'multiDevice' ? 'swk' : 'hwk'
+  return userVerified ? [key, 'user', 'mfa'] : [key]
+}
+
+function defaultName(response: RegistrationResponse, now: number): string {
+  const kind = response.authenticatorAttachment === 'cross-platform' ? 'Security key' : 'Passkey'
+  return `${kind} added ${new Date(now).toISOString().slice(0, 10)}`
+}
