@@ -169,6 +169,12 @@ export const EnvSchema = z.object({
   // RFC 9449 §8: proofs must carry a nonce the server issued, changed every DPOP_NONCE_LIFETIME seconds.
   DPOP_NONCE: booleanFromEnv.default(false),
   DPOP_NONCE_LIFETIME: seconds(10, 86400).default(300),
+  // RFC 9068 client_id: the apps that may name themselves at sign-in (comma-separated); empty = none.
+  CLIENT_IDS: z
+    .string()
+    .transform((v) => v.split(',').map((id) => id.trim()).filter(Boolean))
+    .pipe(z.array(z.string().max(64).regex(/^[A-Za-z0-9._:-]+$/, 'client ids are letters, digits and . _ : -')))
+    .default([]),
   TOKEN_CACHE_TTL: seconds(0, 600).default(60),
   TOKEN_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
   // Mail (issue 17; docs/mail.md).
@@ -262,6 +268,8 @@ export interface Config {
   tokenCache: { ttlMs: number; maxEntries: number }
   /** Processes to serve from (node:cluster); 'auto' = one per core. */
   workers: number | 'auto'
+  /** Client ids a sign-in may name (RFC 9068 `client_id`); a session keeps the one it was started with. */
+  clientIds: string[]
   /** DPoP (RFC 9449): refused, accepted, or demanded of every client; proofs older than maxAge seconds are refused. */
   dpop: {
     mode: 'off' | 'allowed' | 'required'
@@ -443,6 +451,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     tokenCache: { ttlMs: e.TOKEN_CACHE_TTL * 1000, maxEntries: e.TOKEN_CACHE_MAX_ENTRIES },
     workers: e.WORKERS,
+    clientIds: e.CLIENT_IDS,
     dpop: { mode: e.DPOP, proofMaxAge: e.DPOP_PROOF_MAX_AGE, nonceLifetime: e.DPOP_NONCE ? e.DPOP_NONCE_LIFETIME : undefined },
     mail: {
       smtpUrl: e.SMTP_URL,

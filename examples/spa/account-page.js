@@ -15,6 +15,7 @@ export function startAccountPage(latchkey) {
     $('#status').textContent = session ? 'Signed in' : 'Signed out'
     $('#refresh-count').textContent = String(refreshes)
     $('#token-expiry').textContent = session ? new Date(session.expiresAt).toLocaleTimeString() : ''
+    $('#token-type').textContent = session ? session.tokenType : ''
     if (!session) {
       $('#me-email').textContent = ''
       $('#sessions').replaceChildren()

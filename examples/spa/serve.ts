@@ -45,6 +45,8 @@ function fileTable(): Record<string, { url: URL; type: string }> {
 export interface SpaServerOptions {
   /** Latchkey's base URL as the browser reaches it, e.g. http://localhost:3000. */
   apiUrl: string
+  /** The SPA's DPoP switch starts on (a visitor's own choice, kept in localStorage, wins). */
+  dpop?: boolean
   port?: number
   host?: string
 }
@@ -55,9 +57,9 @@ export interface SpaServer {
   close(): Promise<void>
 }
 
-export async function startSpaServer({ apiUrl, port = 0, host = '127.0.0.1' }: SpaServerOptions): Promise<SpaServer> {
+export async function startSpaServer({ apiUrl, dpop = false, port = 0, host = '127.0.0.1' }: SpaServerOptions): Promise<SpaServer> {
   const api = new URL(apiUrl).origin
-  const configJs = `export const API_URL = ${JSON.stringify(api)}\n`
+  const configJs = `export const API_URL = ${JSON.stringify(api)}\nexport const DPOP = ${JSON.stringify(dpop)}\n`
   // An in-memory access token is only as safe as the page is free of injected script: lock it down.
   const csp = `default-src 'none'; script-src 'self'; style-src 'self'; img-src data:; connect-src ${api}; form-action 'none'; frame-ancestors 'none'; base-uri 'none'`
 
@@ -94,10 +96,11 @@ export async function startSpaServer({ apiUrl, port = 0, host = '127.0.0.1' }: S
   }
 }
 
-// `node examples/spa/serve.ts`: SPA_PORT (5173), SPA_HOST (127.0.0.1), LATCHKEY_URL (http://localhost:3000).
+// `node examples/spa/serve.ts`: SPA_PORT (5173), SPA_HOST (127.0.0.1), LATCHKEY_URL (http://localhost:3000),
+// SPA_DPOP (false: whether the DPoP switch starts on).
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const apiUrl = process.env.LATCHKEY_URL ?? 'http://localhost:3000'
-  const spa = await startSpaServer({ apiUrl, port: Number(process.env.SPA_PORT ?? 5173), host: process.env.SPA_HOST ?? '127.0.0.1' })
+  const spa = await startSpaServer({ apiUrl, dpop: process.env.SPA_DPOP === 'true', port: Number(process.env.SPA_PORT ?? 5173), host: process.env.SPA_HOST ?? '127.0.0.1' })
   console.log(`example SPA on http://localhost:${spa.port} (Latchkey at ${apiUrl}; start it with CORS_ORIGINS=http://localhost:${spa.port})`)
   const stop = () => void spa.close().then(() => process.exit(0))
   process.on('SIGINT', stop)

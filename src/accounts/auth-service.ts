@@ -32,6 +32,16 @@ export interface DpopBinding {
   jkt: string
 }
 
+/**
+ * A refresh naming another client than the session's: refused like an invalid token, but the session
+ * (and its refresh cookie) stay as they were — the token's own client may still be using it.
+ */
+export class ClientMismatchError extends AppError {
+  constructor() {
+    super('invalid_refresh_token', 'this refresh token was issued to another client')
+  }
+}
+
 export interface AuthEvents {
   signed?: (seconds: number) => void
   rotated?: () => void
@@ -87,8 +97,14 @@ export type AuthService = ReturnType<typeof createAuthService>
 export function createAuthService(deps: AuthServiceDeps) {
   const { config, store, clock, passwords, audit, verification } = deps
 
-  /** What a session's tokens carry about its sign-in: recorded at sign-in, copied by every refresh. */
-  type SessionAssurance = Pick<Session, 'id' | 'amr' | 'acr' | 'authTime'>
+  /** A `client_id` named by a request: one of CLIENT_IDS, or the request is refused before anything else. */
+  function knownClient(clientId: string | undefined): string | undefined {
+    if (clientId === undefined || config.clientIds.includes(clientId)) return clientId
+    throw new AppError('validation_failed', 'client_id is not a client this server knows', { errors: [{ field: 'client_id', message: 'is not one of the configured CLIENT_IDS' }] })
+  }
+
+  /** What a session's tokens carry about its sign-in (and its client): recorded at sign-in, copied by every refresh. */
+  type SessionAssurance = Pick<Session, 'id' | 'amr' | 'acr' | 'authTime'> & { clientId?: string | null | undefined }
 
   async function issueAccessToken(user: User, session: SessionAssurance, dpopJkt: string | undefined): Promise<{ token: string; expiresIn: number }> {
     const key = deps.keys.current.signing
@@ -106,6 +122,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         acr: session.acr ?? config.assurance.singleFactorAcr,
         authTime: Math.floor(session.authTime / 1000),
         ...(dpopJkt === undefined ? {} : { dpopJkt }),
+        ...(session.clientId == null ? {} : { clientId: session.clientId }),
         now: Math.floor(clock.now() / 1000),
         ttl: config.accessTokenTtl,
       },
@@ -135,7 +152,14 @@ export function createAuthService(deps: AuthServiceDeps) {
     legacyAlgorithm: string | undefined
   }
 
-  async function startSession(user: User, assurance: Assurance, ctx: RequestContext, binding: DpopBinding | undefined, upgrade?: Upgrade): Promise<{ tokens: TokenResponse; sessionId: string }> {
+  /** What a sign-in may carry beside its proof: a hash upgrade, and the RFC 9068 client it came from. */
+  interface SignInExtras {
+    upgrade?: Upgrade | undefined
+    clientId?: string | undefined
+  }
+
+  async function startSession(user: User, assurance: Assurance, ctx: RequestContext, binding: DpopBinding | undefined, extras: SignInExtras = {}): Promise<{ tokens: TokenResponse; sessionId: string }> {
+    const { upgrade, clientId } = extras
     const now = clock.now()
     const id = randomUUID()
     const refreshToken = mintRefreshToken()
@@ -164,6 +188,8 @@ export function createAuthService(deps: AuthServiceDeps) {
           }),
         },
       }),
+      // RFC 9068: the session remembers its client, so every refreshed token names it too.
+      clientId: clientId ?? null,
     }
     // Signed before the session exists (the signature waits for the thread pool): a request that
     // fails or is abandoned meanwhile leaves no session that no client holds.
@@ -194,9 +220,10 @@ export function createAuthService(deps: AuthServiceDeps) {
    * The one way a session begins once a user has proved who they are, whatever the methods: the
    * account is admitted, the session records the sign-in's assurance, and the event is audited.
    */
-  async function signIn(user: User, assurance: Assurance, ctx: RequestContext, binding?: DpopBinding, upgrade?: Upgrade): Promise<TokenResponse> {
+  async function signIn(user: User, assurance: Assurance, ctx: RequestContext, binding?: DpopBinding, extras: SignInExtras = {}): Promise<TokenResponse> {
+    knownClient(extras.clientId)
     await admit(user, ctx)
-    const { tokens, sessionId } = await startSession(user, assurance, ctx, binding, upgrade)
+    const { tokens, sessionId } = await startSession(user, assurance, ctx, binding, extras)
     // The account may have been disabled while the credentials were being checked: its revocation of
     // all sessions ran before this one existed, so look again now that it does.
     if ((await store.findUserById(user.id))?.disabledAt !== null) {
@@ -211,7 +238,8 @@ export function createAuthService(deps: AuthServiceDeps) {
     signIn,
     admit,
 
-    async register(rawEmail: string, password: string, ctx: RequestContext, binding?: DpopBinding): Promise<RegisterResult> {
+    async register(rawEmail: string, password: string, ctx: RequestContext, binding?: DpopBinding, clientId?: string): Promise<RegisterResult> {
+      knownClient(clientId)
       const email = normalizeEmail(rawEmail)
       const problem = passwordProblem(password, email)
       if (problem) throw new AppError('weak_password', `password ${problem}`, { errors: [{ field: 'password', message: problem }] })
@@ -224,12 +252,13 @@ export function createAuthService(deps: AuthServiceDeps) {
         await audit.record('register', ctx, { userId: user.id, details: { verification_required: true } })
         return { verificationRequired: true }
       }
-      const { tokens, sessionId } = await startSession(user, assuranceOf(['pwd'], clock, config), ctx, binding)
+      const { tokens, sessionId } = await startSession(user, assuranceOf(['pwd'], clock, config), ctx, binding, { clientId })
       await audit.record('register', ctx, { userId: user.id, sessionId })
       return { tokens }
     },
 
-    async login(rawEmail: string, password: string, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse | MfaRequiredResponse> {
+    async login(rawEmail: string, password: string, ctx: RequestContext, binding?: DpopBinding, clientId?: string): Promise<TokenResponse | MfaRequiredResponse> {
+      knownClient(clientId)
       const email = normalizeEmail(rawEmail)
       const user = await store.findUserByEmail(email)
       if (!user) {
@@ -251,14 +280,15 @@ export function createAuthService(deps: AuthServiceDeps) {
         if (upgrade) await store.updatePasswordHash(user.id, upgrade.passwordHash)
         return deps.secondFactor.challenge(user, ctx)
       }
-      return signIn(user, assuranceOf(['pwd'], clock, config), ctx, binding, upgrade)
+      return signIn(user, assuranceOf(['pwd'], clock, config), ctx, binding, { upgrade, clientId })
     },
 
     /**
      * Rotates the refresh token. A proof (`binding`) binds the new access token to its key; a session
      * bound at sign-in refuses a refresh that does not prove that same key, before the token is spent.
      */
-    async refresh(refreshToken: string, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
+    async refresh(refreshToken: string, ctx: RequestContext, binding?: DpopBinding, clientId?: string): Promise<TokenResponse> {
+      knownClient(clientId)
       if (!isRefreshTokenShaped(refreshToken)) throw new AppError('invalid_refresh_token', 'refresh token is malformed')
       const successor = mintRefreshToken()
       const result = await store.rotateRefreshToken({
@@ -269,6 +299,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         graceMs: config.refreshGracePeriod * 1000,
         idleMs: config.refreshIdleTtl * 1000,
         dpopJkt: binding?.jkt ?? null,
+        clientId,
         // Written by the store in the rotation's transaction: a rotation's or a reuse's event.
         audit: audit.origin(ctx),
       })
@@ -305,6 +336,8 @@ export function createAuthService(deps: AuthServiceDeps) {
         case 'key_mismatch':
           await audit.record('refresh_dpop_mismatch', ctx, { userId: result.session.userId, sessionId: result.session.id, details: { proof: binding ? 'other_key' : 'none' } })
           throw new AppError('invalid_dpop_proof', binding ? "this session is bound to another DPoP key: prove the key it was signed in with" : 'this session is bound to a DPoP key: send a DPoP proof of that key')
+        case 'client_mismatch':
+          throw new ClientMismatchError()
       }
     },
 

@@ -1,21 +1,24 @@
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
-import type { AuthService } from '../accounts/auth-service.ts'
+import { ClientMismatchError, type AuthService } from '../accounts/auth-service.ts'
 import { MAX_PASSWORD_BYTES, normalizeEmail } from '../accounts/password-policy.ts'
 import { AppError } from '../errors.ts'
 import { parse, requestContext } from './parse.ts'
 import type { DpopBindingCheck } from './dpop-binding.ts'
 import { missingRefreshToken, type RefreshDelivery } from './refresh-delivery.ts'
 
+// RFC 9068 client_id: which app signs in (checked against CLIENT_IDS by the service).
+const ClientId = z.string().min(1).max(64).regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits and . _ : -').optional()
 const Credentials = z.strictObject({
   email: z.string().trim().min(3).max(320),
   password: z.string().min(1).max(MAX_PASSWORD_BYTES * 4),
+  client_id: ClientId,
 })
 const RegisterBody = Credentials.extend({
   email: z.string().max(320).transform(normalizeEmail).pipe(z.email({ message: 'must be an email address' })),
 })
 // Optional: in cookie mode the token comes from the cookie and the body may be empty.
-const RefreshBody = z.strictObject({ refresh_token: z.string().min(1).max(512).optional() })
+const RefreshBody = z.strictObject({ refresh_token: z.string().min(1).max(512).optional(), client_id: ClientId })
 
 export interface AuthRoutesOptions {
   auth: AuthService
@@ -31,7 +34,7 @@ export async function authRoutes(app: FastifyInstance, { auth, delivery, dpopBin
   app.post('/auth/register', { config: { ...config, rateLimitPolicy: 'register' } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(RegisterBody, request.body)
-    const result = await auth.register(body.email, body.password, requestContext(request), await dpopBinding(request))
+    const result = await auth.register(body.email, body.password, requestContext(request), await dpopBinding(request), body.client_id)
     if (!('tokens' in result)) return reply.code(202).send({ verification_required: true })
     return reply.code(201).send(delivery.deliver(reply, result.tokens, mode))
   })
@@ -39,7 +42,7 @@ export async function authRoutes(app: FastifyInstance, { auth, delivery, dpopBin
   app.post('/auth/login', { config: { ...config, rateLimitPolicy: 'login' } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(Credentials, request.body)
-    const result = await auth.login(body.email, body.password, requestContext(request), await dpopBinding(request))
+    const result = await auth.login(body.email, body.password, requestContext(request), await dpopBinding(request), body.client_id)
     // A second factor is due: no tokens (and no cookie) until POST /auth/login/mfa.
     if ('mfa_required' in result) return result
     return delivery.deliver(reply, result, mode)
@@ -53,11 +56,11 @@ export async function authRoutes(app: FastifyInstance, { auth, delivery, dpopBin
     // Outside the try: a bad proof says nothing about the session, so it must not drop the cookie.
     const binding = await dpopBinding(request)
     try {
-      return delivery.deliver(reply, await auth.refresh(token, requestContext(request), binding), mode)
+      return delivery.deliver(reply, await auth.refresh(token, requestContext(request), binding, body.client_id), mode)
     } catch (err) {
       // A dead session's cookie is dropped; a transient failure (503) must not sign the user out.
       // A proof of the wrong key leaves the session as it was: the cookie stays too.
-      if (err instanceof AppError && err.status === 401 && err.code !== 'invalid_dpop_proof') delivery.endCookie(reply, mode)
+      if (err instanceof AppError && err.status === 401 && err.code !== 'invalid_dpop_proof' && !(err instanceof ClientMismatchError)) delivery.endCookie(reply, mode)
       throw err
     }
   })

@@ -178,10 +178,10 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       return transaction(async (db) => {
         const row = await one(
           db,
-          `INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, dpop_jkt, amr, acr, auth_time)
-           VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
+          `INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, dpop_jkt, amr, acr, auth_time, client_id)
+           VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *`,
           [session.id, session.userId, session.createdAt, session.idleExpiresAt, session.absoluteExpiresAt, session.userAgent, session.ip, session.dpopJkt ?? null,
-            (session.amr ?? ['pwd']).join(' '), session.acr ?? null, session.authTime ?? session.createdAt],
+            (session.amr ?? ['pwd']).join(' '), session.acr ?? null, session.authTime ?? session.createdAt, session.clientId ?? null],
         )
         await db.query('INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)', [
           session.tokenHash, session.id, session.createdAt,

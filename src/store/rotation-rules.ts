@@ -11,6 +11,8 @@ export function refusal(session: Session | null, user: User | null, input: Rotat
   if (input.now >= session.idleExpiresAt || input.now >= session.absoluteExpiresAt) return { outcome: 'expired', session }
   // Before the token's own state: a stolen refresh token of a bound session neither rotates nor counts as reuse.
   if (session.dpopJkt !== null && session.dpopJkt !== (input.dpopJkt ?? null)) return { outcome: 'key_mismatch', session }
+  // A refresh token belongs to the client it was issued to (RFC 6749 §6); one that does not say is not checked.
+  if (input.clientId !== undefined && input.clientId !== session.clientId) return { outcome: 'client_mismatch', session }
   return null
 }
 

@@ -75,6 +75,7 @@ export function toSession(r: Row): Session {
     amr: typeof r.amr === 'string' && r.amr !== '' ? r.amr.split(' ') : ['pwd'],
     acr: nullableString(r.acr),
     authTime: r.auth_time === null || r.auth_time === undefined ? Number(r.created_at) : Number(r.auth_time),
+    clientId: nullableString(r.client_id),
   }
 }
 

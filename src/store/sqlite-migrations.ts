@@ -168,4 +168,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ALTER TABLE users ADD COLUMN imported_hash_digest TEXT;
   CREATE INDEX users_external_id ON users(external_id) WHERE external_id IS NOT NULL;
   `,
+  // 9: the known client a session was signed in by, for RFC 9068 client_id (issue 19)
+  `
+  ALTER TABLE sessions ADD COLUMN client_id TEXT;
+  `,
 ]

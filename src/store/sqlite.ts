@@ -98,8 +98,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     rehashPassword: db.prepare('UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?'),
     setDisabled: db.prepare('UPDATE users SET disabled_at = ? WHERE id = ?'),
     insertSession: db.prepare(
-      `INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, dpop_jkt, amr, acr, auth_time)
-       VALUES (:id, :userId, :createdAt, :createdAt, :idleExpiresAt, :absoluteExpiresAt, :userAgent, :ip, :dpopJkt, :amr, :acr, :authTime)`,
+      `INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, dpop_jkt, amr, acr, auth_time, client_id)
+       VALUES (:id, :userId, :createdAt, :createdAt, :idleExpiresAt, :absoluteExpiresAt, :userAgent, :ip, :dpopJkt, :amr, :acr, :authTime, :clientId)`,
     ),
     insertToken: db.prepare('INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)'),
     tokenByHash: db.prepare('SELECT * FROM refresh_tokens WHERE hash = ?'),
@@ -289,6 +289,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           amr: (row.amr ?? ['pwd']).join(' '),
           acr: row.acr ?? null,
           authTime: row.authTime ?? row.createdAt,
+          clientId: row.clientId ?? null,
         })
         stmt.insertToken.run(tokenHash, session.id, session.createdAt)
         if (rehash && stmt.rehashPassword.run(rehash.passwordHash, session.userId, rehash.previousHash).changes > 0 && rehash.audit) {

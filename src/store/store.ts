@@ -52,6 +52,8 @@ export interface Session {
   acr: string | null
   /** Epoch ms of that sign-in; the session's createdAt for sessions older than the column. */
   authTime: number
+  /** RFC 9068 `client_id`: the known client (CLIENT_IDS) that signed in; null when it did not say. */
+  clientId: string | null
 }
 
 export interface NewSession {
@@ -70,6 +72,8 @@ export interface NewSession {
   amr?: string[]
   acr?: string | null
   authTime?: number
+  /** The known client that signed in, carried into every access token of the session. */
+  clientId?: string | null
   /** A sign-in that upgrades the user's stored hash: written in the session's own transaction. */
   rehash?: PasswordRehash
 }
@@ -95,6 +99,8 @@ export interface RotateRefreshTokenInput {
   idleMs: number
   /** The thumbprint of the DPoP key the request proved, if any: a bound session refuses any other (or none). */
   dpopJkt?: string | null
+  /** The `client_id` the refresh request named, if any: it must be the session's. */
+  clientId?: string | undefined
   /**
    * Where the request came from. When given, the outcome's audit event (`refresh` for a rotation,
    * `refresh_reuse_detected` for a reuse) is appended in the rotation's own transaction: one commit
@@ -119,6 +125,7 @@ export interface AuditOrigin {
  * - unknown / revoked / expired / disabled: refused, nothing changed.
  * - key_mismatch: the session is DPoP-bound and the request did not prove its key; nothing changed,
  *   so the client holding the key can still refresh.
+ * - client_mismatch: the request named a `client_id` other than the session's; nothing changed.
  */
 export type RotateRefreshTokenResult =
   | { outcome: 'rotated'; session: Session; user: User }
@@ -129,6 +136,7 @@ export type RotateRefreshTokenResult =
   | { outcome: 'expired'; session: Session }
   | { outcome: 'disabled'; session: Session }
   | { outcome: 'key_mismatch'; session: Session }
+  | { outcome: 'client_mismatch'; session: Session }
 
 /** Every audit event type; the admin API filters on these, so they are a runtime list too. */
 export const AUDIT_EVENT_TYPES = [

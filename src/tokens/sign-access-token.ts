@@ -14,6 +14,8 @@ export interface AccessTokenInput {
   amr?: string[]
   acr?: string
   authTime?: number
+  /** RFC 9068 `client_id`: the known client the session was signed in by. */
+  clientId?: string
   /** Seconds since the epoch. */
   now: number
   ttl: number
@@ -54,6 +56,7 @@ function signingInputOf(input: AccessTokenInput, kid: string, alg: SigningAlgori
     ...(input.amr === undefined ? {} : { amr: input.amr }),
     ...(input.acr === undefined ? {} : { acr: input.acr }),
     ...(input.authTime === undefined ? {} : { auth_time: input.authTime }),
+    ...(input.clientId === undefined ? {} : { client_id: input.clientId }),
   }
   return { signingInput: Buffer.from(`${encodedHeader(kid, alg)}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`), claims }
 }

@@ -6,10 +6,12 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { decodeJwt } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createDpopKey, dpopProof } from '../../examples/mobile/dpop.ts'
+import { createDpopSigner, generateDpopKey, memoryDpopKeyStore, type DpopKeyPair, type ProofTarget } from '@latchkey/client'
 import { startInstance, type Instance } from '../helpers/instance.ts'
 
 const run = promisify(execFile)
+const createDpopKey = generateDpopKey
+const dpopProof = (key: DpopKeyPair, target: ProofTarget) => createDpopSigner(memoryDpopKeyStore(key)).proof(target)
 
 /** examples/mobile: a Node client with a non-extractable WebCrypto key, against a real server requiring DPoP nonces. */
 describe('the mobile-style DPoP client', () => {

@@ -152,6 +152,24 @@ export function runStoreConformance(
       expect(await store.createSession(plain)).toMatchObject({ amr: ['pwd'], acr: null, authTime: T0 })
     })
 
+    it("keeps a session's client_id, and refuses a refresh naming another client without spending the token", async () => {
+      const u = newUser()
+      await store.createUser(u)
+      const s = { ...newSession(u.id), clientId: 'ios-app' }
+      expect((await store.createSession(s)).clientId).toBe('ios-app')
+      expect((await store.findSession(s.id))?.clientId).toBe('ios-app')
+      expect(await store.rotateRefreshToken(rotation(s.tokenHash, { clientId: 'web-app' }))).toMatchObject({ outcome: 'client_mismatch', session: { id: s.id } })
+      // Naming its own client, or none, rotates; the session keeps its client.
+      const named = await store.rotateRefreshToken(rotation(s.tokenHash, { clientId: 'ios-app', newTokenHash: 'client-child' }))
+      expect(named).toMatchObject({ outcome: 'rotated', session: { clientId: 'ios-app', revokedAt: null } })
+      expect(await store.rotateRefreshToken(rotation('client-child', { now: T0 + 2000 }))).toMatchObject({ outcome: 'rotated', session: { clientId: 'ios-app' } })
+      // A session started without a client refuses a refresh that names one.
+      const anonymous = newSession(u.id)
+      expect((await store.createSession(anonymous)).clientId).toBeNull()
+      expect((await store.rotateRefreshToken(rotation(anonymous.tokenHash, { clientId: 'ios-app' }))).outcome).toBe('client_mismatch')
+      expect((await store.rotateRefreshToken(rotation(anonymous.tokenHash))).outcome).toBe('rotated')
+    })
+
     it('treats the old token as reuse after the grace window and revokes the session', async () => {
       const u = newUser()
       await store.createUser(u)

@@ -3,6 +3,7 @@ import { ProblemError } from '@latchkey/verifier'
 import { signAccessTokenSync } from '../../src/tokens/sign-access-token.ts'
 import { verifyAccessToken, type VerificationKey } from '@latchkey/verifier'
 import { sharedTestKey } from '../helpers/keys.ts'
+import { forgeRs256 } from '../helpers/tokens.ts'
 
 const NOW = 1_800_000_000
 const policy = { issuer: 'https://issuer.test', audience: 'api', clockTolerance: 30 }
@@ -79,5 +80,21 @@ describe('the header of a verified token, remembered', () => {
     // A forged payload under the remembered header is refused by the signature check.
     const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), scope: 'user admin' })).toString('base64url')
     expect(codeOf(`${h}.${forged}.${s}`)).toBe('invalid_token: signature is invalid')
+  })
+})
+
+describe('client_id (RFC 9068 §2.2) in verifyAccessToken', () => {
+  it('passes a string client_id through to the claims and refuses any other form', async () => {
+    const key = await sharedTestKey()
+    const keys = new Map([[key.kid, { key: key.publicKey, alg: key.alg }]])
+    const base = { issuer: policy.issuer, audience: 'api', subject: 'u', sessionId: 's', scope: 'user', now: NOW, ttl: 600 }
+    const named = signAccessTokenSync({ ...base, clientId: 'ios-app' }, key).token
+    expect(verifyAccessToken(named, keys, policy, NOW).client_id).toBe('ios-app')
+    expect(verifyAccessToken(signAccessTokenSync(base, key).token, keys, policy, NOW)).not.toHaveProperty('client_id')
+    const header = { alg: 'RS256', typ: 'at+jwt', kid: key.kid }
+    const claims = { iss: policy.issuer, sub: 'u', aud: 'api', exp: NOW + 600, iat: NOW, nbf: NOW, jti: 'j', sid: 's', scope: 'user' }
+    for (const client_id of [42, '', ['ios-app'], null]) {
+      expect(() => verifyAccessToken(forgeRs256(header, { ...claims, client_id }, key.privateKey), keys, policy, NOW)).toThrow(/client_id claim is not a string/)
+    }
   })
 })

@@ -39,6 +39,7 @@ describe('configuration', () => {
       [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud"/],
       [{ REFRESH_IDLE_TTL: '864000', REFRESH_ABSOLUTE_TTL: '86400' }, /REFRESH_IDLE_TTL=864000: must not exceed REFRESH_ABSOLUTE_TTL/],
       [{ PORT: '3000', METRICS_PORT: '3000' }, /METRICS_PORT=3000: the metrics listener needs a port of its own; PORT is 3000 too/],
+      [{ CLIENT_IDS: 'web-app, ios app' }, /CLIENT_IDS/],
     ]
     for (const [env, message] of cases) {
       let error: unknown
@@ -50,6 +51,11 @@ describe('configuration', () => {
       expect(error).toBeInstanceOf(ConfigError)
       expect((error as Error).message).toMatch(message)
     }
+  })
+
+  it('CLIENT_IDS lists the clients a sign-in may name; none by default', () => {
+    expect(loadConfig({}).clientIds).toEqual([])
+    expect(loadConfig({ CLIENT_IDS: 'web-app, ios-app,,com.example.app:v2' }).clientIds).toEqual(['web-app', 'ios-app', 'com.example.app:v2'])
   })
 
   it('treats empty variables as unset', () => {

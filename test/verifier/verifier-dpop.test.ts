@@ -7,6 +7,7 @@ import { generateSigningKey, type GeneratedKey } from '../../src/keys/generate-k
 import { signAccessTokenSync } from '../../src/tokens/sign-access-token.ts'
 import { createDpopClient, thumbprintOf, type DpopClient } from '../helpers/dpop.ts'
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.ts'
+import { parseRawResponse, rawExchange } from '../helpers/raw-http.ts'
 
 /** The resource-server verifier with its `dpop` option: RFC 9449 §7 at another service, over real HTTP. */
 const ISSUER = 'https://auth.example.test'
@@ -73,6 +74,24 @@ describe('the verifier plugin with DPoP', () => {
     expect(((await refused.json()) as { code: string }).code).toBe('use_dpop_nonce')
     expect(refused.headers.get('dpop-nonce')).toBe('nonce-of-this-window')
     expect((await call(token, 'DPoP', proof(client, token, { nonce: 'nonce-of-this-window' }))).status).toBe(200)
+  })
+
+  it('two Authorization headers, or a token in the query as well, are a 400 invalid_request over real HTTP', async () => {
+    await start({})
+    const client = createDpopClient()
+    const token = tokenFor(client)
+    const port = Number(new URL(base).port)
+    const twice = async (scheme: string, extra: string) =>
+      parseRawResponse((await rawExchange(port, [`GET /orders HTTP/1.1\r\nHost: x\r\nAuthorization: ${scheme} ${token}\r\nAuthorization: ${scheme} ${token}\r\n${extra}Connection: close\r\n\r\n`], { waitMs: 5000 })).data)
+    for (const res of [await twice('DPoP', `DPoP: ${proof(client, token)}\r\n`), await twice('Bearer', '')]) {
+      expect(res.status).toBe(400)
+      expect((JSON.parse(res.body) as { code: string }).code).toBe('invalid_request')
+    }
+    const query = await fetch(`${base}/orders?access_token=${token}`, { headers: { authorization: `DPoP ${token}`, dpop: proof(client, token) } })
+    expect(query.status).toBe(400)
+    expect(((await query.json()) as { code: string }).code).toBe('invalid_request')
+    // The same token presented once, in the header only, is accepted.
+    expect((await call(token, 'DPoP', proof(client, token))).status).toBe(200)
   })
 
   it('without the dpop option a DPoP-bound token is refused in either scheme', async () => {

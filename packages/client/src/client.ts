@@ -1,5 +1,6 @@
 import { createAccountApi } from './account-api.ts'
 import { bodyDelivery, cookieDelivery, type DeliveryMode } from './delivery.ts'
+import { createDpopSigner, defaultDpopKeyStore, type DpopKeyStore } from './dpop.ts'
 import { asTokenResponse, createHttp } from './http.ts'
 import { LatchkeyError } from './latchkey-error.ts'
 import { throwIfMfaRequired } from './mfa-required.ts'
@@ -32,6 +33,14 @@ export interface LatchkeyClientOptions {
   tabs?: { locks?: LockManagerLike; channel?: ChannelLike } | false
   /** Name of the lock and channel (default: "latchkey:" + baseUrl). */
   tabsName?: string
+  /**
+   * DPoP (RFC 9449): bind the tokens to a non-extractable ES256 key and prove it on every token
+   * request and protected call. `true` keeps the key in IndexedDB in browsers (a reload keeps the
+   * binding) and in memory elsewhere; or give a `keyStore` (device secure storage, tests).
+   */
+  dpop?: boolean | { keyStore?: DpopKeyStore }
+  /** This app's id, one of the server's CLIENT_IDS: sent as `client_id` and carried by its tokens (RFC 9068). */
+  clientId?: string
   fetch?: FetchLike
   clock?: ClientClock
   random?: () => number
@@ -45,11 +54,13 @@ export function createLatchkeyClient(options: LatchkeyClientOptions) {
   if (mode === 'body' && !options.storage) throw new TypeError('body mode needs a storage for the refresh token')
   const delivery = mode === 'body' ? bodyDelivery(options.storage!, options.storageKey ?? 'latchkey.refresh_token') : cookieDelivery()
   const fetchImpl: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
-  const http = createHttp(options.baseUrl, fetchImpl, delivery)
+  const clock = options.clock ?? systemClock
+  const dpopKeys = options.dpop ? ((options.dpop === true ? undefined : options.dpop.keyStore) ?? defaultDpopKeyStore(`latchkey-dpop:${options.baseUrl}`)) : undefined
+  const http = createHttp(options.baseUrl, fetchImpl, delivery, dpopKeys && createDpopSigner(dpopKeys, clock), options.clientId)
   const manager = createSessionManager({
     http,
     delivery,
-    clock: options.clock ?? systemClock,
+    clock,
     schedule: { marginSeconds: options.refreshMarginSeconds ?? 60, jitterSeconds: options.refreshJitterSeconds ?? 10, random: options.random ?? Math.random },
     graceMs: (options.refreshGraceSeconds ?? 10) * 1000,
     retryLaterMs: 15_000,

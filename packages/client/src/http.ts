@@ -1,4 +1,5 @@
 import type { Delivery } from './delivery.ts'
+import type { DpopSigner } from './dpop.ts'
 import { errorFromResponse, networkError } from './latchkey-error.ts'
 import type { FetchLike, TokenResponse } from './types.ts'
 
@@ -9,16 +10,18 @@ export interface Http {
   /** A public JSON call that needs no session (mail links, forgot password). */
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: unknown }>
   fetch: FetchLike
+  /** Proofs for this client when it uses DPoP: token calls carry one, and so do calls with a DPoP token. */
+  dpop: DpopSigner | undefined
 }
 
-export function createHttp(baseUrl: string, fetchImpl: FetchLike, delivery: Delivery): Http {
+export function createHttp(baseUrl: string, fetchImpl: FetchLike, delivery: Delivery, dpop?: DpopSigner, clientId?: string): Http {
   const base = baseUrl.replace(/\/+$/, '')
   const url = (path: string) => (/^https?:\/\//i.test(path) ? path : `${base}${path}`)
 
-  async function send(method: string, path: string, init: RequestInit): Promise<{ status: number; json: unknown }> {
+  async function send(method: string, path: string, init: RequestInit, proved = false): Promise<{ status: number; json: unknown }> {
     let res: Response
     try {
-      res = await fetchImpl(url(path), { ...init, method })
+      res = dpop && proved ? await dpop.fetch(fetchImpl, url(path), { ...init, method }) : await fetchImpl(url(path), { ...init, method })
     } catch (err) {
       throw networkError(err)
     }
@@ -35,8 +38,12 @@ export function createHttp(baseUrl: string, fetchImpl: FetchLike, delivery: Deli
   return {
     url,
     fetch: fetchImpl,
-    token: (path, body, headers = {}) =>
-      send('POST', path, { ...jsonInit(body && Object.keys(body).length ? body : null, { ...delivery.headers, ...headers }), credentials: delivery.credentials }),
+    dpop,
+    token(path, body, headers = {}) {
+      // The app's RFC 9068 client_id goes with every token call; the session keeps it.
+      const full = clientId ? { ...body, client_id: clientId } : body
+      return send('POST', path, { ...jsonInit(full && Object.keys(full).length ? full : null, { ...delivery.headers, ...headers }), credentials: delivery.credentials }, true)
+    },
     call: (method, path, body, headers = {}) => send(method, path, { ...jsonInit(body, headers), credentials: 'omit' }),
   }
 }

@@ -1,5 +1,15 @@
 export { createLatchkeyClient, type LatchkeyClient, type LatchkeyClientOptions } from './client.ts'
 export { memoryStorage, type DeliveryMode } from './delivery.ts'
+export {
+  createDpopSigner,
+  generateDpopKey,
+  indexedDbDpopKeyStore,
+  memoryDpopKeyStore,
+  type DpopKeyPair,
+  type DpopKeyStore,
+  type DpopSigner,
+  type ProofTarget,
+} from './dpop.ts'
 export { ERROR_CODES, type ErrorCode } from './error-codes.ts'
 export type { WebauthnStep } from './passkeys-api.ts'
 export { LatchkeyError, type ClientErrorCode, type Problem } from './latchkey-error.ts'

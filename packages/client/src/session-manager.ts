@@ -154,6 +154,8 @@ export function createSessionManager(deps: SessionManagerDeps) {
     if (!current) throw new LatchkeyError(401, 'missing_token', 'not signed in')
     if (nearExpiry(current)) current = await refresh()
     const send = (s: Session) => {
+      // A DPoP-bound token goes with a proof of the key, bound to it by `ath`.
+      if (http.dpop && s.tokenType.toLowerCase() === 'dpop') return http.dpop.fetch(http.fetch, http.url(String(input)), init, s.accessToken)
       const headers = new Headers(init.headers)
       headers.set('Authorization', `${s.tokenType} ${s.accessToken}`)
       return http.fetch(http.url(String(input)), { ...init, headers })

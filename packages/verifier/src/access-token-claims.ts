@@ -21,6 +21,8 @@ export interface AccessTokenClaims {
   acr?: string
   /** When the user last actively authenticated (seconds since the epoch); kept across refreshes. */
   auth_time?: number
+  /** RFC 9068 §2.2: the client the token was issued to, when it identified itself (Latchkey's CLIENT_IDS). */
+  client_id?: string
 }
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt'

@@ -210,20 +210,79 @@ export interface DpopReplayCache {
   firstUse(jkt: string, jti: string, expiresAt: number, now: number): boolean | Promise<boolean>
 }
 
-export function createMemoryDpopReplayCache(maxEntries = 100_000): DpopReplayCache {
+/** The in-process cache; `size` is the number of proofs it remembers (tests and metrics). */
+export interface MemoryDpopReplayCache extends DpopReplayCache {
+  readonly size: number
+}
+
+export function createMemoryDpopReplayCache(maxEntries = 100_000): MemoryDpopReplayCache {
   const seen = new Map<string, number>()
+  // Keys by the whole second they expire in, so forgetting expired proofs costs only what expired:
+  // a full scan of `seen` on every request would make each proof O(n) once the cache is large.
+  const buckets = new Map<number, string[]>()
+  let sweptUpTo = -Infinity
+  // Keys in arrival order, to forget the oldest when full. (Iterating the Map from its start instead
+  // steps over every slot deleted since its last rehash: that grows with churn, not with size.)
+  let order: string[] = []
+  let head = 0
+  // Keys filed in buckets or order, counting ones already forgotten; past twice the cap both are
+  // rebuilt from what is remembered, so a flood cannot grow them (amortised O(1) per proof).
+  let filed = 0
+
+  function file(key: string, expiresAt: number) {
+    const second = Math.ceil(expiresAt)
+    const bucket = buckets.get(second)
+    if (bucket) bucket.push(key)
+    else buckets.set(second, [key])
+    order.push(key)
+    filed++
+  }
+
+  function rebuild() {
+    buckets.clear()
+    order = []
+    head = 0
+    filed = 0
+    for (const [key, until] of seen) file(key, until)
+  }
+
+  function sweep(now: number) {
+    const upTo = Math.floor(now)
+    if (upTo <= sweptUpTo) return
+    const forget = (second: number) => {
+      for (const key of buckets.get(second) ?? []) {
+        const until = seen.get(key)
+        // The same key seen again after expiry sits in a later bucket with a later time: keep it.
+        if (until !== undefined && until <= now) seen.delete(key)
+      }
+      buckets.delete(second)
+    }
+    // Step second by second unless the clock jumped further than there are buckets.
+    if (upTo - sweptUpTo <= buckets.size) for (let s = sweptUpTo + 1; s <= upTo; s++) forget(s)
+    else for (const s of [...buckets.keys()]) if (s <= upTo) forget(s)
+    sweptUpTo = upTo
+  }
+
+  function forgetOldest() {
+    while (head < order.length) if (seen.delete(order[head++] as string)) return
+  }
+
   return {
+    get size() {
+      return seen.size
+    },
     firstUse(jkt, jti, expiresAt, now) {
+      sweep(now)
       const key = `${jkt}.${jti}`
       const until = seen.get(key)
       if (until !== undefined && until > now) return false
-      if (seen.size >= maxEntries) {
-        for (const [k, t] of seen) if (t <= now) seen.delete(k)
-        // Still full of live entries: refusing everything would be an outage, forgetting the oldest a
-        // window for replays of the oldest proofs only. Forget the oldest.
-        if (seen.size >= maxEntries) seen.delete(seen.keys().next().value as string)
-      }
+      // Full of live proofs: refusing everything would be an outage, forgetting the oldest a window
+      // for replays of the oldest proofs only. Forget the oldest.
+      if (until === undefined && seen.size >= maxEntries) forgetOldest()
+      seen.delete(key)
       seen.set(key, expiresAt)
+      file(key, expiresAt)
+      if (filed > 2 * maxEntries) rebuild()
       return true
     },
   }

@@ -177,6 +177,7 @@ export {
   type DpopNonces,
   type DpopPolicy,
   type DpopReplayCache,
+  type MemoryDpopReplayCache,
   type DpopRequest,
   type VerifiedDpopProof,
 } from './dpop-proof.ts'

@@ -177,6 +177,7 @@ function checkClaims(c: Record<string, unknown>, policy: VerificationPolicy, now
   if (nbf !== undefined && nbf > now + tolerance) throw invalid('token is not yet valid')
   if (exp <= now - tolerance) throw new VerifierError('token_expired', 'token has expired')
   const cnf = confirmation(c.cnf)
+  if (c.client_id !== undefined && (typeof c.client_id !== 'string' || c.client_id === '')) throw invalid('client_id claim is not a string')
   const claims: AccessTokenClaims = {
     iss: c.iss as string,
     sub: c.sub as string,
@@ -188,6 +189,7 @@ function checkClaims(c: Record<string, unknown>, policy: VerificationPolicy, now
     sid: c.sid as string,
     scope: c.scope as string,
     ...(typeof c.email_verified === 'boolean' ? { email_verified: c.email_verified } : {}),
+    ...(typeof c.client_id === 'string' ? { client_id: c.client_id } : {}),
   }
   if (cnf) claims.cnf = cnf
   // Assurance claims (RFC 8176, OIDC Core §2): absent from older tokens; present, they must be well formed.
