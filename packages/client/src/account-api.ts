@@ -1,20 +1,11 @@
+import { createAuthJson } from './auth-json.ts'
 import type { Http } from './http.ts'
-import { errorFromResponse } from './latchkey-error.ts'
 import type { SessionManager } from './session-manager.ts'
 import type { Me, SessionView } from './types.ts'
 
 /** The signed-in user's own resources (/me/…) and the public mail-link flows (/auth/…). */
 export function createAccountApi(http: Http, manager: SessionManager) {
-  async function authJson<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const init: RequestInit = { method }
-    if (body !== undefined) {
-      init.headers = { 'Content-Type': 'application/json' }
-      init.body = JSON.stringify(body)
-    }
-    const res = await manager.authFetch(path, init)
-    if (!res.ok) throw await errorFromResponse(res)
-    return (res.status === 204 || res.status === 202 ? null : await res.json()) as T
-  }
+  const authJson = createAuthJson(manager)
 
   return {
     /** GET /me. */

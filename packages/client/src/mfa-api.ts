@@ -1,20 +1,11 @@
+import { createAuthJson } from './auth-json.ts'
 import type { Http } from './http.ts'
 import { asTokenResponse } from './http.ts'
-import { errorFromResponse } from './latchkey-error.ts'
 import type { SessionManager } from './session-manager.ts'
 
 /** The second factor (TOTP) of the signed-in user, and step-up (RFC 9470). */
 export function createMfaApi(http: Http, manager: SessionManager) {
-  async function authJson<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const init: RequestInit = { method }
-    if (body !== undefined) {
-      init.headers = { 'Content-Type': 'application/json' }
-      init.body = JSON.stringify(body)
-    }
-    const res = await manager.authFetch(path, init)
-    if (!res.ok) throw await errorFromResponse(res)
-    return (res.status === 204 ? null : await res.json()) as T
-  }
+  const authJson = createAuthJson(manager)
 
   return {
     /** POST /me/mfa/totp: a new secret, its otpauth:// URI and a QR code (PNG data URL) to show. */

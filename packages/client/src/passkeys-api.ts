@@ -1,5 +1,5 @@
+import { createAuthJson } from './auth-json.ts'
 import { asTokenResponse, type Http } from './http.ts'
-import { errorFromResponse } from './latchkey-error.ts'
 import type { SessionManager } from './session-manager.ts'
 import type { PasskeyView } from './types.ts'
 
@@ -10,16 +10,7 @@ import type { PasskeyView } from './types.ts'
 export type WebauthnStep = (optionsJSON: never) => Promise<unknown>
 
 export function createPasskeysApi(http: Http, manager: SessionManager) {
-  async function authJson<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const init: RequestInit = { method }
-    if (body !== undefined) {
-      init.headers = { 'Content-Type': 'application/json' }
-      init.body = JSON.stringify(body)
-    }
-    const res = await manager.authFetch(path, init)
-    if (!res.ok) throw await errorFromResponse(res)
-    return (res.status === 204 ? null : await res.json()) as T
-  }
+  const authJson = createAuthJson(manager)
 
   return {
     /** POST /auth/passkeys/login/options then /verify: signs in with a passkey (`email` for email-first). */
