@@ -4,6 +4,8 @@ import { once } from 'node:events'
 import { finished } from 'node:stream/promises'
 import type { Readable, Writable } from 'node:stream'
 import { createAuditLog } from '../accounts/audit-log.ts'
+import { endDisabledAccountSessions } from '../accounts/disabled-account.ts'
+import { createSessionService } from '../accounts/session-service.ts'
 import type { Config } from '../config.ts'
 import type { OnConflict } from '../store/user-transfer.ts'
 import { exportUsers } from '../transfer/export-users.ts'
@@ -78,16 +80,24 @@ export async function importUsersCommand(config: Config, io: CliIo, file: string
   let report: ImportReport
   try {
     report = await withStore(config, async (store) => {
+      const clock = { now: () => now }
+      const audit = createAuditLog(store, clock)
+      const sessions = createSessionService({ store, clock, audit })
       const result = await importUsers({
         input,
         format,
         store: store.userTransfer,
         options: { onConflict, dryRun: opts.dryRun, now },
         onReject,
+        onAccountsDisabled: async (accounts) => {
+          for (const { userId, newly } of accounts) {
+            await endDisabledAccountSessions({ sessions, audit }, userId, CLI_CONTEXT, { actorId: null, newlyDisabled: newly, details: { via: 'import' } })
+          }
+        },
         ...(onProgress && { onProgress }),
       })
       if (!opts.dryRun && result.imported + result.updated > 0) {
-        await createAuditLog(store, { now: () => now }).record('users_imported', CLI_CONTEXT, {
+        await audit.record('users_imported', CLI_CONTEXT, {
           details: { via: 'cli', imported: result.imported, updated: result.updated, skipped: result.skipped, rejected: result.rejected },
         })
       }
