@@ -8,6 +8,7 @@ import { bearer, createTestApp, DPOP_CHALLENGE, loginAs, registerUser, type Test
 import { runLatchkey } from '../helpers/cli.ts'
 import { tempDir } from '../helpers/key-dir.ts'
 import { freshPostgresStore } from '../helpers/pg-schema.ts'
+import { connectTestRedis, deleteRedisPrefix, testRedisUrl, uniqueRedisPrefix } from '../helpers/redis.ts'
 import { ndjson } from './fixtures.ts'
 
 const databaseUrl = process.env.TEST_DATABASE_URL
@@ -111,5 +112,34 @@ describe.each(backends)('latchkey users import with disabled: true (%s)', (_name
     expect((await importFile([{ email: user.email, disabled: false }])).stdout).toContain('unchanged 1')
     expect((await t.inject({ method: 'GET', url: '/me/sessions', headers: bearer(user.access_token) })).statusCode).toBe(200)
     expect((await t.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: user.refresh_token } })).statusCode).toBe(200)
+  })
+})
+
+if (!testRedisUrl) console.warn('users import publishing disabled sessions to Redis SKIPPED: TEST_REDIS_URL is not set')
+
+// With REDIS_URL the import publishes what it revokes, as `users disable` does, so every instance refuses those sessions at once.
+describe('latchkey users import with disabled: true and REDIS_URL', () => {
+  it.skipIf(!testRedisUrl)('publishes the revoked sessions to the shared Redis set', async () => {
+    const dir = await tempDir('import-disable-redis')
+    const prefix = uniqueRedisPrefix()
+    const databaseUrl = `sqlite:${join(dir.path, 'latchkey.db')}`
+    const store = await openStore(databaseUrl)
+    const redis = await connectTestRedis(testRedisUrl!, prefix)
+    try {
+      const now = Date.now()
+      const user = (await store.createUser({ id: randomUUID(), email: 'shared@example.com', passwordHash: 'x', scope: 'user', createdAt: now }))!
+      const session = await store.createSession({ id: randomUUID(), userId: user.id, createdAt: now, idleExpiresAt: now + 3_600_000, absoluteExpiresAt: now + 7_200_000, userAgent: null, ip: null, tokenHash: randomUUID() })
+      await writeFile(join(dir.path, 'users.ndjson'), ndjson([{ email: 'shared@example.com', disabled: true }]))
+      const res = await runLatchkey(['users', 'import', '--on-conflict', 'update', join(dir.path, 'users.ndjson')], {
+        env: { DATABASE_URL: databaseUrl, KEYS_DIR: join(dir.path, 'keys'), REDIS_URL: testRedisUrl!, REDIS_KEY_PREFIX: prefix },
+      })
+      expect(res.code, res.stderr).toBe(0)
+      expect(await redis.exists(`revoked-session:${session.id}`)).toBe(1)
+    } finally {
+      redis.disconnect()
+      await store.close()
+      await deleteRedisPrefix(testRedisUrl!, prefix)
+      await dir.remove()
+    }
   })
 })
