@@ -30,8 +30,10 @@ export interface AuthRoutesOptions {
 /** POST /auth/register, /auth/login, /auth/refresh, /auth/logout — public, thin: parse → call → reply. */
 export async function authRoutes(app: FastifyInstance, { auth, delivery, dpopBinding }: AuthRoutesOptions) {
   const config = { public: true } as const
+  // RFC 9449 §5: a refused DPoP proof at these is a 400, not a resource's 401 challenge.
+  const tokenEndpoint = { ...config, tokenEndpoint: true } as const
 
-  app.post('/auth/register', { config: { ...config, rateLimitPolicy: 'register' } }, async (request, reply) => {
+  app.post('/auth/register', { config: { ...tokenEndpoint, rateLimitPolicy: 'register' } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(RegisterBody, request.body)
     const result = await auth.register(body.email, body.password, requestContext(request), await dpopBinding(request), body.client_id)
@@ -39,7 +41,7 @@ export async function authRoutes(app: FastifyInstance, { auth, delivery, dpopBin
     return reply.code(201).send(delivery.deliver(reply, result.tokens, mode))
   })
 
-  app.post('/auth/login', { config: { ...config, rateLimitPolicy: 'login' } }, async (request, reply) => {
+  app.post('/auth/login', { config: { ...tokenEndpoint, rateLimitPolicy: 'login' } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(Credentials, request.body)
     const result = await auth.login(body.email, body.password, requestContext(request), await dpopBinding(request), body.client_id)
@@ -48,7 +50,7 @@ export async function authRoutes(app: FastifyInstance, { auth, delivery, dpopBin
     return delivery.deliver(reply, result, mode)
   })
 
-  app.post('/auth/refresh', { config: { ...config, rateLimitPolicy: 'refresh' } }, async (request, reply) => {
+  app.post('/auth/refresh', { config: { ...tokenEndpoint, rateLimitPolicy: 'refresh' } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(RefreshBody, request.body)
     const token = await delivery.presentedToken(request, body.refresh_token, mode)

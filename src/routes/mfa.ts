@@ -63,7 +63,7 @@ export interface MfaSignInRoutesOptions {
 
 /** POST /auth/login/mfa and POST /auth/step-up: they issue tokens, so they live beside the other sign-in routes (cookie mode, DPoP). */
 export async function mfaSignInRoutes(app: FastifyInstance, { mfa, delivery, dpopBinding }: MfaSignInRoutesOptions) {
-  app.post('/auth/login/mfa', { config: { public: true, rateLimitPolicy: 'link_token' } }, async (request, reply) => {
+  app.post('/auth/login/mfa', { config: { public: true, tokenEndpoint: true, rateLimitPolicy: 'link_token' } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(LoginMfaBody, request.body)
     const tokens = await mfa.completeLogin(body.challenge, proofOf(body)!, requestContext(request), await dpopBinding(request))

@@ -49,7 +49,7 @@ export async function passkeyAuthRoutes(app: FastifyInstance, { passkeys, delive
     return passkeys.authenticationOptions(body.email, body.mfa_token)
   })
 
-  app.post('/auth/passkeys/login/verify', { config }, async (request, reply) => {
+  app.post('/auth/passkeys/login/verify', { config: { ...config, tokenEndpoint: true } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(LoginVerifyBody, request.body)
     const binding = await dpopBinding(request)

@@ -49,8 +49,9 @@ describe('@latchkey/client with DPoP', () => {
     const session = await c.signIn(email, PASSWORD)
     expect(session.tokenType).toBe('DPoP')
     expect((await c.me()).email).toBe(email)
-    // One use_dpop_nonce answer at sign-in; the nonce is then kept for every later proof.
-    expect(http.paths()).toEqual(['POST /auth/login 401', 'POST /auth/login 200', 'GET /me 200'])
+    // One use_dpop_nonce answer at sign-in (a 400 there: a token endpoint, RFC 9449 §8); the nonce
+    // is then kept for every later proof.
+    expect(http.paths()).toEqual(['POST /auth/login 400', 'POST /auth/login 200', 'GET /me 200'])
 
     const key = await keyStore.load()
     expect(key?.privateKey.extractable).toBe(false)
@@ -96,6 +97,27 @@ describe('@latchkey/client with DPoP', () => {
     const owner = client(keyStore, storage)
     expect(await owner.restore()).toBe(true)
     owner.close()
+  })
+
+  it('retries with a new nonce both where the server asks with a 401 (protected route) and with a 400 (token endpoint)', async () => {
+    const { t, http, proofs, client, email } = await setup({ DPOP_NONCE_LIFETIME: '60' })
+    const c = client(memoryDpopKeyStore(), memoryStorage())
+    await c.signIn(email, PASSWORD)
+    // Two lifetimes on, the kept nonce is no longer accepted anywhere.
+    t.clock.advance(130_000)
+    http.calls.length = 0
+    proofs.length = 0
+    expect((await c.me()).email).toBe(email)
+    expect(http.paths()).toEqual(['GET /me 401', 'GET /me 200'])
+    const [stale, fresh] = proofs
+    expect(decodePart(fresh!.proof, 1).nonce).not.toBe(decodePart(stale!.proof, 1).nonce)
+
+    // The access token expires (10 min) and the nonce goes stale again: the refresh is asked with a 400.
+    t.clock.advance(11 * 60_000)
+    http.calls.length = 0
+    expect((await c.me()).email).toBe(email)
+    expect(http.paths()).toEqual(['POST /auth/refresh 400', 'POST /auth/refresh 200', 'GET /me 200'])
+    c.close()
   })
 
   it('after an expired access token it refreshes with a proof and repeats the call', async () => {
