@@ -8,7 +8,7 @@ import type { Store, User } from '../store/store.ts'
 import { hashOneTimeToken, isOneTimeTokenShaped, mintOneTimeToken } from '../tokens/one-time-token.ts'
 import { assuranceOf } from './assurance.ts'
 import type { AuditLog, RequestContext } from './audit-log.ts'
-import type { DpopBinding, MfaRequiredResponse, TokenResponse } from './auth-service.ts'
+import { checkClientId, type DpopBinding, type MfaRequiredResponse, type TokenResponse } from './auth-service.ts'
 import type { PasswordHasher } from './passwords.ts'
 import { hashRecoveryCode, newRecoveryCodes } from './recovery-codes.ts'
 import type { SecretBox } from './secret-box.ts'
@@ -34,8 +34,8 @@ export interface MfaServiceDeps {
   audit: AuditLog
   box: SecretBox
   passwords: PasswordHasher
-  /** The one way a session begins (AuthService.signIn). */
-  signIn: (user: User, assurance: ReturnType<typeof assuranceOf>, ctx: RequestContext, binding?: DpopBinding) => Promise<TokenResponse>
+  /** The one way a session begins (AuthService.signIn); `clientId`: the RFC 9068 client the session is for. */
+  signIn: (user: User, assurance: ReturnType<typeof assuranceOf>, ctx: RequestContext, binding?: DpopBinding, extras?: { clientId?: string | undefined }) => Promise<TokenResponse>
   events?: MfaEvents
 }
 
@@ -94,8 +94,12 @@ export function createMfaService(deps: MfaServiceDeps) {
       return { mfa_required: true, mfa_token: token, expires_in: config.mfa.challengeTtl, methods: [...METHODS, ...passkey] }
     },
 
-    /** POST /auth/login/mfa: the challenge and one proof; tokens of a two-factor sign-in. */
-    async completeLogin(challengeToken: string, proof: FactorProof, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
+    /**
+     * POST /auth/login/mfa: the challenge and one proof; tokens of a two-factor sign-in, for the
+     * client (RFC 9068 `client_id`) the request names — checked first, so an unknown one spends nothing.
+     */
+    async completeLogin(challengeToken: string, proof: FactorProof, ctx: RequestContext, binding?: DpopBinding, clientId?: string): Promise<TokenResponse> {
+      checkClientId(config.clientIds, clientId)
       const hash = isOneTimeTokenShaped(challengeToken) ? hashOneTimeToken(challengeToken) : null
       const challenge = hash === null ? null : await factors.findChallenge(hash)
       const now = clock.now()
@@ -122,7 +126,7 @@ export function createMfaService(deps: MfaServiceDeps) {
       if (!(await factors.consumeChallenge(hash, now))) throw new AppError('invalid_mfa_challenge', 'this MFA challenge is no longer valid: sign in again')
       await audit.record('mfa_succeeded', ctx, { userId: user.id, details: { method: result.method, ...(result.method === 'recovery_code' ? { recovery_codes_left: await factors.countRecoveryCodes(user.id) } : {}) } })
       deps.events?.succeeded?.(result.method)
-      return deps.signIn(user, assuranceOf(['pwd', 'otp'], clock, config), ctx, binding)
+      return deps.signIn(user, assuranceOf(['pwd', 'otp'], clock, config), ctx, binding, { clientId })
     },
 
     /** POST /me/mfa/totp: a new secret (replacing any unconfirmed one), its otpauth:// URI and a QR code of it. */

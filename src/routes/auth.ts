@@ -3,12 +3,10 @@ import { z } from 'zod'
 import { ClientMismatchError, type AuthService } from '../accounts/auth-service.ts'
 import { MAX_PASSWORD_BYTES, normalizeEmail } from '../accounts/password-policy.ts'
 import { AppError } from '../errors.ts'
-import { parse, requestContext } from './parse.ts'
+import { ClientId, parse, requestContext } from './parse.ts'
 import type { DpopBindingCheck } from './dpop-binding.ts'
 import { missingRefreshToken, type RefreshDelivery } from './refresh-delivery.ts'
 
-// RFC 9068 client_id: which app signs in (checked against CLIENT_IDS by the service).
-const ClientId = z.string().min(1).max(64).regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits and . _ : -').optional()
 const Credentials = z.strictObject({
   email: z.string().trim().min(3).max(320),
   password: z.string().min(1).max(MAX_PASSWORD_BYTES * 4),

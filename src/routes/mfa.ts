@@ -6,7 +6,7 @@ import { MAX_PASSWORD_BYTES } from '../accounts/password-policy.ts'
 import type { DpopBindingCheck } from './dpop-binding.ts'
 import { AppError } from '../errors.ts'
 import type { Store } from '../store/store.ts'
-import { parse, requestContext } from './parse.ts'
+import { ClientId, parse, requestContext } from './parse.ts'
 import type { RefreshDelivery } from './refresh-delivery.ts'
 
 // Apps show codes as "123 456": spaces are dropped before the six digits are checked.
@@ -15,7 +15,7 @@ const RecoveryCode = z.string().min(1).max(64)
 
 const ConfirmBody = z.strictObject({ code: TotpCode })
 const LoginMfaBody = z
-  .strictObject({ challenge: z.string().min(1).max(128), code: TotpCode.optional(), recovery_code: RecoveryCode.optional() })
+  .strictObject({ challenge: z.string().min(1).max(128), code: TotpCode.optional(), recovery_code: RecoveryCode.optional(), client_id: ClientId })
   .refine((b) => (b.code === undefined) !== (b.recovery_code === undefined), { message: 'send either code or recovery_code', path: ['code'] })
 const StepUpBody = z
   .strictObject({ password: z.string().min(1).max(MAX_PASSWORD_BYTES * 4).optional(), code: TotpCode.optional(), recovery_code: RecoveryCode.optional() })
@@ -66,7 +66,7 @@ export async function mfaSignInRoutes(app: FastifyInstance, { mfa, delivery, dpo
   app.post('/auth/login/mfa', { config: { public: true, tokenEndpoint: true, rateLimitPolicy: 'link_token' } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(LoginMfaBody, request.body)
-    const tokens = await mfa.completeLogin(body.challenge, proofOf(body)!, requestContext(request), await dpopBinding(request))
+    const tokens = await mfa.completeLogin(body.challenge, proofOf(body)!, requestContext(request), await dpopBinding(request), body.client_id)
     return delivery.deliver(reply, tokens, mode)
   })
 

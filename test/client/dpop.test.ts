@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto'
 import { createServer, type AddressInfo } from 'node:net'
-import { createLatchkeyClient, LatchkeyError, memoryDpopKeyStore, memoryStorage, type DpopKeyStore, type RefreshTokenStorage } from '@latchkey/client'
+import { createLatchkeyClient, LatchkeyError, memoryDpopKeyStore, MfaRequiredError, memoryStorage, type DpopKeyStore, type RefreshTokenStorage } from '@latchkey/client'
 import { decodeJwt } from 'jose'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createTestApp, PASSWORD, registerUser, uniqueEmail, type TestApp } from '../helpers/app.ts'
+import { userWithTotp } from '../helpers/mfa.ts'
+import { totpAt } from '../helpers/totp.ts'
 import { createManualClock, injectFetch } from './harness.ts'
 
 const BASE = 'http://latchkey.test'
@@ -194,5 +196,20 @@ describe('@latchkey/client with a clientId', () => {
     expect((err as LatchkeyError).code).toBe('validation_failed')
     c.close()
     other.close()
+  })
+
+  it('names its client at the MFA step too: the two-factor session and its refreshes carry client_id', async () => {
+    const t = await createTestApp({ env: { RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'warn', PUBLIC_URL: BASE, CLIENT_IDS: 'ios-app', DPOP_NONCE: 'true' } })
+    apps.push(t)
+    const http = injectFetch(t)
+    const user = await userWithTotp(t)
+    t.clock.advance(30_000)
+    const c = createLatchkeyClient({ baseUrl: BASE, mode: 'body', storage: memoryStorage(), fetch: http.fetch, clock: createManualClock(t, http.busy), tabs: false, dpop: true, clientId: 'ios-app' })
+    const challenge = await c.signIn(user.email, PASSWORD).catch((e: unknown) => e)
+    expect(challenge).toBeInstanceOf(MfaRequiredError)
+    const session = await c.completeMfaSignIn((challenge as MfaRequiredError).mfaToken, { code: totpAt(user.secret, t.clock.now()) })
+    expect(decodeJwt(session.accessToken)).toMatchObject({ client_id: 'ios-app', amr: ['pwd', 'otp'], cnf: { jkt: expect.any(String) } })
+    expect(decodeJwt((await c.refresh()).accessToken).client_id).toBe('ios-app')
+    c.close()
   })
 })
