@@ -180,10 +180,16 @@ export function createMfaService(deps: MfaServiceDeps) {
      * session's assurance joins what the session already had with what was proved now, at a fresh
      * auth_time; the old session ends.
      */
-    async stepUp(claims: AccessTokenClaims, input: { password?: string; proof?: FactorProof }, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
+    async stepUp(claims: AccessTokenClaims, input: { password?: string; proof?: FactorProof; clientId?: string }, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
+      checkClientId(config.clientIds, input.clientId)
       const user = await store.findUserById(claims.sub)
       const session = await store.findSession(claims.sid)
       if (!user || !session || session.revokedAt !== null) throw new AppError('session_revoked', 'this session has ended: sign in again')
+      // The new session continues the old one's client (RFC 9068 client_id); a request may repeat it, not change it.
+      const clientId = session.clientId ?? undefined
+      if (input.clientId !== undefined && input.clientId !== clientId) {
+        throw new AppError('validation_failed', 'client_id is not the client of this session', { errors: [{ field: 'client_id', message: 'is not the client this session was signed in with' }] })
+      }
       const factor = await confirmedFactor(user.id)
       if (factor && !input.proof) throw new AppError('validation_failed', 'this account has a second factor: send code or recovery_code', { errors: [{ field: 'code', message: 'required' }] })
       if (!factor && input.proof) throw new AppError('mfa_not_enabled', 'this account has no second factor: send password')
@@ -207,7 +213,7 @@ export function createMfaService(deps: MfaServiceDeps) {
         proved.push('otp')
       }
       const assurance = assuranceOf([...session.amr, ...proved], clock, config)
-      const tokens = await deps.signIn(user, assurance, ctx, binding)
+      const tokens = await deps.signIn(user, assurance, ctx, binding, { clientId })
       await store.revokeSession(session.id, 'stepped_up', clock.now())
       await audit.record('step_up_succeeded', ctx, { userId: user.id, sessionId: session.id, details: { amr: assurance.amr.join(' '), acr: assurance.acr } })
       return tokens

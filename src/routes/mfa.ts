@@ -18,7 +18,7 @@ const LoginMfaBody = z
   .strictObject({ challenge: z.string().min(1).max(128), code: TotpCode.optional(), recovery_code: RecoveryCode.optional(), client_id: ClientId })
   .refine((b) => (b.code === undefined) !== (b.recovery_code === undefined), { message: 'send either code or recovery_code', path: ['code'] })
 const StepUpBody = z
-  .strictObject({ password: z.string().min(1).max(MAX_PASSWORD_BYTES * 4).optional(), code: TotpCode.optional(), recovery_code: RecoveryCode.optional() })
+  .strictObject({ password: z.string().min(1).max(MAX_PASSWORD_BYTES * 4).optional(), code: TotpCode.optional(), recovery_code: RecoveryCode.optional(), client_id: ClientId })
   .refine((b) => !(b.code !== undefined && b.recovery_code !== undefined), { message: 'send code or recovery_code, not both', path: ['code'] })
   .refine((b) => b.password !== undefined || b.code !== undefined || b.recovery_code !== undefined, { message: 'send password, code or recovery_code', path: ['password'] })
 
@@ -74,8 +74,13 @@ export async function mfaSignInRoutes(app: FastifyInstance, { mfa, delivery, dpo
     const mode = await delivery.requestedMode(request)
     const body = parse(StepUpBody, request.body)
     const proof = proofOf(body)
-    const input = { ...(body.password === undefined ? {} : { password: body.password }), ...(proof ? { proof } : {}) }
-    const tokens = await mfa.stepUp(request.auth!, input, requestContext(request), await dpopBinding(request))
+    const input = { ...(body.password === undefined ? {} : { password: body.password }), ...(proof ? { proof } : {}), ...(body.client_id === undefined ? {} : { clientId: body.client_id }) }
+    // A protected route: a DPoP-bound token came with a proof of its key, checked (and spent) by the
+    // authentication hook; the new session stays bound to that key. Checking the proof again here
+    // would refuse it as a replay. A bearer token may still come with a proof that binds the new session.
+    const jkt = request.auth!.cnf?.jkt
+    const binding = jkt === undefined ? await dpopBinding(request) : { jkt }
+    const tokens = await mfa.stepUp(request.auth!, input, requestContext(request), binding)
     return delivery.deliver(reply, tokens, mode)
   })
 }

@@ -210,6 +210,13 @@ describe('@latchkey/client with a clientId', () => {
     const session = await c.completeMfaSignIn((challenge as MfaRequiredError).mfaToken, { code: totpAt(user.secret, t.clock.now()) })
     expect(decodeJwt(session.accessToken)).toMatchObject({ client_id: 'ios-app', amr: ['pwd', 'otp'], cnf: { jkt: expect.any(String) } })
     expect(decodeJwt((await c.refresh()).accessToken).client_id).toBe('ios-app')
+    // Step-up presents the DPoP-bound token with a proof for it (ath) and keeps client and key.
+    t.clock.advance(30_000)
+    const before = decodeJwt(c.session!.accessToken)
+    const stepped = await c.stepUp({ code: totpAt(user.secret, t.clock.now()) })
+    expect(decodeJwt(stepped.accessToken)).toMatchObject({ client_id: 'ios-app', cnf: before.cnf, amr: ['pwd', 'otp'] })
+    expect(decodeJwt(stepped.accessToken).sid).not.toBe(before.sid)
+    expect((await c.me()).email).toBe(user.email)
     c.close()
   })
 })

@@ -188,6 +188,25 @@ describe('client_id on the MFA and passkey sign-ins (CLIENT_IDS=web-app,ios-app)
     expect(clientIdOf(retry)).toBe('ios-app')
   })
 
+  it('a step-up continues the session\'s client; naming another is a 400', async () => {
+    const { email } = await registerUser(t)
+    const signedIn = await post('/auth/login', { email, password: PASSWORD, client_id: 'ios-app' })
+    const token = signedIn.json().access_token as string
+    const other = await post('/auth/step-up', { password: PASSWORD, client_id: 'web-app' }, bearer(token))
+    expect(other.statusCode).toBe(400)
+    expect(other.json()).toMatchObject({ code: 'validation_failed', errors: [{ field: 'client_id', message: 'is not the client this session was signed in with' }] })
+    const unknown = await post('/auth/step-up', { password: PASSWORD, client_id: 'android-app' }, bearer(token))
+    expect(unknown.json().errors).toEqual([{ field: 'client_id', message: 'is not one of the configured CLIENT_IDS' }])
+    // Named again, or not at all: the new session keeps ios-app.
+    const named = await post('/auth/step-up', { password: PASSWORD, client_id: 'ios-app' }, bearer(token))
+    expect(named.statusCode, named.body).toBe(200)
+    expect(clientIdOf(named)).toBe('ios-app')
+    const unnamed = await post('/auth/step-up', { password: PASSWORD }, bearer(named.json().access_token))
+    expect(unnamed.statusCode, unnamed.body).toBe(200)
+    expect(clientIdOf(unnamed)).toBe('ios-app')
+    await expectRefreshKeeps(unnamed, 'ios-app')
+  })
+
   it('a passkey as the second factor carries the client too', async () => {
     const user = await userWithTotp(t)
     const passkey = await addPasskey(user.access_token)

@@ -164,6 +164,51 @@ describe('DPoP refusals at the token endpoints (DPOP=allowed)', () => {
   })
 })
 
+/** POST /auth/step-up issues tokens, but presents an access token: a protected route, whose proof goes with that token. */
+async function boundStepUp(t: TestApp, client: DpopClient) {
+  const email = uniqueEmail()
+  const signUp = (nonce?: string) => post(t, '/auth/register', { email, password: PASSWORD }, proofFor(t, client, '/auth/register', nonce === undefined ? {} : { nonce }))
+  let res = await signUp()
+  if (res.statusCode === 400) res = await signUp(res.headers['dpop-nonce'] as string)
+  expectBoundTo(res, client)
+  const token = res.json().access_token as string
+  return {
+    token,
+    send: (proof: string) => t.inject({ method: 'POST', url: '/auth/step-up', payload: { password: PASSWORD }, headers: { authorization: `DPoP ${token}`, dpop: proof } }),
+  }
+}
+
+function expectResourceRefusal(res: Response, code: 'invalid_dpop_proof' | 'use_dpop_nonce'): void {
+  expect(res.statusCode, res.body).toBe(401)
+  expect(res.json().code).toBe(code)
+  expect(res.headers['www-authenticate']).toBe(`Bearer realm="latchkey", DPoP realm="latchkey", error="${code}", error_description="${res.json().detail}", algs="RS256 PS256 ES256 EdDSA"`)
+}
+
+describe('POST /auth/step-up with a DPoP-bound token', () => {
+  let t: TestApp
+  beforeAll(async () => {
+    t = await createTestApp({ env: ENV })
+  })
+  afterAll(() => t.close())
+
+  it('one proof, for the access token, checked once: the new session is bound to the same key', async () => {
+    const client = createDpopClient()
+    const stepUp = await boundStepUp(t, client)
+    const res = await stepUp.send(proofFor(t, client, '/auth/step-up', { accessToken: stepUp.token }))
+    expectBoundTo(res, client)
+    expect(decodeJwt(res.json().access_token as string).sid).not.toBe(decodeJwt(stepUp.token).sid)
+  })
+
+  it('a bad proof is a protected route\'s 401 with the DPoP challenge', async () => {
+    const client = createDpopClient()
+    const stepUp = await boundStepUp(t, client)
+    expectResourceRefusal(await stepUp.send(proofFor(t, client, '/auth/elsewhere', { accessToken: stepUp.token })), 'invalid_dpop_proof')
+    // Without ath (a proof as for a token endpoint) too.
+    expectResourceRefusal(await stepUp.send(proofFor(t, client, '/auth/step-up')), 'invalid_dpop_proof')
+    expectResourceRefusal(await stepUp.send(proofFor(t, createDpopClient(), '/auth/step-up', { accessToken: stepUp.token })), 'invalid_dpop_proof')
+  })
+})
+
 describe('DPoP refusals at the token endpoints (DPOP=required)', () => {
   let t: TestApp
   beforeAll(async () => {
@@ -204,6 +249,15 @@ describe('DPoP server nonces at the token endpoints (DPOP_NONCE=true)', () => {
       expect(madeUp.headers['dpop-nonce']).toBe(nonce)
       expectBoundTo(await request.send(proofFor(t, client, request.path, { nonce })), client)
     })
+  })
+
+  it('POST /auth/step-up asks for the nonce as a protected route: 401 with the challenge and DPoP-Nonce', async () => {
+    const client = createDpopClient()
+    const stepUp = await boundStepUp(t, client)
+    const first = await stepUp.send(proofFor(t, client, '/auth/step-up', { accessToken: stepUp.token }))
+    expectResourceRefusal(first, 'use_dpop_nonce')
+    const nonce = first.headers['dpop-nonce'] as string
+    expectBoundTo(await stepUp.send(proofFor(t, client, '/auth/step-up', { accessToken: stepUp.token, nonce })), client)
   })
 
   it('a protected route keeps the 401 use_dpop_nonce with the challenge and DPoP-Nonce', async () => {
