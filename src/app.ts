@@ -205,7 +205,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Each needs the other: a two-factor sign-in ends in auth.signIn, called only once both exist.
   const mfa: MfaService = createMfaService({
     config, store, clock, audit, box: createSecretBox(dataKeys), passwords,
-    signIn: (user, assurance, ctx, binding) => auth.signIn(user, assurance, ctx, binding),
+    signIn: (user, assurance, ctx, binding, extras) => auth.signIn(user, assurance, ctx, binding, extras),
     ...(metrics
       ? {
           events: {
@@ -301,7 +301,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     store,
     clock,
     audit,
-    signIn: (user, amr, ctx, binding) => auth.signIn(user, assuranceOf(amr, clock, config), ctx, binding),
+    signIn: (user, amr, ctx, binding, clientId) => auth.signIn(user, assuranceOf(amr, clock, config), ctx, binding, { clientId }),
     ...(deps.passkeyDecoyKey ? { decoyKey: deps.passkeyDecoyKey } : {}),
     ...(metrics ? { onCeremony: (ceremony: string, outcome: string) => metrics.passkeyCeremonies.inc({ ceremony, outcome }) } : {}),
   })

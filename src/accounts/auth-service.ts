@@ -93,15 +93,20 @@ export interface AuthServiceDeps {
 
 export type AuthService = ReturnType<typeof createAuthService>
 
+/**
+ * A `client_id` named by a request: one of CLIENT_IDS, or the request is refused before anything
+ * else — before a password is checked, a code or passkey challenge spent.
+ */
+export function checkClientId(clientIds: readonly string[], clientId: string | undefined): string | undefined {
+  if (clientId === undefined || clientIds.includes(clientId)) return clientId
+  throw new AppError('validation_failed', 'client_id is not a client this server knows', { errors: [{ field: 'client_id', message: 'is not one of the configured CLIENT_IDS' }] })
+}
+
 /** Sign-up, sign-in and the refresh-session lifecycle; routes only parse and reply. */
 export function createAuthService(deps: AuthServiceDeps) {
   const { config, store, clock, passwords, audit, verification } = deps
 
-  /** A `client_id` named by a request: one of CLIENT_IDS, or the request is refused before anything else. */
-  function knownClient(clientId: string | undefined): string | undefined {
-    if (clientId === undefined || config.clientIds.includes(clientId)) return clientId
-    throw new AppError('validation_failed', 'client_id is not a client this server knows', { errors: [{ field: 'client_id', message: 'is not one of the configured CLIENT_IDS' }] })
-  }
+  const knownClient = (clientId: string | undefined) => checkClientId(config.clientIds, clientId)
 
   /** What a session's tokens carry about its sign-in (and its client): recorded at sign-in, copied by every refresh. */
   type SessionAssurance = Pick<Session, 'id' | 'amr' | 'acr' | 'authTime'> & { clientId?: string | null | undefined }

@@ -8,7 +8,7 @@ import type { Store, User } from '../store/store.ts'
 import { hashOneTimeToken, isOneTimeTokenShaped, mintOneTimeToken } from '../tokens/one-time-token.ts'
 import { assuranceOf } from './assurance.ts'
 import type { AuditLog, RequestContext } from './audit-log.ts'
-import type { DpopBinding, MfaRequiredResponse, TokenResponse } from './auth-service.ts'
+import { checkClientId, type DpopBinding, type MfaRequiredResponse, type TokenResponse } from './auth-service.ts'
 import type { PasswordHasher } from './passwords.ts'
 import { hashRecoveryCode, newRecoveryCodes } from './recovery-codes.ts'
 import type { SecretBox } from './secret-box.ts'
@@ -38,8 +38,8 @@ export interface MfaServiceDeps {
   audit: AuditLog
   box: SecretBox
   passwords: PasswordHasher
-  /** The one way a session begins (AuthService.signIn). */
-  signIn: (user: User, assurance: ReturnType<typeof assuranceOf>, ctx: RequestContext, binding?: DpopBinding) => Promise<TokenResponse>
+  /** The one way a session begins (AuthService.signIn); `clientId`: the RFC 9068 client the session is for. */
+  signIn: (user: User, assurance: ReturnType<typeof assuranceOf>, ctx: RequestContext, binding?: DpopBinding, extras?: { clientId?: string | undefined }) => Promise<TokenResponse>
   events?: MfaEvents
 }
 
@@ -130,8 +130,12 @@ export function createMfaService(deps: MfaServiceDeps) {
       return { mfa_required: true, mfa_token: token, expires_in: config.mfa.challengeTtl, methods: [...METHODS, ...passkey] }
     },
 
-    /** POST /auth/login/mfa: the challenge and one proof; tokens of a two-factor sign-in. */
-    async completeLogin(challengeToken: string, proof: FactorProof, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
+    /**
+     * POST /auth/login/mfa: the challenge and one proof; tokens of a two-factor sign-in, for the
+     * client (RFC 9068 `client_id`) the request names — checked first, so an unknown one spends nothing.
+     */
+    async completeLogin(challengeToken: string, proof: FactorProof, ctx: RequestContext, binding?: DpopBinding, clientId?: string): Promise<TokenResponse> {
+      checkClientId(config.clientIds, clientId)
       const hash = isOneTimeTokenShaped(challengeToken) ? hashOneTimeToken(challengeToken) : null
       const challenge = hash === null ? null : await factors.findChallenge(hash)
       const now = clock.now()
@@ -164,7 +168,7 @@ export function createMfaService(deps: MfaServiceDeps) {
       if (!(await factors.consumeChallenge(hash, now))) throw new AppError('invalid_mfa_challenge', 'this MFA challenge is no longer valid: sign in again')
       await audit.record('mfa_succeeded', ctx, { userId: user.id, details: { method: result.method, ...(result.method === 'recovery_code' ? { recovery_codes_left: await factors.countRecoveryCodes(user.id) } : {}) } })
       deps.events?.succeeded?.(result.method)
-      return deps.signIn(user, assuranceOf(['pwd', 'otp'], clock, config), ctx, binding)
+      return deps.signIn(user, assuranceOf(['pwd', 'otp'], clock, config), ctx, binding, { clientId })
     },
 
     /** POST /me/mfa/totp: a new secret (replacing any unconfirmed one), its otpauth:// URI and a QR code of it. */
@@ -218,10 +222,16 @@ export function createMfaService(deps: MfaServiceDeps) {
      * session's assurance joins what the session already had with what was proved now, at a fresh
      * auth_time; the old session ends.
      */
-    async stepUp(claims: AccessTokenClaims, input: { password?: string; proof?: FactorProof }, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
+    async stepUp(claims: AccessTokenClaims, input: { password?: string; proof?: FactorProof; clientId?: string }, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
+      checkClientId(config.clientIds, input.clientId)
       const user = await store.findUserById(claims.sub)
       const session = await store.findSession(claims.sid)
       if (!user || !session || session.revokedAt !== null) throw new AppError('session_revoked', 'this session has ended: sign in again')
+      // The new session continues the old one's client (RFC 9068 client_id); a request may repeat it, not change it.
+      const clientId = session.clientId ?? undefined
+      if (input.clientId !== undefined && input.clientId !== clientId) {
+        throw new AppError('validation_failed', 'client_id is not the client of this session', { errors: [{ field: 'client_id', message: 'is not the client this session was signed in with' }] })
+      }
       const factor = await confirmedFactor(user.id)
       if (factor && !input.proof) throw new AppError('validation_failed', 'this account has a second factor: send code or recovery_code', { errors: [{ field: 'code', message: 'required' }] })
       if (!factor && input.proof) throw new AppError('mfa_not_enabled', 'this account has no second factor: send password')
@@ -249,7 +259,7 @@ export function createMfaService(deps: MfaServiceDeps) {
         proved.push('otp')
       }
       const assurance = assuranceOf([...session.amr, ...proved], clock, config)
-      const tokens = await deps.signIn(user, assurance, ctx, binding)
+      const tokens = await deps.signIn(user, assurance, ctx, binding, { clientId })
       await store.revokeSession(session.id, 'stepped_up', clock.now())
       await audit.record('step_up_succeeded', ctx, { userId: user.id, sessionId: session.id, details: { amr: assurance.amr.join(' '), acr: assurance.acr } })
       return tokens

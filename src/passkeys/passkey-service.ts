@@ -8,7 +8,7 @@ import {
   type PublicKeyCredentialRequestOptionsJSON,
 } from '@simplewebauthn/server'
 import type { AuditLog, RequestContext } from '../accounts/audit-log.ts'
-import type { DpopBinding, TokenResponse } from '../accounts/auth-service.ts'
+import { checkClientId, type DpopBinding, type TokenResponse } from '../accounts/auth-service.ts'
 import { normalizeEmail } from '../accounts/password-policy.ts'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
@@ -37,7 +37,7 @@ const PRUNE_EVERY = 100
  * Starts the session once a passkey proved who the user is; `amr` are the RFC 8176 methods it
  * satisfied (AuthService.signIn turns them into the session's assurance).
  */
-export type PasskeySignIn = (user: User, amr: string[], ctx: RequestContext, binding?: DpopBinding) => Promise<TokenResponse>
+export type PasskeySignIn = (user: User, amr: string[], ctx: RequestContext, binding?: DpopBinding, clientId?: string) => Promise<TokenResponse>
 
 export interface PasskeyServiceDeps {
   config: Config
@@ -204,11 +204,15 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
       })
     },
 
-    /** Verifies an assertion and signs its owner in. */
-    async authenticate(response: AuthenticationResponse, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
+    /**
+     * Verifies an assertion and signs its owner in, for the client (RFC 9068 `client_id`) the request
+     * names — checked first, so an unknown one spends no challenge.
+     */
+    async authenticate(response: AuthenticationResponse, ctx: RequestContext, binding?: DpopBinding, clientId?: string): Promise<TokenResponse> {
+      checkClientId(config.clientIds, clientId)
       return counted('login', async () => {
         const { user, userVerified, passkey } = await verifyAssertion(response, ctx)
-        return deps.signIn(user, passkeyAmr(passkey, userVerified), ctx, binding)
+        return deps.signIn(user, passkeyAmr(passkey, userVerified), ctx, binding, clientId)
       })
     },
 
@@ -217,7 +221,8 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
      * of the account the challenge names; a failure counts toward the challenge's lock like a wrong
      * code. Success spends the challenge and signs in with the password's and the passkey's methods.
      */
-    async completeMfa(mfaToken: string, response: AuthenticationResponse, ctx: RequestContext, binding?: DpopBinding): Promise<TokenResponse> {
+    async completeMfa(mfaToken: string, response: AuthenticationResponse, ctx: RequestContext, binding?: DpopBinding, clientId?: string): Promise<TokenResponse> {
+      checkClientId(config.clientIds, clientId)
       return counted('login', async () => {
         const { hash, userId } = await openMfaChallenge(mfaToken)
         let verified
@@ -236,7 +241,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
         }
         if (!(await store.factors.consumeChallenge(hash, clock.now()))) throw new AppError('invalid_mfa_challenge', 'this MFA challenge is no longer valid: sign in again')
         await audit.record('mfa_succeeded', ctx, { userId, details: { method: 'passkey' } })
-        return deps.signIn(verified.user, ['pwd', ...passkeyAmr(verified.passkey, verified.userVerified)], ctx, binding)
+        return deps.signIn(verified.user, ['pwd', ...passkeyAmr(verified.passkey, verified.userVerified)], ctx, binding, clientId)
       })
     },
 

@@ -3,12 +3,10 @@ import { z } from 'zod'
 import { ClientMismatchError, type AuthService } from '../accounts/auth-service.ts'
 import { MAX_PASSWORD_BYTES, normalizeEmail } from '../accounts/password-policy.ts'
 import { AppError } from '../errors.ts'
-import { parse, requestContext } from './parse.ts'
+import { ClientId, parse, requestContext } from './parse.ts'
 import type { DpopBindingCheck } from './dpop-binding.ts'
 import { missingRefreshToken, type RefreshDelivery } from './refresh-delivery.ts'
 
-// RFC 9068 client_id: which app signs in (checked against CLIENT_IDS by the service).
-const ClientId = z.string().min(1).max(64).regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits and . _ : -').optional()
 const Credentials = z.strictObject({
   email: z.string().trim().min(3).max(320),
   password: z.string().min(1).max(MAX_PASSWORD_BYTES * 4),
@@ -30,8 +28,10 @@ export interface AuthRoutesOptions {
 /** POST /auth/register, /auth/login, /auth/refresh, /auth/logout — public, thin: parse → call → reply. */
 export async function authRoutes(app: FastifyInstance, { auth, delivery, dpopBinding }: AuthRoutesOptions) {
   const config = { public: true } as const
+  // RFC 9449 §5: a refused DPoP proof at these is a 400, not a resource's 401 challenge.
+  const tokenEndpoint = { ...config, tokenEndpoint: true } as const
 
-  app.post('/auth/register', { config: { ...config, rateLimitPolicy: 'register' } }, async (request, reply) => {
+  app.post('/auth/register', { config: { ...tokenEndpoint, rateLimitPolicy: 'register' } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(RegisterBody, request.body)
     const result = await auth.register(body.email, body.password, requestContext(request), await dpopBinding(request), body.client_id)
@@ -39,7 +39,7 @@ export async function authRoutes(app: FastifyInstance, { auth, delivery, dpopBin
     return reply.code(201).send(delivery.deliver(reply, result.tokens, mode))
   })
 
-  app.post('/auth/login', { config: { ...config, rateLimitPolicy: 'login' } }, async (request, reply) => {
+  app.post('/auth/login', { config: { ...tokenEndpoint, rateLimitPolicy: 'login' } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(Credentials, request.body)
     const result = await auth.login(body.email, body.password, requestContext(request), await dpopBinding(request), body.client_id)
@@ -48,7 +48,7 @@ export async function authRoutes(app: FastifyInstance, { auth, delivery, dpopBin
     return delivery.deliver(reply, result, mode)
   })
 
-  app.post('/auth/refresh', { config: { ...config, rateLimitPolicy: 'refresh' } }, async (request, reply) => {
+  app.post('/auth/refresh', { config: { ...tokenEndpoint, rateLimitPolicy: 'refresh' } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(RefreshBody, request.body)
     const token = await delivery.presentedToken(request, body.refresh_token, mode)

@@ -6,7 +6,7 @@ import { MAX_PASSWORD_BYTES } from '../accounts/password-policy.ts'
 import type { DpopBindingCheck } from './dpop-binding.ts'
 import { AppError } from '../errors.ts'
 import type { Store } from '../store/store.ts'
-import { parse, requestContext } from './parse.ts'
+import { ClientId, parse, requestContext } from './parse.ts'
 import type { RefreshDelivery } from './refresh-delivery.ts'
 
 // Apps show codes as "123 456": spaces are dropped before the six digits are checked.
@@ -15,10 +15,10 @@ const RecoveryCode = z.string().min(1).max(64)
 
 const ConfirmBody = z.strictObject({ code: TotpCode })
 const LoginMfaBody = z
-  .strictObject({ challenge: z.string().min(1).max(128), code: TotpCode.optional(), recovery_code: RecoveryCode.optional() })
+  .strictObject({ challenge: z.string().min(1).max(128), code: TotpCode.optional(), recovery_code: RecoveryCode.optional(), client_id: ClientId })
   .refine((b) => (b.code === undefined) !== (b.recovery_code === undefined), { message: 'send either code or recovery_code', path: ['code'] })
 const StepUpBody = z
-  .strictObject({ password: z.string().min(1).max(MAX_PASSWORD_BYTES * 4).optional(), code: TotpCode.optional(), recovery_code: RecoveryCode.optional() })
+  .strictObject({ password: z.string().min(1).max(MAX_PASSWORD_BYTES * 4).optional(), code: TotpCode.optional(), recovery_code: RecoveryCode.optional(), client_id: ClientId })
   .refine((b) => !(b.code !== undefined && b.recovery_code !== undefined), { message: 'send code or recovery_code, not both', path: ['code'] })
   .refine((b) => b.password !== undefined || b.code !== undefined || b.recovery_code !== undefined, { message: 'send password, code or recovery_code', path: ['password'] })
 
@@ -63,10 +63,10 @@ export interface MfaSignInRoutesOptions {
 
 /** POST /auth/login/mfa and POST /auth/step-up: they issue tokens, so they live beside the other sign-in routes (cookie mode, DPoP). */
 export async function mfaSignInRoutes(app: FastifyInstance, { mfa, delivery, dpopBinding }: MfaSignInRoutesOptions) {
-  app.post('/auth/login/mfa', { config: { public: true, rateLimitPolicy: 'link_token' } }, async (request, reply) => {
+  app.post('/auth/login/mfa', { config: { public: true, tokenEndpoint: true, rateLimitPolicy: 'link_token' } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(LoginMfaBody, request.body)
-    const tokens = await mfa.completeLogin(body.challenge, proofOf(body)!, requestContext(request), await dpopBinding(request))
+    const tokens = await mfa.completeLogin(body.challenge, proofOf(body)!, requestContext(request), await dpopBinding(request), body.client_id)
     return delivery.deliver(reply, tokens, mode)
   })
 
@@ -74,8 +74,13 @@ export async function mfaSignInRoutes(app: FastifyInstance, { mfa, delivery, dpo
     const mode = await delivery.requestedMode(request)
     const body = parse(StepUpBody, request.body)
     const proof = proofOf(body)
-    const input = { ...(body.password === undefined ? {} : { password: body.password }), ...(proof ? { proof } : {}) }
-    const tokens = await mfa.stepUp(request.auth!, input, requestContext(request), await dpopBinding(request))
+    const input = { ...(body.password === undefined ? {} : { password: body.password }), ...(proof ? { proof } : {}), ...(body.client_id === undefined ? {} : { clientId: body.client_id }) }
+    // A protected route: a DPoP-bound token came with a proof of its key, checked (and spent) by the
+    // authentication hook; the new session stays bound to that key. Checking the proof again here
+    // would refuse it as a replay. A bearer token may still come with a proof that binds the new session.
+    const jkt = request.auth!.cnf?.jkt
+    const binding = jkt === undefined ? await dpopBinding(request) : { jkt }
+    const tokens = await mfa.stepUp(request.auth!, input, requestContext(request), binding)
     return delivery.deliver(reply, tokens, mode)
   })
 }

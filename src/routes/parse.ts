@@ -1,5 +1,8 @@
-import type { z } from 'zod'
+import { z } from 'zod'
 import { AppError } from '../errors.ts'
+
+/** RFC 9068 client_id: which app signs in (checked against CLIENT_IDS by the services). */
+export const ClientId = z.string().min(1).max(64).regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits and . _ : -').optional()
 
 /** Validates input with a zod schema; failures are a 400 that lists each offending field. */
 export function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {

@@ -7,13 +7,13 @@ import type { PasskeyService } from '../passkeys/passkey-service.ts'
 import type { Passkey } from '../store/passkeys.ts'
 import type { Store } from '../store/store.ts'
 import type { DpopBindingCheck } from './dpop-binding.ts'
-import { parse, requestContext } from './parse.ts'
+import { ClientId, parse, requestContext } from './parse.ts'
 import type { RefreshDelivery } from './refresh-delivery.ts'
 
 const PasskeyName = z.string().trim().min(1, { message: 'must not be empty' }).max(64, { message: 'must be at most 64 characters' })
 const MfaToken = z.string().min(1).max(128)
 const LoginOptionsBody = z.strictObject({ email: z.string().trim().min(3).max(320).optional(), mfa_token: MfaToken.optional() })
-const LoginVerifyBody = z.strictObject({ response: AuthenticationResponseSchema, mfa_token: MfaToken.optional() })
+const LoginVerifyBody = z.strictObject({ response: AuthenticationResponseSchema, mfa_token: MfaToken.optional(), client_id: ClientId })
 const RegisterOptionsBody = z.strictObject({})
 const RegisterVerifyBody = z.strictObject({ response: RegistrationResponseSchema, name: PasskeyName.optional() })
 const RenameBody = z.strictObject({ name: PasskeyName })
@@ -49,13 +49,13 @@ export async function passkeyAuthRoutes(app: FastifyInstance, { passkeys, delive
     return passkeys.authenticationOptions(body.email, body.mfa_token)
   })
 
-  app.post('/auth/passkeys/login/verify', { config }, async (request, reply) => {
+  app.post('/auth/passkeys/login/verify', { config: { ...config, tokenEndpoint: true } }, async (request, reply) => {
     const mode = await delivery.requestedMode(request)
     const body = parse(LoginVerifyBody, request.body)
     const binding = await dpopBinding(request)
     const tokens = body.mfa_token === undefined
-      ? await passkeys.authenticate(body.response, requestContext(request), binding)
-      : await passkeys.completeMfa(body.mfa_token, body.response, requestContext(request), binding)
+      ? await passkeys.authenticate(body.response, requestContext(request), binding, body.client_id)
+      : await passkeys.completeMfa(body.mfa_token, body.response, requestContext(request), binding, body.client_id)
     return delivery.deliver(reply, tokens, mode)
   })
 }

@@ -14,12 +14,16 @@ const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 15_000 
  * The example SPA with its DPoP switch on, in Chromium, against Latchkey with DPOP=required and server
  * nonces: a Bearer client could not sign in at all, so every success here went through DPoP.
  */
+/** Seconds each server nonce is current; the server's clock runs `skew.ms` ahead when a test moves it. */
+const NONCE_LIFETIME = 30
+const skew = { ms: 0 }
+
 describeBrowser('the example SPA with DPoP in Chromium', { timeout: 90_000 }, () => {
   let stack: SpaStack
   let browser: Browser
 
   beforeAll(async () => {
-    stack = await startSpaStack({ env: { DPOP: 'required', DPOP_NONCE: 'true' } })
+    stack = await startSpaStack({ env: { DPOP: 'required', DPOP_NONCE: 'true', DPOP_NONCE_LIFETIME: String(NONCE_LIFETIME) }, clock: { now: () => Date.now() + skew.ms } })
     browser = await launchChromium()
   })
   afterAll(async () => {
@@ -55,8 +59,9 @@ describeBrowser('the example SPA with DPoP in Chromium', { timeout: 90_000 }, ()
     await page.waitForSelector('body[data-state="signed-in"]')
     await poll(() => page.textContent('#me-email')).toBe(email)
     expect(await page.textContent('#token-type')).toBe('DPoP')
-    // The first proof had no server nonce; the client retried with the one the 401 carried.
-    expect(calls('/auth/register')).toEqual(['POST 401', 'POST 201'])
+    // The first proof had no server nonce; the client retried with the one the answer carried: a 400
+    // at a token endpoint (RFC 9449 §8).
+    expect(calls('/auth/register')).toEqual(['POST 400', 'POST 201'])
     // (The page loads the profile after sign-up and on the signed_in event: once or twice.)
     expect(calls('/me').length).toBeGreaterThan(0)
     expect(new Set(calls('/me'))).toEqual(new Set(['GET 200']))
@@ -80,13 +85,23 @@ describeBrowser('the example SPA with DPoP in Chromium', { timeout: 90_000 }, ()
     await page.reload()
     await page.waitForSelector('body[data-state="signed-in"]')
     await poll(() => page.textContent('#me-email')).toBe(email)
-    // The new page has no server nonce yet: one use_dpop_nonce answer (which leaves the cookie), then the refresh.
-    expect(calls('/auth/refresh')).toEqual(['POST 401', 'POST 200'])
+    // The new page has no server nonce yet: one use_dpop_nonce answer (a 400, which leaves the cookie), then the refresh.
+    expect(calls('/auth/refresh')).toEqual(['POST 400', 'POST 200'])
     const before = calls('/me').length
     expect(new Set(calls('/me'))).toEqual(new Set(['GET 200']))
     await page.click('#reload-me')
     await poll(() => calls('/me').length).toBe(before + 1)
     expect(new Set(calls('/me'))).toEqual(new Set(['GET 200']))
+    expect(await page.textContent('#error')).toBe('')
+
+    // Two nonce lifetimes later (server and page clocks moved together), the kept nonce is stale: the
+    // protected route asks for a new one with a 401 and its challenge, and the client retries.
+    stack.seen.length = 0
+    skew.ms = 2 * NONCE_LIFETIME * 1000 + 5000
+    await page.clock.setSystemTime(Date.now() + skew.ms)
+    await page.click('#reload-me')
+    await poll(() => calls('/me')).toEqual(['GET 401', 'GET 200'])
+    expect(stack.seen.find((r) => r.path === '/me' && r.status === 401)?.code).toBe('use_dpop_nonce')
     expect(await page.textContent('#error')).toBe('')
 
     await page.click('#sign-out')

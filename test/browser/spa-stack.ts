@@ -21,7 +21,8 @@ export interface SpaStack {
   spaUrl: string
   apiUrl: string
   /** Every request Latchkey answered, in order. */
-  seen: Array<{ method: string; path: string; status: number }>
+  /** Every request answered: the problem `code` of a refusal too. */
+  seen: Array<{ method: string; path: string; status: number; code: string | null }>
   /** The most POST /auth/refresh requests that were ever in Latchkey at once. */
   maxRefreshesInFlight(): number
   audit(type: AuditEvent['type']): Promise<AuditEvent[]>
@@ -71,7 +72,7 @@ export async function startSpaStack(options: { env?: Record<string, string>; mai
   })
   app.addHook('onResponse', async (request, reply) => {
     if (isRefresh(request)) inFlight--
-    seen.push({ method: request.method, path: request.url.split('?')[0] ?? '', status: reply.statusCode })
+    seen.push({ method: request.method, path: request.url.split('?')[0] ?? '', status: reply.statusCode, code: reply.problemCode })
   })
   await app.listen({ host: '127.0.0.1', port: apiPort })
 

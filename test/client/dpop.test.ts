@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto'
 import { createServer, type AddressInfo } from 'node:net'
-import { createLatchkeyClient, LatchkeyError, memoryDpopKeyStore, memoryStorage, type DpopKeyStore, type RefreshTokenStorage } from '@latchkey/client'
+import { createLatchkeyClient, LatchkeyError, memoryDpopKeyStore, MfaRequiredError, memoryStorage, type DpopKeyStore, type RefreshTokenStorage } from '@latchkey/client'
 import { decodeJwt } from 'jose'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createTestApp, PASSWORD, registerUser, uniqueEmail, type TestApp } from '../helpers/app.ts'
+import { userWithTotp } from '../helpers/mfa.ts'
+import { totpAt } from '../helpers/totp.ts'
 import { createManualClock, injectFetch } from './harness.ts'
 
 const BASE = 'http://latchkey.test'
@@ -49,8 +51,9 @@ describe('@latchkey/client with DPoP', () => {
     const session = await c.signIn(email, PASSWORD)
     expect(session.tokenType).toBe('DPoP')
     expect((await c.me()).email).toBe(email)
-    // One use_dpop_nonce answer at sign-in; the nonce is then kept for every later proof.
-    expect(http.paths()).toEqual(['POST /auth/login 401', 'POST /auth/login 200', 'GET /me 200'])
+    // One use_dpop_nonce answer at sign-in (a 400 there: a token endpoint, RFC 9449 §8); the nonce
+    // is then kept for every later proof.
+    expect(http.paths()).toEqual(['POST /auth/login 400', 'POST /auth/login 200', 'GET /me 200'])
 
     const key = await keyStore.load()
     expect(key?.privateKey.extractable).toBe(false)
@@ -96,6 +99,27 @@ describe('@latchkey/client with DPoP', () => {
     const owner = client(keyStore, storage)
     expect(await owner.restore()).toBe(true)
     owner.close()
+  })
+
+  it('retries with a new nonce both where the server asks with a 401 (protected route) and with a 400 (token endpoint)', async () => {
+    const { t, http, proofs, client, email } = await setup({ DPOP_NONCE_LIFETIME: '60' })
+    const c = client(memoryDpopKeyStore(), memoryStorage())
+    await c.signIn(email, PASSWORD)
+    // Two lifetimes on, the kept nonce is no longer accepted anywhere.
+    t.clock.advance(130_000)
+    http.calls.length = 0
+    proofs.length = 0
+    expect((await c.me()).email).toBe(email)
+    expect(http.paths()).toEqual(['GET /me 401', 'GET /me 200'])
+    const [stale, fresh] = proofs
+    expect(decodePart(fresh!.proof, 1).nonce).not.toBe(decodePart(stale!.proof, 1).nonce)
+
+    // The access token expires (10 min) and the nonce goes stale again: the refresh is asked with a 400.
+    t.clock.advance(11 * 60_000)
+    http.calls.length = 0
+    expect((await c.me()).email).toBe(email)
+    expect(http.paths()).toEqual(['POST /auth/refresh 400', 'POST /auth/refresh 200', 'GET /me 200'])
+    c.close()
   })
 
   it('after an expired access token it refreshes with a proof and repeats the call', async () => {
@@ -172,5 +196,27 @@ describe('@latchkey/client with a clientId', () => {
     expect((err as LatchkeyError).code).toBe('validation_failed')
     c.close()
     other.close()
+  })
+
+  it('names its client at the MFA step too: the two-factor session and its refreshes carry client_id', async () => {
+    const t = await createTestApp({ env: { RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'warn', PUBLIC_URL: BASE, CLIENT_IDS: 'ios-app', DPOP_NONCE: 'true' } })
+    apps.push(t)
+    const http = injectFetch(t)
+    const user = await userWithTotp(t)
+    t.clock.advance(30_000)
+    const c = createLatchkeyClient({ baseUrl: BASE, mode: 'body', storage: memoryStorage(), fetch: http.fetch, clock: createManualClock(t, http.busy), tabs: false, dpop: true, clientId: 'ios-app' })
+    const challenge = await c.signIn(user.email, PASSWORD).catch((e: unknown) => e)
+    expect(challenge).toBeInstanceOf(MfaRequiredError)
+    const session = await c.completeMfaSignIn((challenge as MfaRequiredError).mfaToken, { code: totpAt(user.secret, t.clock.now()) })
+    expect(decodeJwt(session.accessToken)).toMatchObject({ client_id: 'ios-app', amr: ['pwd', 'otp'], cnf: { jkt: expect.any(String) } })
+    expect(decodeJwt((await c.refresh()).accessToken).client_id).toBe('ios-app')
+    // Step-up presents the DPoP-bound token with a proof for it (ath) and keeps client and key.
+    t.clock.advance(30_000)
+    const before = decodeJwt(c.session!.accessToken)
+    const stepped = await c.stepUp({ code: totpAt(user.secret, t.clock.now()) })
+    expect(decodeJwt(stepped.accessToken)).toMatchObject({ client_id: 'ios-app', cnf: before.cnf, amr: ['pwd', 'otp'] })
+    expect(decodeJwt(stepped.accessToken).sid).not.toBe(before.sid)
+    expect((await c.me()).email).toBe(user.email)
+    c.close()
   })
 })

@@ -32,8 +32,10 @@ describe('the mobile-style DPoP client', () => {
     // DPOP=required: even registering needs a proof (and, with nonces, the server's nonce).
     const key = await createDpopKey()
     const first = await server.fetch('/auth/register', { method: 'POST', body: { email, password }, headers: { dpop: await dpopProof(key, { htm: 'POST', htu: `${server.url}/auth/register` }) } })
-    expect(first.status).toBe(401)
+    // A token endpoint asks for the nonce with a 400 (RFC 9449 §8), not a resource's 401 challenge.
+    expect(first.status).toBe(400)
     expect((first.json() as { code: string }).code).toBe('use_dpop_nonce')
+    expect(first.headers.get('www-authenticate')).toBeNull()
     const nonce = first.headers.get('dpop-nonce')!
     const registered = await server.fetch('/auth/register', { method: 'POST', body: { email, password }, headers: { dpop: await dpopProof(key, { htm: 'POST', htu: `${server.url}/auth/register`, nonce }) } })
     expect(registered.status).toBe(201)

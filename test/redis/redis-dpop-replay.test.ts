@@ -40,8 +40,10 @@ if (!testRedisUrl) {
       const login = await a.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD }, headers: { dpop: loginProof } })
       expect(login.statusCode, login.body).toBe(200)
       const replayedLogin = await b.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD }, headers: { dpop: loginProof } })
-      expect(replayedLogin.statusCode).toBe(401)
+      // A token endpoint answers a refused proof with a 400 and no challenge (RFC 9449 §5).
+      expect(replayedLogin.statusCode).toBe(400)
       expect(replayedLogin.json()).toMatchObject({ code: 'invalid_dpop_proof', detail: expect.stringMatching(/used before/) })
+      expect(replayedLogin.headers['www-authenticate']).toBeUndefined()
 
       const token = login.json().access_token as string
       const proof = client.proof({ htm: 'GET', htu: `${a.config.publicUrl}/me/claims`, iat: now, accessToken: token })
@@ -69,6 +71,7 @@ if (!testRedisUrl) {
       const client = createDpopClient('EdDSA')
       const proof = (nonce?: string) => client.proof({ htm: 'POST', htu: `${a.config.publicUrl}/auth/login`, iat: Math.floor(a.clock.now() / 1000), ...(nonce ? { nonce } : {}) })
       const refused = await a.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD }, headers: { dpop: proof() } })
+      expect(refused.statusCode).toBe(400)
       expect(refused.json().code).toBe('use_dpop_nonce')
       const nonce = String(refused.headers['dpop-nonce'])
       const onB = await b.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD }, headers: { dpop: proof(nonce) } })

@@ -1,6 +1,9 @@
 import { decodeJwt } from 'jose'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { PASSWORD, bearer, createTestApp, uniqueEmail, type TestApp } from '../helpers/app.ts'
+import { PASSWORD, bearer, createTestApp, registerUser, uniqueEmail, type TestApp } from '../helpers/app.ts'
+import { passwordStep, secondStep, userWithTotp } from '../helpers/mfa.ts'
+import { totpAt } from '../helpers/totp.ts'
+import { createSoftwarePasskey, type SoftwarePasskey } from '../helpers/webauthn.ts'
 
 /**
  * RFC 9068 §2.2 `client_id`: a sign-in may name one of the deployment's CLIENT_IDS; the session keeps
@@ -89,6 +92,130 @@ describe('client_id (CLIENT_IDS=web-app,ios-app)', () => {
     const right = await refresh({ client_id: 'web-app' }, { ...cookieHeaders, cookie })
     expect(right.statusCode, right.body).toBe(200)
     expect(decodeJwt(right.json().access_token).client_id).toBe('web-app')
+  })
+})
+
+/**
+ * The other sign-ins name their client the same way, in the body: the MFA step (`/auth/login/mfa`)
+ * and the passkey sign-in (`/auth/passkeys/login/verify`, alone or as the second factor). The
+ * session keeps the client, so the refreshed tokens carry it too.
+ */
+describe('client_id on the MFA and passkey sign-ins (CLIENT_IDS=web-app,ios-app)', () => {
+  const SPA = 'https://app.example.com'
+  const RP_ID = 'example.com'
+  const ceremony = { origin: SPA, rpId: RP_ID }
+  let t: TestApp
+  beforeEach(async () => {
+    t = await createTestApp({ env: { CLIENT_IDS: 'web-app,ios-app', PUBLIC_URL: 'https://auth.example.com', CORS_ORIGINS: SPA, WEBAUTHN_RP_ID: RP_ID, WEBAUTHN_ORIGINS: SPA } })
+  })
+  afterEach(() => t.close())
+
+  const post = (url: string, payload: object, headers: Record<string, string> = {}) => t.inject({ method: 'POST', url, payload, headers })
+  const clientIdOf = (res: { json(): { access_token: string } }) => decodeJwt(res.json().access_token).client_id
+
+  /** The session's next tokens: a refresh that does not repeat the client still carries it. */
+  async function expectRefreshKeeps(res: { json(): { refresh_token: string } }, clientId: string | undefined) {
+    const next = await post('/auth/refresh', { refresh_token: res.json().refresh_token })
+    expect(next.statusCode, next.body).toBe(200)
+    expect(clientIdOf(next)).toBe(clientId)
+    const claims = await t.inject({ method: 'GET', url: '/me/claims', headers: bearer(next.json().access_token) })
+    expect(claims.json().client_id).toBe(clientId)
+  }
+
+  async function addPasskey(accessToken: string): Promise<SoftwarePasskey> {
+    const passkey = createSoftwarePasskey()
+    const options = (await post('/me/passkeys/register/options', {}, bearer(accessToken))).json() as { challenge: string; user: { id: string } }
+    const userId = Buffer.from(options.user.id, 'base64url').toString()
+    expect((await post('/me/passkeys/register/verify', { response: passkey.register({ ...ceremony, challenge: options.challenge, userId }) }, bearer(accessToken))).statusCode).toBe(201)
+    return passkey
+  }
+
+  async function passkeyChallenge(body: object = {}): Promise<string> {
+    return ((await post('/auth/passkeys/login/options', body)).json() as { challenge: string }).challenge
+  }
+
+  it('the MFA step carries the client it names into the tokens and the session', async () => {
+    const user = await userWithTotp(t)
+    t.clock.advance(30_000)
+    const mfaToken = (await post('/auth/login', { email: user.email, password: PASSWORD, client_id: 'ios-app' })).json().mfa_token as string
+    const res = await secondStep(t, mfaToken, { code: totpAt(user.secret, t.clock.now()) }, {})
+    // The step names its client itself, as /auth/login does: the password step's is not carried over.
+    expect(res.statusCode, res.body).toBe(200)
+    expect(clientIdOf(res)).toBeUndefined()
+    t.clock.advance(30_000)
+    const named = await post('/auth/login/mfa', { challenge: await passwordStep(t, user.email), code: totpAt(user.secret, t.clock.now()), client_id: 'ios-app' })
+    expect(named.statusCode, named.body).toBe(200)
+    expect(decodeJwt(named.json().access_token)).toMatchObject({ client_id: 'ios-app', amr: ['pwd', 'otp'] })
+    await expectRefreshKeeps(named, 'ios-app')
+    // A recovery code names it the same way.
+    const recovered = await post('/auth/login/mfa', { challenge: await passwordStep(t, user.email), recovery_code: user.recoveryCodes[0], client_id: 'web-app' })
+    expect(clientIdOf(recovered)).toBe('web-app')
+  })
+
+  it('an unknown client at the MFA step is a 400 that spends neither the code nor the challenge', async () => {
+    const user = await userWithTotp(t)
+    t.clock.advance(30_000)
+    const challenge = await passwordStep(t, user.email)
+    const code = totpAt(user.secret, t.clock.now())
+    const unknown = await post('/auth/login/mfa', { challenge, code, client_id: 'android-app' })
+    expect(unknown.statusCode).toBe(400)
+    expect(unknown.json()).toMatchObject({ code: 'validation_failed', errors: [{ field: 'client_id', message: 'is not one of the configured CLIENT_IDS' }] })
+    const retry = await post('/auth/login/mfa', { challenge, code, client_id: 'web-app' })
+    expect(retry.statusCode, retry.body).toBe(200)
+    expect(clientIdOf(retry)).toBe('web-app')
+  })
+
+  it('a passkey sign-in carries the client it names into the tokens and the session', async () => {
+    const user = await registerUser(t)
+    const passkey = await addPasskey(user.access_token)
+    const res = await post('/auth/passkeys/login/verify', { response: passkey.assert({ ...ceremony, challenge: await passkeyChallenge() }), client_id: 'web-app' })
+    expect(res.statusCode, res.body).toBe(200)
+    expect(decodeJwt(res.json().access_token)).toMatchObject({ client_id: 'web-app', amr: ['hwk', 'user', 'mfa'] })
+    await expectRefreshKeeps(res, 'web-app')
+    const plain = await post('/auth/passkeys/login/verify', { response: passkey.assert({ ...ceremony, challenge: await passkeyChallenge() }) })
+    expect(clientIdOf(plain)).toBeUndefined()
+  })
+
+  it('an unknown client at the passkey sign-in is a 400 that spends no challenge', async () => {
+    const user = await registerUser(t)
+    const passkey = await addPasskey(user.access_token)
+    const challenge = await passkeyChallenge()
+    const unknown = await post('/auth/passkeys/login/verify', { response: passkey.assert({ ...ceremony, challenge }), client_id: 'android-app' })
+    expect(unknown.statusCode).toBe(400)
+    expect(unknown.json().errors).toEqual([{ field: 'client_id', message: 'is not one of the configured CLIENT_IDS' }])
+    const retry = await post('/auth/passkeys/login/verify', { response: passkey.assert({ ...ceremony, challenge }), client_id: 'ios-app' })
+    expect(retry.statusCode, retry.body).toBe(200)
+    expect(clientIdOf(retry)).toBe('ios-app')
+  })
+
+  it('a step-up continues the session\'s client; naming another is a 400', async () => {
+    const { email } = await registerUser(t)
+    const signedIn = await post('/auth/login', { email, password: PASSWORD, client_id: 'ios-app' })
+    const token = signedIn.json().access_token as string
+    const other = await post('/auth/step-up', { password: PASSWORD, client_id: 'web-app' }, bearer(token))
+    expect(other.statusCode).toBe(400)
+    expect(other.json()).toMatchObject({ code: 'validation_failed', errors: [{ field: 'client_id', message: 'is not the client this session was signed in with' }] })
+    const unknown = await post('/auth/step-up', { password: PASSWORD, client_id: 'android-app' }, bearer(token))
+    expect(unknown.json().errors).toEqual([{ field: 'client_id', message: 'is not one of the configured CLIENT_IDS' }])
+    // Named again, or not at all: the new session keeps ios-app.
+    const named = await post('/auth/step-up', { password: PASSWORD, client_id: 'ios-app' }, bearer(token))
+    expect(named.statusCode, named.body).toBe(200)
+    expect(clientIdOf(named)).toBe('ios-app')
+    const unnamed = await post('/auth/step-up', { password: PASSWORD }, bearer(named.json().access_token))
+    expect(unnamed.statusCode, unnamed.body).toBe(200)
+    expect(clientIdOf(unnamed)).toBe('ios-app')
+    await expectRefreshKeeps(unnamed, 'ios-app')
+  })
+
+  it('a passkey as the second factor carries the client too', async () => {
+    const user = await userWithTotp(t)
+    const passkey = await addPasskey(user.access_token)
+    const mfaToken = await passwordStep(t, user.email)
+    const challenge = await passkeyChallenge({ mfa_token: mfaToken })
+    const res = await post('/auth/passkeys/login/verify', { response: passkey.assert({ ...ceremony, challenge }), mfa_token: mfaToken, client_id: 'ios-app' })
+    expect(res.statusCode, res.body).toBe(200)
+    expect(decodeJwt(res.json().access_token)).toMatchObject({ client_id: 'ios-app', amr: ['pwd', 'hwk', 'user', 'mfa'] })
+    await expectRefreshKeeps(res, 'ios-app')
   })
 })
 

@@ -55,6 +55,19 @@ function expectProofRefused(res: { statusCode: number; json(): unknown; headers:
   expect(res.headers['www-authenticate']).toBe(`Bearer realm="latchkey", DPoP realm="latchkey", error="invalid_dpop_proof", error_description="${body.detail}", algs="RS256 PS256 ES256 EdDSA"`)
 }
 
+/**
+ * A refusal at a token endpoint (RFC 9449 §5, §8): an RFC 6749 §5.2 error response, a 400 with the
+ * same code, and no WWW-Authenticate — the request presented no access token to challenge.
+ */
+function expectTokenEndpointRefused(res: { statusCode: number; json(): unknown; headers: Record<string, unknown> }, detail: RegExp, code = 'invalid_dpop_proof') {
+  expect(res.statusCode).toBe(400)
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+  const body = res.json() as { code: string; detail: string; status: number }
+  expect(body).toMatchObject({ code, status: 400 })
+  expect(body.detail).toMatch(detail)
+  expect(res.headers['www-authenticate']).toBeUndefined()
+}
+
 describe('DPoP: issuing bound tokens and checking proofs', () => {
   let t: TestApp
   beforeEach(async () => {
@@ -117,7 +130,7 @@ describe('DPoP: issuing bound tokens and checking proofs', () => {
     const email = await registered(t)
     const loginProof = proofFor(t, client, 'POST', '/auth/login')
     expect((await t.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD }, headers: { dpop: loginProof } })).statusCode).toBe(200)
-    expectProofRefused(await t.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD }, headers: { dpop: loginProof } }), /used before/)
+    expectTokenEndpointRefused(await t.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD }, headers: { dpop: loginProof } }), /used before/)
   })
 
   it('refuses a proof signed by another key than the one the token is bound to', async () => {
@@ -212,8 +225,8 @@ describe('DPoP: issuing bound tokens and checking proofs', () => {
       const client = createDpopClient()
       const thief = createDpopClient()
       const session = await boundSession(t, client)
-      expectProofRefused(await refresh(t, session.refresh_token, proofFor(t, thief, 'POST', '/auth/refresh')), /bound to another DPoP key/)
-      expectProofRefused(await refresh(t, session.refresh_token), /bound to a DPoP key/)
+      expectTokenEndpointRefused(await refresh(t, session.refresh_token, proofFor(t, thief, 'POST', '/auth/refresh')), /bound to another DPoP key/)
+      expectTokenEndpointRefused(await refresh(t, session.refresh_token), /bound to a DPoP key/)
       // Nothing was rotated or revoked: the holder of the key refreshes as if nothing happened.
       const res = await refresh(t, session.refresh_token, proofFor(t, client, 'POST', '/auth/refresh'))
       expect(res.statusCode, res.body).toBe(200)
@@ -225,7 +238,7 @@ describe('DPoP: issuing bound tokens and checking proofs', () => {
     it('a proof for another path is refused before the token is looked at', async () => {
       const client = createDpopClient()
       const session = await boundSession(t, client)
-      expectProofRefused(await refresh(t, session.refresh_token, proofFor(t, client, 'POST', '/auth/login')), /htu/)
+      expectTokenEndpointRefused(await refresh(t, session.refresh_token, proofFor(t, client, 'POST', '/auth/login')), /htu/)
       expect((await refresh(t, session.refresh_token, proofFor(t, client, 'POST', '/auth/refresh'))).statusCode).toBe(200)
     })
 
@@ -251,8 +264,7 @@ describe('DPoP: issuing bound tokens and checking proofs', () => {
       expect(login.statusCode, login.body).toBe(200)
       const cookie = String(login.headers['set-cookie']).split(';')[0]!
       const wrong = await t.inject({ method: 'POST', url: '/auth/refresh', headers: { origin, 'x-latchkey-refresh': 'cookie', cookie, dpop: proofFor(t, createDpopClient(), 'POST', '/auth/refresh') } })
-      expect(wrong.statusCode).toBe(401)
-      expect(wrong.json().code).toBe('invalid_dpop_proof')
+      expectTokenEndpointRefused(wrong, /bound to another DPoP key/)
       expect(wrong.headers['set-cookie']).toBeUndefined()
       const right = await t.inject({ method: 'POST', url: '/auth/refresh', headers: { origin, 'x-latchkey-refresh': 'cookie', cookie, dpop: proofFor(t, client, 'POST', '/auth/refresh') } })
       expect(right.statusCode, right.body).toBe(200)
@@ -272,7 +284,7 @@ describe('DPoP modes', () => {
     const email = await registered(open)
     const bearerToken = ((await signIn(open, undefined, email)).json() as Tokens).access_token
     t = await createTestApp({ env: { DPOP: 'required' }, store: open.store, keys: open.keys })
-    expectProofRefused(await signIn(t, undefined, email), /requires DPoP/)
+    expectTokenEndpointRefused(await signIn(t, undefined, email), /requires DPoP/)
     const asBearer = await t.inject({ method: 'GET', url: '/me/claims', headers: bearer(bearerToken) })
     expect(asBearer.statusCode).toBe(401)
     expect(asBearer.json().code).toBe('invalid_token')
@@ -304,6 +316,7 @@ describe('DPoP server nonces (DPOP_NONCE=true)', () => {
   })
   afterEach(() => t.close())
 
+  /** At a protected route: a 401 with the `DPoP error="use_dpop_nonce"` challenge (RFC 9449 §9). */
   function expectNonceRequired(res: { statusCode: number; json(): unknown; headers: Record<string, unknown> }): string {
     expect(res.statusCode).toBe(401)
     const body = res.json() as { code: string; detail: string }
@@ -314,11 +327,19 @@ describe('DPoP server nonces (DPOP_NONCE=true)', () => {
     return nonce as string
   }
 
-  it('a proof without the nonce gets use_dpop_nonce and the nonce; the retry with it succeeds', async () => {
+  /** At a token endpoint: a 400 `use_dpop_nonce` with the nonce and no challenge (RFC 9449 §8). */
+  function expectNonceRequiredAtTokenEndpoint(res: { statusCode: number; json(): unknown; headers: Record<string, unknown> }): string {
+    expectTokenEndpointRefused(res, /nonce/, 'use_dpop_nonce')
+    const nonce = res.headers['dpop-nonce']
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{16,}$/)
+    return nonce as string
+  }
+
+  it('a proof without the nonce gets use_dpop_nonce and the nonce (400 at sign-in and refresh, 401 at a resource); the retry with it succeeds', async () => {
     const client = createDpopClient()
     const email = await registered(t)
     const first = await signIn(t, client, email)
-    const nonce = expectNonceRequired(first)
+    const nonce = expectNonceRequiredAtTokenEndpoint(first)
     const retry = await t.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD }, headers: { dpop: proofFor(t, client, 'POST', '/auth/login', { nonce }) } })
     expect(retry.statusCode, retry.body).toBe(200)
     const token = retry.json().access_token as string
@@ -326,18 +347,18 @@ describe('DPoP server nonces (DPOP_NONCE=true)', () => {
     expectNonceRequired(await claimsWith(t, token, proofFor(t, client, 'GET', '/me/claims', { accessToken: token, nonce: 'made-up-by-the-client' })))
     expect((await claimsWith(t, token, proofFor(t, client, 'GET', '/me/claims', { accessToken: token, nonce }))).statusCode).toBe(200)
     const refresh = await t.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: retry.json().refresh_token }, headers: { dpop: proofFor(t, client, 'POST', '/auth/refresh') } })
-    expectNonceRequired(refresh)
+    expectNonceRequiredAtTokenEndpoint(refresh)
   })
 
   it('a nonce stays accepted for one more lifetime after the next one is issued, then is refused', async () => {
     const client = createDpopClient()
     const email = await registered(t)
-    const nonce = expectNonceRequired(await signIn(t, client, email))
+    const nonce = expectNonceRequiredAtTokenEndpoint(await signIn(t, client, email))
     const login = (n: string) => t.inject({ method: 'POST', url: '/auth/login', payload: { email, password: PASSWORD }, headers: { dpop: proofFor(t, client, 'POST', '/auth/login', { nonce: n }) } })
     t.clock.advance(60_000)
     expect((await login(nonce)).statusCode).toBe(200)
     t.clock.advance(60_000)
-    const next = expectNonceRequired(await login(nonce))
+    const next = expectNonceRequiredAtTokenEndpoint(await login(nonce))
     expect(next).not.toBe(nonce)
     expect((await login(next)).statusCode).toBe(200)
   })

@@ -152,6 +152,43 @@ describe('fuzzing every registered route', () => {
     expect((await t.inject({ method: 'GET', url: '/me/claims', headers: { authorization: `DPoP ${token}`, dpop: fresh } })).statusCode).toBe(200)
   })
 
+  it('a mutated DPoP proof at a token endpoint is a 400 invalid_dpop_proof and never rotates a bound session', async () => {
+    const client = createDpopClient('EdDSA')
+    const htu = `${t.config.publicUrl}/auth/refresh`
+    const now = () => Math.floor(t.clock.now() / 1000)
+    const signIn = await t.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { email: (await registerUser(t)).email, password: PASSWORD },
+      headers: { dpop: client.proof({ htm: 'POST', htu: `${t.config.publicUrl}/auth/login`, iat: now() }) },
+    })
+    const { refresh_token } = signIn.json() as { refresh_token: string }
+    // The base proof spent by a good refresh first: its exact mutants are then replays.
+    const base = client.proof({ htm: 'POST', htu, iat: now() })
+    const first = await t.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token }, headers: { dpop: base } })
+    expect(first.statusCode, first.body).toBe(200)
+    const current = first.json().refresh_token as string
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(mutatedToken(base), hostileString), async (proof) => {
+        tried++
+        let res: LightMyRequestResponse
+        try {
+          res = await t.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: current }, headers: { dpop: proof } })
+        } catch (err) {
+          if (unsendable(err)) return
+          throw err
+        }
+        // RFC 9449 §5: a token endpoint's refusal, a 400 with no challenge; nothing was spent.
+        expect(res.statusCode, `proof ${proof.slice(-16)} → ${res.body}`).toBe(400)
+        expect(res.json().code).toBe('invalid_dpop_proof')
+        expect(res.headers['www-authenticate']).toBeUndefined()
+      }),
+      { numRuns: RUNS },
+    )
+    const fresh = await t.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: current }, headers: { dpop: client.proof({ htm: 'POST', htu, iat: now() }) } })
+    expect(fresh.statusCode, fresh.body).toBe(200)
+  })
+
   it('a mutated mail-link token never verifies or resets anything, and each refusal has its own code', async () => {
     const { email } = await registerUser(t)
     await t.inject({ method: 'POST', url: '/auth/password/forgot', payload: { email } })

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net'
-import { createMemoryDpopNonces, type VerifierOptions } from '@latchkey/verifier'
+import { atTokenEndpoint, createMemoryDpopNonces, DpopError, isDpopProblem, VerifierError, type VerifierOptions } from '@latchkey/verifier'
 import type { FastifyInstance } from 'fastify'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { buildResourceServer } from '../../examples/resource-server/app.ts'
@@ -102,5 +102,24 @@ describe('the verifier plugin with DPoP', () => {
     const asDpop = await call(token, 'DPoP', proof(client, token))
     expect(asDpop.status).toBe(401)
     expect(asDpop.headers.get('www-authenticate')).toBe('Bearer realm="api"')
+  })
+})
+
+describe('where a DPoP refusal is answered (RFC 9449 §5, §7.1)', () => {
+  it('at a resource a 401 with a challenge; at a token endpoint the same code, detail and DPoP-Nonce as a 400 without one', () => {
+    const atResource = new DpopError('use_dpop_nonce', 'use the nonce', { 'DPoP-Nonce': 'n1' })
+    expect({ status: atResource.status, challenge: atResource.challenge, site: atResource.site }).toEqual({ status: 401, challenge: true, site: 'resource' })
+    const atToken = atTokenEndpoint(atResource)
+    expect(atToken).toBeInstanceOf(DpopError)
+    expect({ status: atToken.status, challenge: atToken.challenge, code: atToken.code, message: atToken.message, headers: atToken.headers, title: atToken.title })
+      .toEqual({ status: 400, challenge: false, code: 'use_dpop_nonce', message: 'use the nonce', headers: { 'DPoP-Nonce': 'n1' }, title: atResource.title })
+    expect(atTokenEndpoint(atToken)).toBe(atToken)
+    // Any problem with a DPoP code (Latchkey's refresh key mismatch is an AppError), and nothing else.
+    const mismatch = new VerifierError('invalid_dpop_proof', 'another key')
+    expect(isDpopProblem(mismatch)).toBe(true)
+    expect(atTokenEndpoint(mismatch).status).toBe(400)
+    const expired = new VerifierError('token_expired', 'expired')
+    expect(isDpopProblem(expired)).toBe(false)
+    expect(atTokenEndpoint(expired)).toBe(expired)
   })
 })

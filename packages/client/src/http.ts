@@ -5,8 +5,11 @@ import type { FetchLike, TokenResponse } from './types.ts'
 
 export interface Http {
   url(path: string): string
-  /** A call to a token endpoint (/auth/…): delivery headers and credentials; JSON or null for 204. */
-  token(path: string, body: Record<string, unknown> | null, headers?: Record<string, string>): Promise<{ status: number; json: unknown }>
+  /**
+   * A call to a token endpoint (/auth/…): delivery headers and credentials; JSON or null for 204.
+   * `dpopAccessToken`: a DPoP-bound token the call also presents (step-up), sent with a proof for it.
+   */
+  token(path: string, body: Record<string, unknown> | null, headers?: Record<string, string>, dpopAccessToken?: string): Promise<{ status: number; json: unknown }>
   /** A public JSON call that needs no session (mail links, forgot password). */
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: unknown }>
   fetch: FetchLike
@@ -18,10 +21,10 @@ export function createHttp(baseUrl: string, fetchImpl: FetchLike, delivery: Deli
   const base = baseUrl.replace(/\/+$/, '')
   const url = (path: string) => (/^https?:\/\//i.test(path) ? path : `${base}${path}`)
 
-  async function send(method: string, path: string, init: RequestInit, proved = false): Promise<{ status: number; json: unknown }> {
+  async function send(method: string, path: string, init: RequestInit, proved = false, accessToken?: string): Promise<{ status: number; json: unknown }> {
     let res: Response
     try {
-      res = dpop && proved ? await dpop.fetch(fetchImpl, url(path), { ...init, method }) : await fetchImpl(url(path), { ...init, method })
+      res = dpop && proved ? await dpop.fetch(fetchImpl, url(path), { ...init, method }, accessToken) : await fetchImpl(url(path), { ...init, method })
     } catch (err) {
       throw networkError(err)
     }
@@ -39,10 +42,10 @@ export function createHttp(baseUrl: string, fetchImpl: FetchLike, delivery: Deli
     url,
     fetch: fetchImpl,
     dpop,
-    token(path, body, headers = {}) {
+    token(path, body, headers = {}, dpopAccessToken) {
       // The app's RFC 9068 client_id goes with every token call; the session keeps it.
       const full = clientId ? { ...body, client_id: clientId } : body
-      return send('POST', path, { ...jsonInit(full && Object.keys(full).length ? full : null, { ...delivery.headers, ...headers }), credentials: delivery.credentials }, true)
+      return send('POST', path, { ...jsonInit(full && Object.keys(full).length ? full : null, { ...delivery.headers, ...headers }), credentials: delivery.credentials }, true, dpopAccessToken)
     },
     call: (method, path, body, headers = {}) => send(method, path, { ...jsonInit(body, headers), credentials: 'omit' }),
   }

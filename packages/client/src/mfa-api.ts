@@ -23,6 +23,8 @@ export function createMfaApi(http: Http, manager: SessionManager) {
         if (proof.password !== undefined) body.password = proof.password
         if (proof.code !== undefined) body.code = proof.code
         if (proof.recoveryCode !== undefined) body.recovery_code = proof.recoveryCode
+        // A DPoP-bound token goes with a proof of its key whose ath hashes it (Authorization: DPoP, set by the signer).
+        if (http.dpop && session.tokenType.toLowerCase() === 'dpop') return asTokenResponse((await http.token('/auth/step-up', body, {}, session.accessToken)).json)
         return asTokenResponse((await http.token('/auth/step-up', body, { Authorization: `${session.tokenType} ${session.accessToken}` })).json)
       }),
   }

@@ -1,3 +1,4 @@
+import { isDpopProblem } from './dpop-proof.ts'
 import { StepUpError, type ProblemError } from './problem.ts'
 
 /** How a request presented its access token: `Authorization: Bearer …`, `Authorization: DPoP …`, or not at all. */
@@ -30,7 +31,7 @@ function errorParams(err: ProblemError, requiredScopes: readonly string[]): stri
     if (err.maxAge !== undefined) params.push(`max_age=${Math.trunc(err.maxAge)}`)
     return params
   }
-  const code = err.code === 'invalid_dpop_proof' || err.code === 'use_dpop_nonce' ? err.code : 'invalid_token'
+  const code = isDpopProblem(err) ? err.code : 'invalid_token'
   return [`error="${code}"`, `error_description=${quote(err.message)}`]
 }
 
@@ -40,7 +41,7 @@ function errorParams(err: ProblemError, requiredScopes: readonly string[]): stri
  * when the proof was at fault; a request that presented no token gets bare challenges.
  */
 export function authChallenge(options: ChallengeOptions, err: ProblemError, presented: PresentedScheme, requiredScopes: readonly string[] = []): string {
-  const proofError = err.code === 'invalid_dpop_proof' || err.code === 'use_dpop_nonce'
+  const proofError = isDpopProblem(err)
   const tokenError = err.code === 'insufficient_scope' || (err.status === 401 && presented !== null)
   const bearer = [`Bearer realm=${quote(options.realm)}`]
   if (presented === 'bearer' && tokenError && !proofError) bearer.push(...errorParams(err, requiredScopes))

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { algorithmOfJwk, importVerificationKey, SIGNING_ALGORITHMS, signatureLength, verifySignature, type SigningAlgorithm, type VerificationKey } from './algorithms.ts'
-import { PROBLEM_CATALOG, ProblemError } from './problem.ts'
+import { PROBLEM_CATALOG, ProblemError, type ProblemCatalogEntry } from './problem.ts'
 
 /**
  * DPoP proofs (RFC 9449 §4.3): a JWS the client signs with its own key for each request, binding
@@ -10,13 +10,43 @@ import { PROBLEM_CATALOG, ProblemError } from './problem.ts'
 
 export type DpopErrorCode = 'invalid_dpop_proof' | 'use_dpop_nonce'
 
-/** A refused proof: answered with a `DPoP error="…"` challenge (RFC 9449 §7.1, §8). */
+/**
+ * Where a proof was refused, which decides how the refusal is answered. At a protected resource
+ * (RFC 9449 §7.1, §9) it is a 401 with a `DPoP error="…"` challenge. At a token endpoint (§5, §8) it
+ * is an RFC 6749 §5.2 error response: a 400 without WWW-Authenticate (the request presented no
+ * access token, so there is no scheme to challenge). Same code, detail and headers (`DPoP-Nonce`).
+ */
+export type DpopRefusalSite = 'resource' | 'token_endpoint'
+
+/** The one rule of a DPoP refusal's status: 401 and a challenge at a resource, 400 at a token endpoint. */
+function dpopCatalogEntry(code: DpopErrorCode, site: DpopRefusalSite): ProblemCatalogEntry {
+  const entry = PROBLEM_CATALOG[code]
+  return site === 'resource' ? entry : { status: 400, title: entry.title, challenge: false }
+}
+
+/** A refused proof, answered as its site requires (see DpopRefusalSite). */
 export class DpopError extends ProblemError {
   declare readonly code: DpopErrorCode
-  constructor(code: DpopErrorCode, detail: string, headers?: Record<string, string>) {
-    super(code, PROBLEM_CATALOG[code], detail, headers ? { headers } : {})
+  readonly site: DpopRefusalSite
+  constructor(code: DpopErrorCode, detail: string, headers?: Record<string, string>, site: DpopRefusalSite = 'resource') {
+    super(code, dpopCatalogEntry(code, site), detail, headers ? { headers } : {})
     this.name = 'DpopError'
+    this.site = site
   }
+}
+
+/** Whether a problem is about the DPoP proof rather than the token or the request. */
+export function isDpopProblem(err: ProblemError): err is ProblemError & { code: DpopErrorCode } {
+  return err.code === 'invalid_dpop_proof' || err.code === 'use_dpop_nonce'
+}
+
+/**
+ * A problem as a token endpoint answers it: a DPoP refusal becomes its `token_endpoint` form (400,
+ * no challenge, the same code, detail and `DPoP-Nonce`); any other problem is returned as it is.
+ */
+export function atTokenEndpoint(err: ProblemError): ProblemError {
+  if (!isDpopProblem(err) || (err instanceof DpopError && err.site === 'token_endpoint')) return err
+  return new DpopError(err.code, err.message, err.headers, 'token_endpoint')
 }
 
 /** The proof algorithms accepted: asymmetric only, as RFC 9449 §4.2 requires. */

@@ -166,15 +166,18 @@ export { authChallenge, type ChallengeOptions, type PresentedScheme } from './au
 export { authenticatePlugin, bearerToken, checkDpopProof, presentedToken, stepUpRefusal, type AuthenticateOptions, type DpopOptions } from './authenticate.ts'
 export {
   accessTokenHash,
+  atTokenEndpoint,
   createMemoryDpopNonces,
   createMemoryDpopReplayCache,
   DPOP_ALGORITHMS,
   DpopError,
+  isDpopProblem,
   jwkThumbprint,
   normalizeHtu,
   verifyDpopProof,
   type DpopErrorCode,
   type DpopNonces,
+  type DpopRefusalSite,
   type DpopPolicy,
   type DpopReplayCache,
   type MemoryDpopReplayCache,
