@@ -213,6 +213,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
             succeeded: () => metrics.mfaEvents.inc({ event: 'success' }),
             failed: () => metrics.mfaEvents.inc({ event: 'failure' }),
             locked: () => metrics.mfaEvents.inc({ event: 'lockout' }),
+            accountLocked: () => metrics.mfaEvents.inc({ event: 'account_lockout' }),
+            accountRefused: () => metrics.mfaEvents.inc({ event: 'account_locked_refusal' }),
           },
         }
       : {}),

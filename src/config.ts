@@ -211,6 +211,9 @@ export const EnvSchema = z.object({
   TOTP_ISSUER: z.string().min(1).max(64).regex(/^[^:]+$/, { message: 'must not contain a colon' }).default('Latchkey'),
   MFA_CHALLENGE_TTL: seconds(60, 1800).default(300),
   MFA_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+  // Across challenges (a fresh password sign-in each): wrong codes per account per window, then refused until it closes.
+  MFA_ACCOUNT_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(10),
+  MFA_ACCOUNT_FAILURE_WINDOW: seconds(60, 86400).default(900),
   // Retention (docs/operations.md, "Retention"): ended sessions are kept this long; the purge runs this often.
   RETENTION_DAYS: z.coerce.number({ message: 'must be a whole number of days' }).int({ message: 'must be a whole number of days' }).min(1, { message: 'must be at least 1' }).max(3650, { message: 'must be at most 3650' }).default(30),
   PURGE_INTERVAL_SECONDS: seconds(0, 7 * 86400)
@@ -289,7 +292,7 @@ export interface Config {
   /** Assurance (issue 18): `acr` for one factor and for several, and the recent-sign-in window of sensitive routes. */
   assurance: { singleFactorAcr: string; multiFactorAcr: string; stepUpMaxAge: number }
   /** Second factor: the issuer name in authenticator apps, how long a sign-in challenge lives (s), wrong codes before it locks. */
-  mfa: { totpIssuer: string; challengeTtl: number; maxAttempts: number }
+  mfa: { totpIssuer: string; challengeTtl: number; maxAttempts: number; accountMaxFailures: number; accountFailureWindow: number }
   /** Keys for secrets at rest; `current` undefined = the server generates a development key into KEYS_DIR. */
   dataEncryption: { current: Buffer | undefined; previous: Buffer[] }
   /** Days ended sessions are kept; how often the server purges (ms, 0 = never: run `latchkey purge`); rows per batch. */
@@ -474,7 +477,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     webauthn,
     assurance: { singleFactorAcr: e.ACR_SINGLE_FACTOR, multiFactorAcr: e.ACR_MULTI_FACTOR, stepUpMaxAge: e.STEP_UP_MAX_AGE },
-    mfa: { totpIssuer: e.TOTP_ISSUER, challengeTtl: e.MFA_CHALLENGE_TTL, maxAttempts: e.MFA_MAX_ATTEMPTS },
+    mfa: {
+      totpIssuer: e.TOTP_ISSUER,
+      challengeTtl: e.MFA_CHALLENGE_TTL,
+      maxAttempts: e.MFA_MAX_ATTEMPTS,
+      accountMaxFailures: e.MFA_ACCOUNT_MAX_FAILURES,
+      accountFailureWindow: e.MFA_ACCOUNT_FAILURE_WINDOW,
+    },
     dataEncryption: {
       current: e.DATA_ENCRYPTION_KEY === undefined ? undefined : (parseDataKey(e.DATA_ENCRYPTION_KEY) as Buffer),
       previous: (e.DATA_ENCRYPTION_PREVIOUS_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean).map((k) => parseDataKey(k) as Buffer),

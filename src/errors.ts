@@ -44,6 +44,8 @@ export const ERROR_CATALOG = {
   invalid_mfa_code: { status: 403, title: 'Second-factor code is incorrect', challenge: false },
   invalid_mfa_challenge: { status: 400, title: 'Invalid or expired MFA challenge' },
   mfa_challenge_locked: { status: 403, title: 'Too many wrong codes: sign in again', challenge: false },
+  // Across challenges: a new sign-in does not help, waiting does (Retry-After), hence 429 rather than the challenge's 403.
+  mfa_account_locked: { status: 429, title: 'Too many wrong codes for this account: try again later' },
   mfa_already_enabled: { status: 409, title: 'Second factor already enabled' },
   mfa_not_enabled: { status: 409, title: 'No second factor to use or change' },
   service_unavailable: { status: 503, title: 'Service temporarily unavailable' },

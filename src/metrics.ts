@@ -19,7 +19,7 @@ export interface Metrics {
   readonly reuseDetections: Counter
   /** WebAuthn ceremonies by kind (register, login) and outcome (`ok` or the problem code). */
   readonly passkeyCeremonies: Counter<'ceremony' | 'outcome'>
-  /** Second-factor events (issue 18): challenge issued, success, failure, lockout. */
+  /** Second-factor events (issue 18): challenge issued, success, failure, lockout, account_lockout, account_locked_refusal. */
   readonly mfaEvents: Counter<'event'>
   /** Imported password hashes upgraded to argon2id at sign-in, by the algorithm they had. */
   readonly legacyPasswordUpgrades: Counter<'algorithm'>
@@ -269,7 +269,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }),
     mfaEvents: new Counter({
       name: 'latchkey_mfa_events_total',
-      help: 'Second-factor events: challenge (a sign-in asked for a code), success, failure (wrong or replayed code), lockout',
+      help: 'Second-factor events: challenge (a sign-in asked for a code), success, failure (wrong or replayed code), lockout (of a challenge), account_lockout (MFA_ACCOUNT_MAX_FAILURES reached), account_locked_refusal (a code refused unchecked while the account is locked)',
       labelNames: ['event'] as const,
       registers,
     }),

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.ts'
 import { AppError } from '../errors.ts'
 import type { AuditEvent, AuditQuery, Store, User } from '../store/store.ts'
 import type { AuditLog, RequestContext } from './audit-log.ts'
+import { endDisabledAccountSessions } from './disabled-account.ts'
 import type { SessionService } from './session-service.ts'
 
 export interface AdminServiceDeps {
@@ -48,10 +49,7 @@ export function createAdminService({ store, clock, audit, sessions }: AdminServi
       // Disable before revoking: a refresh racing with this call then meets `disabled` or `revoked`, never a live session.
       const updated = user.disabledAt === null ? await store.setUserDisabled(userId, clock.now()) : user
       if (!updated) throw new AppError('not_found', 'no such user')
-      const revoked = await sessions.revokeAll(userId, 'account_disabled', ctx, { actorId })
-      if (user.disabledAt === null) {
-        await audit.record('account_disabled', ctx, { userId, actorId, details: { revoked_sessions: revoked.length } })
-      }
+      await endDisabledAccountSessions({ sessions, audit }, userId, ctx, { actorId, newlyDisabled: user.disabledAt === null })
       return updated
     },
 

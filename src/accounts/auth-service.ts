@@ -191,7 +191,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       // RFC 9068: the session remembers its client, so every refreshed token names it too.
       clientId: clientId ?? null,
     }
-    // Signed before the session exists (the signature waits for the thread pool): a request that
+    // Signed before the session exists (an RSA signature waits for the thread pool): a request that
     // fails or is abandoned meanwhile leaves no session that no client holds.
     const tokens = await tokenResponse(user, { ...session, amr: assurance.amr, acr: assurance.acr, authTime: assurance.authTime }, refreshToken, binding)
     await store.createSession(session)

@@ -3,7 +3,7 @@ import type { AccessTokenClaims } from '@latchkey/verifier'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import { AppError } from '../errors.ts'
-import type { TotpFactor } from '../store/factors.ts'
+import type { MfaAttemptCount, TotpFactor } from '../store/factors.ts'
 import type { Store, User } from '../store/store.ts'
 import { hashOneTimeToken, isOneTimeTokenShaped, mintOneTimeToken } from '../tokens/one-time-token.ts'
 import { assuranceOf } from './assurance.ts'
@@ -25,6 +25,10 @@ export interface MfaEvents {
   succeeded?: (method: 'totp' | 'recovery_code') => void
   failed?: (reason: string) => void
   locked?: () => void
+  /** MFA_ACCOUNT_MAX_FAILURES wrong codes in the window: the account's second factor is locked. */
+  accountLocked?: () => void
+  /** An attempt refused unchecked while the account is locked. */
+  accountRefused?: () => void
 }
 
 export interface MfaServiceDeps {
@@ -76,6 +80,38 @@ export function createMfaService(deps: MfaServiceDeps) {
     return { ok: true, method: 'totp' }
   }
 
+  function accountLockedError(attempt: MfaAttemptCount): AppError {
+    const retryAfter = Math.max(1, Math.ceil((attempt.windowEndsAt - clock.now()) / 1000))
+    return new AppError('mfa_account_locked', `too many wrong codes for this account: try again in ${retryAfter} s`, { headers: { 'retry-after': String(retryAfter) } })
+  }
+
+  /**
+   * The per-account limit across challenges (a challenge only limits itself, and each new password
+   * sign-in makes a new one). The attempt is counted before its code is checked, so concurrent
+   * guesses cannot all slip under the limit; past it, a code is refused unchecked until the window
+   * closes. `settle` answers the outcome: a correct code clears the count, a wrong one that reaches
+   * the limit locks the account (audited once) and is refused as such.
+   */
+  async function countAttempt(userId: string, ctx: RequestContext, refusal: { type: 'mfa_failed' | 'step_up_failed'; sessionId?: string }) {
+    const { accountMaxFailures, accountFailureWindow } = config.mfa
+    const attempt = await factors.countMfaAttempt(userId, clock.now(), accountFailureWindow * 1000)
+    if (attempt.failures > accountMaxFailures) {
+      await audit.record(refusal.type, ctx, { userId, sessionId: refusal.sessionId ?? null, details: { reason: 'account_locked' } })
+      deps.events?.accountRefused?.()
+      throw accountLockedError(attempt)
+    }
+    return {
+      failures: attempt.failures,
+      async settle(ok: boolean): Promise<void> {
+        if (ok) return factors.clearMfaFailures(userId)
+        if (attempt.failures < accountMaxFailures) return
+        await audit.record('mfa_account_locked', ctx, { userId, details: { failures: attempt.failures, until: new Date(attempt.windowEndsAt).toISOString() } })
+        deps.events?.accountLocked?.()
+        throw accountLockedError(attempt)
+      },
+    }
+  }
+
   return {
     /** The methods an account must pass after its password, or null when it has no second factor. */
     async methodsOf(userId: string): Promise<string[] | null> {
@@ -107,18 +143,24 @@ export function createMfaService(deps: MfaServiceDeps) {
       const factor = user && (await confirmedFactor(user.id))
       if (!user || !factor) throw new AppError('invalid_mfa_challenge', 'this account no longer has a second factor: sign in again')
 
+      const attempt = await countAttempt(user.id, ctx, { type: 'mfa_failed' })
       const result = await spend(factor, proof)
       if (!result.ok) {
         const counted = await factors.recordChallengeFailure(hash, now, config.mfa.maxAttempts)
-        await audit.record('mfa_failed', ctx, { userId: user.id, details: { reason: result.reason, failures: counted?.failures ?? null } })
+        await audit.record('mfa_failed', ctx, { userId: user.id, details: { reason: result.reason, failures: counted?.failures ?? null, account_failures: attempt.failures } })
         deps.events?.failed?.(result.reason)
         if (counted?.locked) {
           await audit.record('mfa_challenge_locked', ctx, { userId: user.id, details: { failures: counted.failures } })
           deps.events?.locked?.()
+        }
+        // The account's lock outranks the challenge's: signing in again would not help.
+        await attempt.settle(false)
+        if (counted?.locked) {
           throw new AppError('mfa_challenge_locked', 'too many wrong codes for this sign-in: sign in again with your password')
         }
         throw new AppError('invalid_mfa_code', result.reason === 'code_replayed' ? 'this code was already used: wait for the next one' : 'the code is incorrect')
       }
+      await attempt.settle(true)
       if (!(await factors.consumeChallenge(hash, now))) throw new AppError('invalid_mfa_challenge', 'this MFA challenge is no longer valid: sign in again')
       await audit.record('mfa_succeeded', ctx, { userId: user.id, details: { method: result.method, ...(result.method === 'recovery_code' ? { recovery_codes_left: await factors.countRecoveryCodes(user.id) } : {}) } })
       deps.events?.succeeded?.(result.method)
@@ -193,12 +235,16 @@ export function createMfaService(deps: MfaServiceDeps) {
         proved.push('pwd')
       }
       if (factor && input.proof) {
+        // Step-up codes share the account's limit: a stolen session must not guess codes where a sign-in may not.
+        const attempt = await countAttempt(user.id, ctx, { type: 'step_up_failed', sessionId: session.id })
         const result = await spend(factor, input.proof)
         if (!result.ok) {
-          await audit.record('step_up_failed', ctx, { userId: user.id, sessionId: session.id, details: { reason: result.reason } })
+          await audit.record('step_up_failed', ctx, { userId: user.id, sessionId: session.id, details: { reason: result.reason, account_failures: attempt.failures } })
           deps.events?.failed?.(result.reason)
+          await attempt.settle(false)
           throw new AppError('invalid_mfa_code', result.reason === 'code_replayed' ? 'this code was already used: wait for the next one' : 'the code is incorrect')
         }
+        await attempt.settle(true)
         deps.events?.succeeded?.(result.method)
         proved.push('otp')
       }

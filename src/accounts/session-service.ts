@@ -29,7 +29,7 @@ export function createSessionService({ store, clock, audit }: SessionServiceDeps
     userId: string,
     reason: RevokeReason,
     ctx: RequestContext,
-    options: { exceptSessionId?: string; actorId: string },
+    options: { exceptSessionId?: string; actorId: string | null },
   ): Promise<string[]> {
     const revoked = await store.revokeUserSessions(userId, reason, clock.now(), options.exceptSessionId)
     for (const sessionId of revoked) {

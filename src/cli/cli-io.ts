@@ -1,4 +1,4 @@
-import type { Writable } from 'node:stream'
+import type { Readable, Writable } from 'node:stream'
 
 /** What a CLI command may touch besides files and the store: injected so tests can drive commands. */
 export interface CliIo {
@@ -8,6 +8,8 @@ export interface CliIo {
   /** The whole of stdin, or null when stdin is a terminal (nothing was piped). */
   readStdin(): Promise<string | null>
   now(): Date
+  /** Streaming input (`users import -`); `isTTY` is true when nothing was piped. */
+  stdin?: Readable & { isTTY?: boolean }
   /** Streaming output (`users export`); absent where a command only prints lines. */
   stdout?: Writable
   /** Redraws a one-line progress display; set only when stderr is a terminal. */

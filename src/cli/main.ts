@@ -31,7 +31,8 @@ export const USAGE = `usage: latchkey <command>
   users passkeys --email E            the account's passkeys: name, kind, created, last used, flags
   users mfa-reset --email E           remove the account's TOTP factor and recovery codes (a lost device)
   users import FILE [--format ndjson|csv] [--dry-run] [--on-conflict skip|update|fail] [--rejects FILE]
-                                      load users with their password hashes (docs/import.md)
+                                      load users with their password hashes (docs/import.md);
+                                      FILE - reads stdin (NDJSON unless --format csv)
   users export [--include-hashes]     every user as NDJSON on stdout, the shape import reads
   outbox list [--status S] [--limit N]  mail in the outbox (S: pending, sent, failed, expired)
   outbox retry <id> | --failed        send a failed (or waiting) message again, now
@@ -218,6 +219,7 @@ export async function main(): Promise<void> {
     err: (line) => process.stderr.write(`${line}\n`),
     readStdin: () => readAllStdin(),
     now: () => new Date(Date.now()),
+    stdin: process.stdin,
     stdout: process.stdout,
     ...(process.stderr.isTTY && { progress: (line: string) => process.stderr.write(`\r\x1b[K${line}`) }),
   }

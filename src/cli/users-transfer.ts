@@ -4,6 +4,8 @@ import { once } from 'node:events'
 import { finished } from 'node:stream/promises'
 import type { Readable, Writable } from 'node:stream'
 import { createAuditLog } from '../accounts/audit-log.ts'
+import { endDisabledAccountSessions } from '../accounts/disabled-account.ts'
+import { createSessionService } from '../accounts/session-service.ts'
 import type { Config } from '../config.ts'
 import type { OnConflict } from '../store/user-transfer.ts'
 import { exportUsers } from '../transfer/export-users.ts'
@@ -23,8 +25,11 @@ export interface ImportCommandOptions {
 /** Rejections shown on stderr when no --rejects file is given; the rest are counted. */
 const STDERR_REJECTS = 50
 
+/** The FILE argument that reads stdin instead of a file. */
+const STDIN = '-'
+
 function formatOf(file: string, format: string | undefined): ImportFormat {
-  if (format === undefined) return file.toLowerCase().endsWith('.csv') ? 'csv' : 'ndjson'
+  if (format === undefined) return file !== STDIN && file.toLowerCase().endsWith('.csv') ? 'csv' : 'ndjson'
   if (format !== 'ndjson' && format !== 'csv') throw new UsageError(`--format must be ndjson or csv (got ${format})`)
   return format
 }
@@ -44,17 +49,31 @@ function summary(r: ImportReport): string {
   return `${verb} ${r.imported}, updated ${r.updated}, unchanged ${r.unchanged}, skipped ${r.skipped} (email exists), rejected ${r.rejected} — ${r.read} line(s) read`
 }
 
-/** `latchkey users import FILE`: streams NDJSON or CSV records (DESIGN §8) into the store. */
-export async function importUsersCommand(config: Config, io: CliIo, file: string, opts: ImportCommandOptions): Promise<void> {
-  const format = formatOf(file, opts.format)
-  const onConflict = onConflictOf(opts.onConflict)
+/**
+ * The records to import and their size when known (a file; not a pipe). Stdin is read as it comes,
+ * like a file: `importUsers` pulls a chunk only when the previous batch is written, so a pipe of
+ * any length holds one batch in memory and the producer waits on the pipe meanwhile.
+ */
+async function openInput(io: CliIo, file: string): Promise<{ input: Readable & { bytesRead?: number }; size: number | null }> {
+  if (file === STDIN) {
+    if (!io.stdin) throw new CommandError('no stdin to import from')
+    if (io.stdin.isTTY) throw new UsageError('"-" reads the records from stdin: pipe or redirect them (e.g. `latchkey users import - < users.ndjson`)')
+    return { input: io.stdin, size: null }
+  }
   let size: number
   try {
     size = (await stat(file)).size
   } catch {
     throw new CommandError(`cannot read ${file}`)
   }
-  const input: Readable & { bytesRead?: number } = createReadStream(file, { highWaterMark: 64 * 1024 })
+  return { input: createReadStream(file, { highWaterMark: 64 * 1024 }), size }
+}
+
+/** `latchkey users import FILE|-`: streams NDJSON or CSV records (DESIGN §8) into the store. */
+export async function importUsersCommand(config: Config, io: CliIo, file: string, opts: ImportCommandOptions): Promise<void> {
+  const format = formatOf(file, opts.format)
+  const onConflict = onConflictOf(opts.onConflict)
+  const { input, size } = await openInput(io, file)
   const rejectsOut = opts.rejects === undefined ? undefined : createWriteStream(opts.rejects)
   let shown = 0
   const onReject = async (r: Rejection) => {
@@ -68,9 +87,12 @@ export async function importUsersCommand(config: Config, io: CliIo, file: string
         const now = performance.now()
         if (now - lastDrawn < 200) return
         lastDrawn = now
+        const counts = `${r.read} lines  ${r.imported + r.updated} written  ${r.rejected} rejected`
+        // A pipe has no size to measure against: counts only.
+        if (size === null) return progress(counts)
         const done = size === 0 ? 1 : Math.min(1, (input.bytesRead ?? 0) / size)
         const bar = '#'.repeat(Math.round(done * 30)).padEnd(30, '.')
-        progress(`[${bar}] ${(done * 100).toFixed(0).padStart(3)}%  ${r.read} lines  ${r.imported + r.updated} written  ${r.rejected} rejected`)
+        progress(`[${bar}] ${(done * 100).toFixed(0).padStart(3)}%  ${counts}`)
       }
     : undefined
 
@@ -78,16 +100,24 @@ export async function importUsersCommand(config: Config, io: CliIo, file: string
   let report: ImportReport
   try {
     report = await withStore(config, async (store) => {
+      const clock = { now: () => now }
+      const audit = createAuditLog(store, clock)
+      const sessions = createSessionService({ store, clock, audit })
       const result = await importUsers({
         input,
         format,
         store: store.userTransfer,
         options: { onConflict, dryRun: opts.dryRun, now },
         onReject,
+        onAccountsDisabled: async (accounts) => {
+          for (const { userId, newly } of accounts) {
+            await endDisabledAccountSessions({ sessions, audit }, userId, CLI_CONTEXT, { actorId: null, newlyDisabled: newly, details: { via: 'import' } })
+          }
+        },
         ...(onProgress && { onProgress }),
       })
       if (!opts.dryRun && result.imported + result.updated > 0) {
-        await createAuditLog(store, { now: () => now }).record('users_imported', CLI_CONTEXT, {
+        await audit.record('users_imported', CLI_CONTEXT, {
           details: { via: 'cli', imported: result.imported, updated: result.updated, skipped: result.skipped, rejected: result.rejected },
         })
       }

@@ -31,6 +31,12 @@ export interface MfaChallenge extends NewMfaChallenge {
   lockedAt: number | null
 }
 
+/** Second-factor attempts of one account in its current window (FactorStore.countMfaAttempt). */
+export interface MfaAttemptCount {
+  failures: number
+  windowEndsAt: number
+}
+
 export interface FactorStore {
   /** Starts (or restarts) enrolment with an unconfirmed factor; false when a confirmed factor exists. */
   beginTotp(userId: string, secretSealed: string, now: number): Promise<boolean>
@@ -48,7 +54,7 @@ export interface FactorStore {
   useRecoveryCode(userId: string, codeHash: string, now: number): Promise<boolean>
   /** Unused recovery codes left. */
   countRecoveryCodes(userId: string): Promise<number>
-  /** Removes the factor, its recovery codes and the account's open challenges; true when a factor existed. */
+  /** Removes the factor, its recovery codes, the account's open challenges and its attempt count; true when a factor existed. */
   deleteFactors(userId: string): Promise<boolean>
 
   createChallenge(challenge: NewMfaChallenge): Promise<void>
@@ -57,6 +63,16 @@ export interface FactorStore {
   consumeChallenge(hash: string, now: number): Promise<boolean>
   /** Counts a wrong code atomically; the challenge locks at `maxFailures`. Null for an unknown challenge. */
   recordChallengeFailure(hash: string, now: number, maxFailures: number): Promise<{ failures: number; locked: boolean } | null>
+  /**
+   * Counts one second-factor attempt against the account, atomically, before its code is checked:
+   * counting first means concurrent guesses cannot all pass a read of the count, so at most the
+   * limit's worth of codes is ever checked per window. A window of `windowMs` opens with the first
+   * attempt after the previous one closed. Returns the attempts in the current window, this one
+   * included, and when the window closes. A correct code then clears the count (clearMfaFailures).
+   */
+  countMfaAttempt(userId: string, now: number, windowMs: number): Promise<MfaAttemptCount>
+  /** A correct code (or a removed factor): the account's count starts again. */
+  clearMfaFailures(userId: string): Promise<void>
   /** Deletes challenges that expired before `before`; returns how many. */
   pruneChallenges(before: number): Promise<number>
 }

@@ -52,6 +52,7 @@ export function createPostgresFactorStore(pool: Pool): FactorStore {
         const { rowCount } = await db.query('DELETE FROM totp_factors WHERE user_id = $1', [userId])
         await db.query('DELETE FROM recovery_codes WHERE user_id = $1', [userId])
         await db.query('DELETE FROM mfa_challenges WHERE user_id = $1', [userId])
+        await db.query('DELETE FROM mfa_failures WHERE user_id = $1', [userId])
         return (rowCount ?? 0) > 0
       })
     },
@@ -78,6 +79,22 @@ export function createPostgresFactorStore(pool: Pool): FactorStore {
       )
       const row = rows[0]
       return row ? { failures: Number(row.failures), locked: row.locked_at !== null } : null
+    },
+    async countMfaAttempt(userId, now, windowMs) {
+      // One upsert: concurrent attempts on one account queue on its row, none is lost. SET reads the old row.
+      const { rows } = await pool.query<Row>(
+        `INSERT INTO mfa_failures (user_id, window_start, failures) VALUES ($1, $2, 1)
+         ON CONFLICT (user_id) DO UPDATE SET
+           failures = CASE WHEN mfa_failures.window_start + $3 <= $2 THEN 1 ELSE mfa_failures.failures + 1 END,
+           window_start = CASE WHEN mfa_failures.window_start + $3 <= $2 THEN $2 ELSE mfa_failures.window_start END
+         RETURNING failures, window_start`,
+        [userId, now, windowMs],
+      )
+      const row = rows[0]!
+      return { failures: Number(row.failures), windowEndsAt: Number(row.window_start) + windowMs }
+    },
+    async clearMfaFailures(userId) {
+      await pool.query('DELETE FROM mfa_failures WHERE user_id = $1', [userId])
     },
     async pruneChallenges(before) {
       const { rowCount } = await pool.query('DELETE FROM mfa_challenges WHERE expires_at < $1', [before])

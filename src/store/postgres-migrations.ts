@@ -177,6 +177,14 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE sessions ADD COLUMN client_id TEXT;
   `,
+  // 10: second-factor attempts per account across challenges, in a fixed window (MFA_ACCOUNT_MAX_FAILURES)
+  `
+  CREATE TABLE mfa_failures (
+    user_id TEXT PRIMARY KEY REFERENCES users(id),
+    window_start BIGINT NOT NULL,
+    failures INT NOT NULL
+  );
+  `,
 ]
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/

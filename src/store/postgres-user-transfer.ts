@@ -143,6 +143,14 @@ async function writeBatch(client: PoolClient, users: readonly ImportUser[], opti
   }
   if (existing.length > 0) {
     const rows = existing.map((i) => users[i]!)
+    // Locked and read before the update, in the batch's transaction: whether this write disables them.
+    const disabling = rows.filter((u) => u.disabled === true).map((u) => u.email)
+    const before = disabling.length === 0
+      ? new Map<string, { id: string; enabled: boolean }>()
+      : new Map((await client.query<{ id: string; email: string; enabled: boolean }>(
+        'SELECT id, email, disabled_at IS NULL AS enabled FROM users WHERE email = ANY($1::text[]) ORDER BY email FOR UPDATE',
+        [disabling],
+      )).rows.map((r) => [r.email, r]))
     const updated = await client.query<{ email: string }>(UPDATE_USERS, [
       rows.map((u) => u.email),
       rows.map((u) => u.emailVerified),
@@ -154,7 +162,12 @@ async function writeBatch(client: PoolClient, users: readonly ImportUser[], opti
       options.now,
     ])
     const changed = new Set(updated.rows.map((r) => r.email))
-    for (const i of existing) outcomes[i] = { outcome: changed.has(users[i]!.email) ? 'updated' : 'unchanged' }
+    for (const i of existing) {
+      const email = users[i]!.email
+      const outcome = changed.has(email) ? 'updated' : 'unchanged'
+      const account = before.get(email)
+      outcomes[i] = account ? { outcome, disables: { userId: account.id, newly: account.enabled } } : { outcome }
+    }
   }
   return outcomes as ImportOutcome[]
 }

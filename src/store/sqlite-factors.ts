@@ -33,6 +33,15 @@ export function createSqliteFactorStore(db: DatabaseSync, transaction: <T>(fn: (
        WHERE hash = ? RETURNING failures, locked_at`,
     ),
     prune: db.prepare('DELETE FROM mfa_challenges WHERE expires_at < ?'),
+    // SET reads the row as it was: both CASEs test the old window.
+    countAttempt: db.prepare(
+      `INSERT INTO mfa_failures (user_id, window_start, failures) VALUES (:user, :now, 1)
+       ON CONFLICT (user_id) DO UPDATE SET
+         failures = CASE WHEN mfa_failures.window_start + :window <= :now THEN 1 ELSE mfa_failures.failures + 1 END,
+         window_start = CASE WHEN mfa_failures.window_start + :window <= :now THEN :now ELSE mfa_failures.window_start END
+       RETURNING failures, window_start`,
+    ),
+    clearFailures: db.prepare('DELETE FROM mfa_failures WHERE user_id = ?'),
   }
 
   return {
@@ -68,6 +77,7 @@ export function createSqliteFactorStore(db: DatabaseSync, transaction: <T>(fn: (
         const existed = stmt.dropTotp.run(userId).changes > 0
         stmt.dropCodes.run(userId)
         stmt.dropChallenges.run(userId)
+        stmt.clearFailures.run(userId)
         return existed
       })
     },
@@ -84,6 +94,13 @@ export function createSqliteFactorStore(db: DatabaseSync, transaction: <T>(fn: (
     async recordChallengeFailure(hash, now, maxFailures) {
       const row = stmt.fail.get(maxFailures, now, hash) as Row | undefined
       return row ? { failures: Number(row.failures), locked: row.locked_at !== null } : null
+    },
+    async countMfaAttempt(userId, now, windowMs) {
+      const row = stmt.countAttempt.get({ user: userId, now, window: windowMs }) as Row
+      return { failures: Number(row.failures), windowEndsAt: Number(row.window_start) + windowMs }
+    },
+    async clearMfaFailures(userId) {
+      stmt.clearFailures.run(userId)
     },
     async pruneChallenges(before) {
       return Number(stmt.prune.run(before).changes)

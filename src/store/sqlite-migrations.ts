@@ -172,4 +172,12 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE sessions ADD COLUMN client_id TEXT;
   `,
+  // 10: second-factor attempts per account across challenges, in a fixed window (MFA_ACCOUNT_MAX_FAILURES)
+  `
+  CREATE TABLE mfa_failures (
+    user_id TEXT PRIMARY KEY REFERENCES users(id),
+    window_start INTEGER NOT NULL,
+    failures INTEGER NOT NULL
+  ) STRICT;
+  `,
 ]

@@ -25,6 +25,7 @@ export function createSqliteUserTransfer(db: DatabaseSync, transaction: <T>(fn: 
         see: db.prepare(`INSERT INTO temp.${seenTable} (email, line) VALUES (?, ?) ON CONFLICT DO NOTHING`),
         seenAt: db.prepare(`SELECT line FROM temp.${seenTable} WHERE email = ?`),
         exists: db.prepare('SELECT 1 FROM users WHERE email = ?'),
+        account: db.prepare('SELECT id, disabled_at FROM users WHERE email = ?'),
         insert: db.prepare(
           `INSERT INTO users (id, email, password_hash, scope, created_at, email_verified, disabled_at, external_id, imported_hash_digest)
            VALUES (:id, :email, :hash, 'user', :createdAt, :emailVerified, :disabledAt, :externalId, :digest)
@@ -70,6 +71,8 @@ export function createSqliteUserTransfer(db: DatabaseSync, transaction: <T>(fn: 
         if (inserted.changes > 0) return { outcome: 'imported' }
         if (options.onConflict === 'skip') return { outcome: 'skipped' }
         if (options.onConflict === 'fail') throw new ConflictRollback()
+        // Read inside the batch's transaction, before the update: whether this write disables it.
+        const before = user.disabled === true ? (stmt.account.get(user.email) as Row) : undefined
         const changed = stmt.update.run({
           email: user.email,
           emailVerified: bit(user.emailVerified),
@@ -80,7 +83,9 @@ export function createSqliteUserTransfer(db: DatabaseSync, transaction: <T>(fn: 
           hash: user.passwordHash,
           digest,
         }).changes
-        return { outcome: changed > 0 ? 'updated' : 'unchanged' }
+        const outcome = changed > 0 ? 'updated' : 'unchanged'
+        if (!before) return { outcome }
+        return { outcome, disables: { userId: String(before.id), newly: before.disabled_at === null } }
       }
 
       return {

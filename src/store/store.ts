@@ -176,6 +176,7 @@ export const AUDIT_EVENT_TYPES = [
   'mfa_succeeded',
   'mfa_failed',
   'mfa_challenge_locked',
+  'mfa_account_locked',
   'step_up_succeeded',
   'step_up_failed',
   'password_rehashed',

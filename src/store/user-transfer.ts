@@ -36,8 +36,19 @@ export interface ImportUser {
  * - conflict: the email had an account under `fail`; the whole batch was rolled back.
  */
 export type ImportOutcome =
-  | { outcome: 'imported' | 'updated' | 'unchanged' | 'skipped' | 'conflict' }
+  | { outcome: 'imported' | 'skipped' | 'conflict' }
+  | { outcome: 'updated' | 'unchanged'; disables?: DisabledByImport }
   | { outcome: 'duplicate'; firstLine: number }
+
+/**
+ * An existing account whose `update` record says `disabled: true`, changed or not: the caller ends
+ * its sessions as any disable does (an unchanged record too, so a re-run after a crash between the
+ * batch and the revocation still converges). `newly` is true when this batch disabled it.
+ */
+export interface DisabledByImport {
+  userId: string
+  newly: boolean
+}
 
 export interface UserImport {
   /** Writes one batch in one transaction; under `fail`, a conflict rolls the batch back. */

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream'
-import type { ImportOptions, ImportUser, UserTransferStore } from '../store/user-transfer.ts'
+import type { DisabledByImport, ImportOptions, ImportUser, UserTransferStore } from '../store/user-transfer.ts'
 import { isRejection, parseImportRecord, type Rejection } from './import-record.ts'
 import { recordsOf, type ImportFormat } from './record-sources.ts'
 
@@ -28,6 +28,11 @@ export interface ImportUsersInput {
    * refused on sight come in file order; duplicates and conflicts when their batch is written.
    */
   onReject: (rejection: Rejection) => Promise<void> | void
+  /**
+   * Called after each batch is committed with the existing accounts its records disable (under
+   * `update`), so their sessions end as with any disable (disabled-account.ts). Awaited.
+   */
+  onAccountsDisabled?: (accounts: DisabledByImport[]) => Promise<void>
   /** Called after each batch is written. */
   onProgress?: (report: Readonly<ImportReport>) => void
 }
@@ -64,12 +69,16 @@ export async function importUsers(input: ImportUsersInput): Promise<ImportReport
       await reject({ line: at.line, code: 'email_exists', reason: `an account with email ${at.email} already exists (--on-conflict fail)` })
       return false
     }
+    const disabled: DisabledByImport[] = []
     for (const [i, o] of outcomes.entries()) {
       const user = users[i]!
       switch (o.outcome) {
-        case 'imported':
         case 'updated':
         case 'unchanged':
+          if (o.disables) disabled.push(o.disables)
+          report[o.outcome]++
+          break
+        case 'imported':
         case 'skipped':
           report[o.outcome]++
           break
@@ -81,6 +90,7 @@ export async function importUsers(input: ImportUsersInput): Promise<ImportReport
           break
       }
     }
+    if (disabled.length > 0) await input.onAccountsDisabled?.(disabled)
     input.onProgress?.(report)
     return true
   }

@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openStore } from '../../src/store/open-store.ts'
 import type { Store } from '../../src/store/store.ts'
@@ -81,6 +82,45 @@ describe('latchkey users import and export', () => {
     expect(drawn.at(-1)).toBe('')
     expect(drawn[0]).toMatch(/^\[#*\.*\] +\d+% {2}\d+ lines {2}\d+ written {2}0 rejected$/)
     expect(out).toEqual(['imported 1200, updated 0, unchanged 0, skipped 0 (email exists), rejected 0 — 1200 line(s) read'])
+  })
+
+  it('imports NDJSON piped into `-` as it arrives, batch by batch, then exports it to stdout', async () => {
+    const store = await openStore(env.DATABASE_URL!)
+    try {
+      const pipe = new PassThrough()
+      const record = (i: number) => `${JSON.stringify({ email: `pipe${i}@example.com`, external_id: `ext-${i}`.padEnd(40, '.') })}\n`
+      const running = run(['users', 'import', '-', '--on-conflict', 'update'], { stdin: pipe })
+      for (let i = 0; i < 250; i++) pipe.write(record(i))
+      // The pipe is still open: two full batches are already in the store, so nothing waits for the end of stdin.
+      await expect.poll(async () => (await store.listUsers({ limit: 300 })).length, { timeout: 10_000, interval: 50 }).toBeGreaterThanOrEqual(200)
+      // Far more than a pipe buffer and than the 64 KiB the CLI accepts as a piped password.
+      for (let i = 250; i < 3000; i++) pipe.write(record(i))
+      pipe.end()
+      const done = await running
+      expect(done.code, done.stderr).toBe(0)
+      expect(done.stdout).toBe('imported 3000, updated 0, unchanged 0, skipped 0 (email exists), rejected 0 — 3000 line(s) read\n')
+    } finally {
+      await store.close()
+    }
+
+    const csv = await run(['users', 'import', '-', '--format', 'csv', '--on-conflict', 'update'], { stdin: 'email,external_id\npipe1@example.com,crm-1\nnot-an-email,x\n' })
+    expect(csv.code).toBe(1)
+    expect(csv.stdout).toContain('updated 1,')
+    expect(csv.stderr).toContain('line 3: invalid_email')
+
+    const exported = await run(['users', 'export'])
+    const lines = exported.stdout.trim().split('\n').map((l) => JSON.parse(l) as { email: string; external_id: string })
+    expect(lines).toHaveLength(3000)
+    expect(lines.find((u) => u.email === 'pipe1@example.com')?.external_id).toBe('crm-1')
+  })
+
+  it('refuses `-` when stdin is a terminal, with a usage error', async () => {
+    const err: string[] = []
+    const code = await runCli(['users', 'import', '-'], {
+      env, out: () => undefined, err: (l) => err.push(l), readStdin: async () => null, now: () => new Date(), stdin: Object.assign(new PassThrough(), { isTTY: true }),
+    })
+    expect(code).toBe(2)
+    expect(err.join('\n')).toContain('pipe or redirect them')
   })
 
   it('exports NDJSON without hashes unless --include-hashes is given', async () => {

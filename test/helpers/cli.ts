@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 
 export const BIN = fileURLToPath(new URL('../../bin/latchkey.js', import.meta.url))
@@ -12,7 +13,8 @@ export interface CliResult {
 
 export interface CliRunOptions {
   env?: Record<string, string>
-  stdin?: string
+  /** Piped into the process: a string, or a stream the test keeps writing to. */
+  stdin?: string | Readable
   /** Run the CLI as if this many seconds had passed. */
   laterBySeconds?: number
 }
@@ -33,6 +35,7 @@ export function runLatchkey(args: string[], options: CliRunOptions = {}): Promis
     child.stderr.on('data', (d: Buffer) => (stderr += d))
     child.on('error', reject)
     child.on('close', (code) => resolve({ code, stdout, stderr }))
-    child.stdin.end(options.stdin ?? '')
+    if (typeof options.stdin === 'object') options.stdin.pipe(child.stdin)
+    else child.stdin.end(options.stdin ?? '')
   })
 }

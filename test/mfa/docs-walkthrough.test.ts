@@ -37,7 +37,7 @@ describe(DOC, () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   it('names every second-factor problem code', () => {
-    for (const code of ['invalid_mfa_code', 'invalid_mfa_challenge', 'mfa_challenge_locked', 'mfa_already_enabled', 'mfa_not_enabled', 'insufficient_user_authentication'] as const) {
+    for (const code of ['invalid_mfa_code', 'invalid_mfa_challenge', 'mfa_challenge_locked', 'mfa_account_locked', 'mfa_already_enabled', 'mfa_not_enabled', 'insufficient_user_authentication'] as const) {
       expect(ERROR_CATALOG[code], code).toBeDefined()
       expect(doc, code).toContain(`\`${code}\``)
     }

@@ -94,6 +94,33 @@ export function runFactorStoreConformance(
       expect(await store.factors.findChallenge('c1')).toBeNull()
     })
 
+    it('counts second-factor attempts per account in a fixed window, opens a new one after it closes, and clears on request', async () => {
+      const u = await user()
+      const other = await user()
+      const W = 900_000
+      expect(await store.factors.countMfaAttempt(u, T0, W)).toEqual({ failures: 1, windowEndsAt: T0 + W })
+      expect(await store.factors.countMfaAttempt(u, T0 + 10, W)).toEqual({ failures: 2, windowEndsAt: T0 + W })
+      // Another account has its own count.
+      expect(await store.factors.countMfaAttempt(other, T0 + 20, W)).toEqual({ failures: 1, windowEndsAt: T0 + 20 + W })
+      expect(await store.factors.countMfaAttempt(u, T0 + W - 1, W)).toEqual({ failures: 3, windowEndsAt: T0 + W })
+      // The window closed: the next attempt opens a new one, counted from 1.
+      expect(await store.factors.countMfaAttempt(u, T0 + W, W)).toEqual({ failures: 1, windowEndsAt: T0 + 2 * W })
+      expect(await store.factors.countMfaAttempt(u, T0 + W + 1, W)).toEqual({ failures: 2, windowEndsAt: T0 + 2 * W })
+      await store.factors.clearMfaFailures(u)
+      expect(await store.factors.countMfaAttempt(u, T0 + W + 2, W)).toEqual({ failures: 1, windowEndsAt: T0 + W + 2 + W })
+      expect(await store.factors.countMfaAttempt(other, T0 + 30, W)).toEqual({ failures: 2, windowEndsAt: T0 + 20 + W })
+      // Removing the factors (an admin reset) clears the count too.
+      await store.factors.deleteFactors(other)
+      expect((await store.factors.countMfaAttempt(other, T0 + 40, W)).failures).toBe(1)
+    })
+
+    it('loses no attempt under concurrent calls: each one gets its own count', async () => {
+      const u = await user()
+      const counts = await Promise.all(Array.from({ length: 20 }, () => store.factors.countMfaAttempt(u, T0, 60_000)))
+      expect(counts.map((c) => c.failures).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
+      expect(new Set(counts.map((c) => c.windowEndsAt))).toEqual(new Set([T0 + 60_000]))
+    })
+
     it('deletes the factor, its codes and the open challenges of that account only', async () => {
       const u = await user()
       const other = await user()

@@ -84,6 +84,28 @@ export function runUserTransferConformance(
       expect(exported?.externalId).toBe('one')
     })
 
+    it('update names each existing account a record disables, and whether this write disabled it, so its sessions can end', async () => {
+      await once([user('on@example.com'), user('off@example.com', { disabled: true }), user('other@example.com')])
+      const on = await store.findUserByEmail('on@example.com')
+      const off = await store.findUserByEmail('off@example.com')
+      const result = await once([
+        user('on@example.com', { disabled: true }),
+        user('off@example.com', { disabled: true }),
+        user('other@example.com', { externalId: 'x' }),
+        user('new@example.com', { disabled: true }),
+      ], { onConflict: 'update', now: NOW + 7 })
+      expect(result).toEqual([
+        { outcome: 'updated', disables: { userId: on!.id, newly: true } },
+        { outcome: 'unchanged', disables: { userId: off!.id, newly: false } },
+        { outcome: 'updated' },
+        { outcome: 'imported' },
+      ])
+      expect(await store.findUserByEmail('on@example.com')).toMatchObject({ disabledAt: NOW + 7 })
+      // skip and dry runs disable nothing, so they name nothing.
+      expect(await once([user('other@example.com', { disabled: true })])).toEqual([{ outcome: 'skipped' }])
+      expect(await once([user('other@example.com', { disabled: true })], { onConflict: 'update', dryRun: true })).toEqual([{ outcome: 'skipped' }])
+    })
+
     it('fail rolls back the whole batch at the first existing email and reports up to it', async () => {
       await once([user('taken@example.com')])
       const result = await once([user('new1@example.com'), user('taken@example.com'), user('new2@example.com')], { onConflict: 'fail' })

@@ -25,6 +25,7 @@ export const ERROR_CODES = [
   "invalid_mfa_code",
   "invalid_mfa_challenge",
   "mfa_challenge_locked",
+  "mfa_account_locked",
   "mfa_already_enabled",
   "mfa_not_enabled",
   "not_found",

@@ -1,0 +1,29 @@
+import type { AuditLog, RequestContext } from './audit-log.ts'
+import type { SessionService } from './session-service.ts'
+
+export interface DisabledAccountDeps {
+  sessions: SessionService
+  audit: AuditLog
+}
+
+/**
+ * What follows disabling an account, whoever disabled it (POST /admin/users/{id}/disable,
+ * `latchkey users import` with `disabled: true`): every session revoked with reason
+ * `account_disabled`, each audited, and published to the revoked-session set by the store's
+ * revocation feed, so the account's access tokens stop at revocation-checked routes at once; then
+ * `account_disabled` audited, only when this call is the one that disabled it. Revokes even when it
+ * was disabled already: a session created by a racing sign-in must not survive. The caller disables
+ * first, so a refresh racing with this meets `disabled` or `revoked`, never a live session.
+ */
+export async function endDisabledAccountSessions(
+  { sessions, audit }: DisabledAccountDeps,
+  userId: string,
+  ctx: RequestContext,
+  options: { actorId: string | null; newlyDisabled: boolean; details?: Record<string, string> },
+): Promise<string[]> {
+  const revoked = await sessions.revokeAll(userId, 'account_disabled', ctx, { actorId: options.actorId })
+  if (options.newlyDisabled) {
+    await audit.record('account_disabled', ctx, { userId, actorId: options.actorId, details: { ...options.details, revoked_sessions: revoked.length } })
+  }
+  return revoked
+}
