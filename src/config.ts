@@ -214,6 +214,12 @@ export const EnvSchema = z.object({
   // Across challenges (a fresh password sign-in each): wrong codes per account per window, then refused until it closes.
   MFA_ACCOUNT_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(10),
   MFA_ACCOUNT_FAILURE_WINDOW: seconds(60, 86400).default(900),
+  // Retention (docs/operations.md, "Retention"): ended sessions are kept this long; the purge runs this often.
+  RETENTION_DAYS: z.coerce.number({ message: 'must be a whole number of days' }).int({ message: 'must be a whole number of days' }).min(1, { message: 'must be at least 1' }).max(3650, { message: 'must be at most 3650' }).default(30),
+  PURGE_INTERVAL_SECONDS: seconds(0, 7 * 86400)
+    .refine((v) => v === 0 || v >= 60, { message: 'must be 0 (off) or at least 60' })
+    .default(3600),
+  PURGE_BATCH_SIZE: z.coerce.number({ message: 'must be a whole number of rows' }).int({ message: 'must be a whole number of rows' }).min(100, { message: 'must be at least 100' }).max(10_000, { message: 'must be at most 10000' }).default(1000),
   WORKERS: z
     .union([z.literal('auto'), z.coerce.number().int().min(1).max(256)], { message: 'must be auto or a number of processes (1–256)' })
     .default(1),
@@ -289,6 +295,8 @@ export interface Config {
   mfa: { totpIssuer: string; challengeTtl: number; maxAttempts: number; accountMaxFailures: number; accountFailureWindow: number }
   /** Keys for secrets at rest; `current` undefined = the server generates a development key into KEYS_DIR. */
   dataEncryption: { current: Buffer | undefined; previous: Buffer[] }
+  /** Days ended sessions are kept; how often the server purges (ms, 0 = never: run `latchkey purge`); rows per batch. */
+  retention: { sessionRetentionDays: number; purgeIntervalMs: number; batchSize: number }
 }
 
 export interface MailConfig {
@@ -480,6 +488,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       current: e.DATA_ENCRYPTION_KEY === undefined ? undefined : (parseDataKey(e.DATA_ENCRYPTION_KEY) as Buffer),
       previous: (e.DATA_ENCRYPTION_PREVIOUS_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean).map((k) => parseDataKey(k) as Buffer),
     },
+    retention: { sessionRetentionDays: e.RETENTION_DAYS, purgeIntervalMs: e.PURGE_INTERVAL_SECONDS * 1000, batchSize: e.PURGE_BATCH_SIZE },
   }
 }
 

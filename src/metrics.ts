@@ -1,6 +1,7 @@
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type PrometheusContentType } from 'prom-client'
 import type { MetricsSource } from './metrics-listener.ts'
 import type { KeyRecord } from './keys/key-set.ts'
+import { PURGE_KINDS } from './store/retention.ts'
 import { AUDIT_EVENT_TYPES } from './store/store.ts'
 
 /**
@@ -22,6 +23,8 @@ export interface Metrics {
   readonly mfaEvents: Counter<'event'>
   /** Imported password hashes upgraded to argon2id at sign-in, by the algorithm they had. */
   readonly legacyPasswordUpgrades: Counter<'algorithm'>
+  /** Rows the retention job deleted, by kind (store/retention.ts PURGE_KINDS). */
+  readonly purgedRows: Counter<'kind'>
   /**
    * Adds `latchkey_active_sessions`: sessions neither revoked nor expired, counted by the store when
    * Prometheus scrapes (one COUNT query per scrape, nothing per request). Workers share one store,
@@ -86,6 +89,14 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     return outboxRead
   }
 
+  const purgedRows = new Counter({
+    name: 'latchkey_purged_rows_total',
+    help: 'Rows deleted by the retention job, by kind (refresh_tokens, sessions, mfa_challenges, webauthn_challenges, one_time_tokens, outbox_messages)',
+    labelNames: ['kind'] as const,
+    registers,
+  })
+  for (const kind of PURGE_KINDS) purgedRows.inc({ kind }, 0)
+
   const httpRequests = new Counter({
     name: 'latchkey_http_requests_total',
     help: 'HTTP responses sent by the API listener, by status class (1xx … 5xx)',
@@ -109,6 +120,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   return {
     registry,
     auditEvents,
+    purgedRows,
     observeRequest(route, status, seconds) {
       byClass[Math.min(4, Math.max(0, Math.floor(status / 100) - 1))]!.inc()
       const key = route ?? 'unmatched'

@@ -20,6 +20,7 @@ import { loadMailTemplates } from './mail/templates.ts'
 import { createMailTransport, type MailTransport } from './mail/transport.ts'
 import type { MetricsListener } from './metrics-listener.ts'
 import type { Metrics } from './metrics.ts'
+import { createRetentionJob } from './retention-job.ts'
 import { migrateStore, openStore } from './store/open-store.ts'
 import { lowerThreadPoolPriority } from './thread-pool-priority.ts'
 
@@ -157,6 +158,15 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     leaseMs: config.mail.sendTimeoutMs * 3 + 2000,
     ...(metrics ? { metrics } : {}),
   })
+  // Retention (docs/operations.md, "Retention"): ended sessions and expired rows, purged in batches.
+  const retention = createRetentionJob({
+    store,
+    clock: systemClock,
+    logger,
+    metrics,
+    policy: config.retention,
+    intervalMs: config.retention.purgeIntervalMs,
+  })
   const dataKeys = { current: config.dataEncryption.current ?? (await loadOrCreateDevDataKey(config.keysDir)).key, previous: config.dataEncryption.previous }
   const app = await buildApp({ config, keys, store, clock: systemClock, logger, openapiYaml, redis, mailer, dataKeys, ...(metrics ? { metrics } : {}) })
   const poolPriority = await lowerThreadPoolPriority(config.threadPoolNice)
@@ -182,6 +192,8 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     await app.close()
     // Mail queued by the last requests waits in the outbox for the next start (or another instance).
     await mailer.stop()
+    // A purge under way stops after its batch; the next run (here or elsewhere) carries on.
+    await retention.stop()
     transport.close()
     await metricsListener?.close()
     await store.close()
@@ -194,6 +206,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
 
   await app.listen({ host: config.host, port: config.port })
   mailer.start()
+  retention.start()
   const mb = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10
   const youngGeneration = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')
   logger.debug({ rssMb: mb(process.memoryUsage.rss()), youngGenerationMb: mb(youngGeneration?.space_size ?? 0) }, 'memory at start')

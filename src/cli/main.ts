@@ -13,6 +13,7 @@ const usersCommands = () => import('./users.ts')
 const outboxCommands = () => import('./outbox.ts')
 const passkeyCommands = () => import('./passkeys.ts')
 const backupCommand = () => import('./backup.ts')
+const purgeCommand = () => import('./purge.ts')
 const transferCommands = () => import('./users-transfer.ts')
 
 const ALLOWED_BITS = [2048, 3072, 4096]
@@ -37,6 +38,8 @@ export const USAGE = `usage: latchkey <command>
   outbox retry <id> | --failed        send a failed (or waiting) message again, now
   migrate                             apply pending store migrations (DATABASE_URL)
   backup <file>                       online copy of the SQLite database into a new file
+  purge                               delete sessions ended over RETENTION_DAYS ago, their refresh
+                                      tokens, expired challenges and link tokens, old mail; print counts
 
 --alg is the new key's algorithm, fixed with its kid: RS256 (default), PS256, ES256 (P-256) or
 EdDSA (Ed25519); rotating to a key of another algorithm fails no request. --bits (RSA only) is
@@ -82,7 +85,7 @@ function requiredEmail(value: unknown): string {
 /** Runs one command; returns the exit code (0 ok, 1 failed, 2 usage). */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const [group, action, ...rest] = argv
-  const command = group === 'migrate' || group === 'backup' ? group : `${group ?? ''} ${action ?? ''}`.trim()
+  const command = group === 'migrate' || group === 'backup' || group === 'purge' ? group : `${group ?? ''} ${action ?? ''}`.trim()
   try {
     if (command === '' || group === '--help' || group === '-h' || group === 'help') {
       io.out(USAGE)
@@ -171,6 +174,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case 'backup': {
         const { positionals } = parse(argv.slice(1), {}, 1)
         await (await backupCommand()).backupStore(config, io, positionals[0]!)
+        break
+      }
+      case 'purge': {
+        parse(argv.slice(1), {}, 0)
+        await (await purgeCommand()).purgeCommand(config, io)
         break
       }
       default:

@@ -8,7 +8,7 @@ import { renderMail, type MailTemplates } from './templates.ts'
 import type { MailTransport } from './transport.ts'
 
 export interface OutboxDrainerOptions {
-  store: Pick<Store, 'outbox' | 'oneTimeTokens'>
+  store: Pick<Store, 'outbox'>
   transport: MailTransport
   templates: MailTemplates
   clock: Clock
@@ -25,9 +25,6 @@ export interface OutboxDrainerOptions {
   /** First retry delay; doubled per attempt up to maxBackoffMs, with ±20 % jitter. */
   baseBackoffMs?: number
   maxBackoffMs?: number
-  /** Sent rows are kept this long (for `latchkey outbox list`), expired tokens and mail as long after expiry. */
-  retentionMs?: number
-  pruneIntervalMs?: number
 }
 
 export interface OutboxDrainer {
@@ -59,15 +56,12 @@ export function createOutboxDrainer(options: OutboxDrainerOptions): OutboxDraine
   const maxAttempts = options.maxAttempts ?? 10
   const baseBackoffMs = options.baseBackoffMs ?? 5000
   const maxBackoffMs = options.maxBackoffMs ?? 30 * 60_000
-  const retentionMs = options.retentionMs ?? 7 * 86_400_000
-  const pruneIntervalMs = options.pruneIntervalMs ?? 3_600_000
 
   let running = false
   let stopping = false
   let timer: NodeJS.Timeout | undefined
   let pass: Promise<unknown> | undefined
   let again = false
-  let lastPrune = 0
   let lastErrorLog = 0
 
   async function sendOne(message: OutboxMessage, claimId: string): Promise<boolean> {
@@ -104,13 +98,7 @@ export function createOutboxDrainer(options: OutboxDrainerOptions): OutboxDraine
       sent += results.filter(Boolean).length
       if (stopping) break
     }
-    const now = clock.now()
-    if (now - lastPrune >= pruneIntervalMs) {
-      lastPrune = now
-      const mail = await store.outbox.prune({ sentBefore: now - retentionMs, expiredBefore: now - retentionMs })
-      const tokens = await store.oneTimeTokens.prune(now - retentionMs)
-      if (mail + tokens > 0) logger.info({ mail, tokens }, 'pruned sent or expired mail and expired link tokens')
-    }
+    // Sent and dead mail is deleted by the retention job (src/retention-job.ts), in batches.
     return sent
   }
 

@@ -4,6 +4,7 @@ import { createPostgresFactorStore } from './postgres-factors.ts'
 import { createPostgresOneTimeTokenStore } from './postgres-one-time-tokens.ts'
 import { createPostgresOutboxStore } from './postgres-outbox.ts'
 import { createPostgresPasskeyStore } from './postgres-passkeys.ts'
+import { createPostgresRetentionStore } from './postgres-retention.ts'
 import { createPostgresUserTransfer } from './postgres-user-transfer.ts'
 import { refusal, retryIsGrace, rotationAuditEvent, touched } from './rotation-rules.ts'
 import { assertSchemaName, migratePostgres } from './postgres-migrations.ts'
@@ -130,6 +131,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     passkeys: withUnavailableErrors(createPostgresPasskeyStore(pool), isPostgresUnavailable),
     factors: withUnavailableErrors(createPostgresFactorStore(pool), isPostgresUnavailable),
     userTransfer: withUnavailableErrors(createPostgresUserTransfer(pool), isPostgresUnavailable),
+    retention: withUnavailableErrors(createPostgresRetentionStore(pool), isPostgresUnavailable),
 
     async migrate() {
       return migratePostgres(pool, options.schema)

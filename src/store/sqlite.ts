@@ -4,6 +4,7 @@ import { createSqliteFactorStore } from './sqlite-factors.ts'
 import { createSqliteOneTimeTokenStore } from './sqlite-one-time-tokens.ts'
 import { createSqliteOutbox } from './sqlite-outbox.ts'
 import { createSqlitePasskeyStore } from './sqlite-passkeys.ts'
+import { createSqliteRetentionStore } from './sqlite-retention.ts'
 import { createSqliteUserTransfer } from './sqlite-user-transfer.ts'
 import { refusal, retryIsGrace, rotationAuditEvent, touched } from './rotation-rules.ts'
 import { startWalCheckpointer, type WalCheckpointer } from './sqlite-checkpointer.ts'
@@ -244,6 +245,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     passkeys: createSqlitePasskeyStore(db, transaction),
     factors,
     userTransfer,
+    retention: createSqliteRetentionStore(db),
 
     async createUser(user: NewUser) {
       const emailVerified = user.emailVerified ?? false

@@ -2,6 +2,7 @@ import type { FactorStore } from './factors.ts'
 import type { OneTimeTokenStore } from './one-time-tokens.ts'
 import type { OutboxStore } from './outbox.ts'
 import type { PasskeyStore } from './passkeys.ts'
+import type { RetentionStore } from './retention.ts'
 import type { UserTransferStore } from './user-transfer.ts'
 
 /**
@@ -231,6 +232,8 @@ export interface Store {
   readonly factors: FactorStore
   /** Bulk import and export of users (user-transfer.ts). */
   readonly userTransfer: UserTransferStore
+  /** Deletes ended sessions, their refresh tokens and expired single-use rows in batches (retention.ts). */
+  readonly retention: RetentionStore
 
   /** Returns null when the email is already registered. */
   createUser(user: NewUser): Promise<User | null>

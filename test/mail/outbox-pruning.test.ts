@@ -5,6 +5,7 @@ import { createLogger } from '../../src/logger.ts'
 import { createOutboxDrainer } from '../../src/mail/outbox-drainer.ts'
 import { loadMailTemplates } from '../../src/mail/templates.ts'
 import { createSmtpTransport } from '../../src/mail/transport.ts'
+import { purgeOnce } from '../../src/retention-job.ts'
 import type { NewOutboxMessage } from '../../src/store/outbox.ts'
 import { createSqliteStore } from '../../src/store/sqlite.ts'
 import type { Store } from '../../src/store/store.ts'
@@ -28,8 +29,8 @@ const adapters: Array<{ name: string; open(): Promise<{ store: Store; dispose():
 ]
 if (!databaseUrl) console.warn('outbox pruning on PostgreSQL SKIPPED: TEST_DATABASE_URL is not set')
 
-describe.each(adapters)('the drainer prunes the outbox and the link tokens ($name)', ({ open }) => {
-  it('deletes mail sent or expired longer ago than the retention, and expired link tokens; keeps the rest', async () => {
+describe.each(adapters)('the retention job prunes the outbox and the link tokens ($name)', ({ open }) => {
+  it('deletes mail sent or expired over a week ago, and link tokens expired over a week ago; keeps the rest', async () => {
     const { store, dispose } = await open()
     const smtp = await startSmtpServer()
     const logger = createLogger('warn', new Writable({ write: (_c, _e, cb) => cb() }))
@@ -37,8 +38,9 @@ describe.each(adapters)('the drainer prunes the outbox and the link tokens ($nam
     let now = T0
     const drainer = createOutboxDrainer({
       store, transport, templates: loadMailTemplates(), clock: { now: () => now }, logger,
-      leaseMs: 30_000, retentionMs: 7 * DAY, pruneIntervalMs: HOUR,
+      leaseMs: 30_000,
     })
+    const purge = () => purgeOnce({ store, clock: { now: () => now }, policy: { sessionRetentionDays: 30, batchSize: 1000 } })
     const message = (over: Partial<NewOutboxMessage>): NewOutboxMessage => ({
       id: randomUUID(), template: 'password_changed', recipient: `${randomUUID()}@example.com`, data: { email: 'a@example.com' }, createdAt: now, expiresAt: now + DAY, ...over,
     })
@@ -53,7 +55,7 @@ describe.each(adapters)('the drainer prunes the outbox and the link tokens ($nam
       await smtp.stop()
       const neverSent = message({ expiresAt: T0 + DAY })
       await store.outbox.enqueue([neverSent])
-      const failing = createOutboxDrainer({ store, transport, templates: loadMailTemplates(), clock: { now: () => now }, logger, leaseMs: 1, maxAttempts: 1, retentionMs: 7 * DAY, pruneIntervalMs: 1e12 })
+      const failing = createOutboxDrainer({ store, transport, templates: loadMailTemplates(), clock: { now: () => now }, logger, leaseMs: 1, maxAttempts: 1 })
       await failing.drainOnce()
       expect((await store.outbox.list({ now, limit: 10, status: 'failed' })).map((m) => m.id)).toEqual([neverSent.id])
       await smtp.start()
@@ -63,13 +65,14 @@ describe.each(adapters)('the drainer prunes the outbox and the link tokens ($nam
       const sentLater = message({})
       await store.outbox.enqueue([sentLater])
       expect(await drainer.drainOnce()).toBe(1)
+      expect((await purge()).counts).toMatchObject({ outbox_messages: 0, one_time_tokens: 0 })
       expect((await store.outbox.list({ now, limit: 10 })).map((m) => m.id).sort()).toEqual([sentEarly.id, neverSent.id, sentLater.id].sort())
 
       // Day 8: a week past the first send, the expiry of the unsent one and of the token: pruned.
       now = T0 + 8 * DAY + 2 * HOUR
-      await drainer.drainOnce()
+      expect((await purge()).counts).toMatchObject({ outbox_messages: 2, one_time_tokens: 1 })
       expect((await store.outbox.list({ now, limit: 10 })).map((m) => m.id)).toEqual([sentLater.id])
-      expect(await store.oneTimeTokens.prune(now)).toBe(0) // the drainer already deleted the expired token
+      expect(await store.oneTimeTokens.prune(now)).toBe(0) // the purge already deleted the expired token
 
     } finally {
       await drainer.stop()

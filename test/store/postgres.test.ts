@@ -9,6 +9,7 @@ import { runStoreConformance } from './conformance.ts'
 import { runFactorStoreConformance } from './factor-conformance.ts'
 import { runMailStoreConformance } from './mail-conformance.ts'
 import { runPasskeyStoreConformance } from './passkey-conformance.ts'
+import { runRetentionConformance } from './retention-conformance.ts'
 import { runUserTransferConformance } from './user-transfer-conformance.ts'
 
 const url = process.env.TEST_DATABASE_URL
@@ -53,6 +54,7 @@ if (!url) {
   runPasskeyStoreConformance('postgres', () => makeStore(), dispose)
   runFactorStoreConformance('postgres', () => makeStore(), dispose)
   runUserTransferConformance('postgres', () => makeStore(), dispose)
+  runRetentionConformance('postgres', () => makeStore(), dispose)
 
   describe('PostgreSQL store across processes', () => {
     it('rotates exactly once when two pools race 50 rotations of one token', async () => {
@@ -119,6 +121,30 @@ if (!url) {
       } finally {
         await store.close()
         await dropSchema(schema)
+      }
+    })
+
+    it('runs one purge at a time per schema: another instance skips while the advisory lock is held', async () => {
+      const a = await makeStore()
+      const b = await makeStore()
+      const holder = await admin.connect()
+      const cutoffs = { sessionsEndedBefore: 1, challengesExpiredBefore: 1, oneTimeTokensExpiredBefore: 1, mailSentBefore: 1, mailExpiredBefore: 1, batchSize: 100 }
+      try {
+        // What a purging instance holds: the lock of a's schema.
+        await holder.query("SELECT pg_advisory_lock(hashtext('latchkey:purge:' || $1))", [schemas.get(a)])
+        expect((await a.retention.purge(cutoffs)).ran).toBe(false)
+        // Another deployment in the same database is not held up.
+        expect((await b.retention.purge(cutoffs)).ran).toBe(true)
+        await holder.query("SELECT pg_advisory_unlock(hashtext('latchkey:purge:' || $1))", [schemas.get(a)])
+        expect((await a.retention.purge(cutoffs)).ran).toBe(true)
+        // A finished purge let go of its lock: the holder takes it at once.
+        const { rows } = await holder.query("SELECT pg_try_advisory_lock(hashtext('latchkey:purge:' || $1)) AS locked", [schemas.get(a)])
+        expect(rows[0].locked).toBe(true)
+        await holder.query('SELECT pg_advisory_unlock_all()')
+      } finally {
+        holder.release()
+        await dispose(a)
+        await dispose(b)
       }
     })
 

@@ -9,6 +9,7 @@ import { runStoreConformance } from './conformance.ts'
 import { runFactorStoreConformance } from './factor-conformance.ts'
 import { runMailStoreConformance } from './mail-conformance.ts'
 import { runPasskeyStoreConformance } from './passkey-conformance.ts'
+import { runRetentionConformance } from './retention-conformance.ts'
 import { runUserTransferConformance } from './user-transfer-conformance.ts'
 
 runStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
@@ -106,3 +107,4 @@ runMailStoreConformance('sqlite in memory', async () => createSqliteStore({ path
 runPasskeyStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
 runFactorStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
 runUserTransferConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
+runRetentionConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))

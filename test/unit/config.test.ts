@@ -23,6 +23,18 @@ describe('configuration', () => {
     })
   })
 
+  it('retention: ended sessions kept 30 days, purged hourly in batches of 1,000; 0 turns the timer off', () => {
+    expect(loadConfig({}).retention).toEqual({ sessionRetentionDays: 30, purgeIntervalMs: 3_600_000, batchSize: 1000 })
+    expect(loadConfig({ RETENTION_DAYS: '90', PURGE_INTERVAL_SECONDS: '0', PURGE_BATCH_SIZE: '500' }).retention).toEqual({ sessionRetentionDays: 90, purgeIntervalMs: 0, batchSize: 500 })
+    const refused: Array<[Record<string, string>, RegExp]> = [
+      [{ RETENTION_DAYS: '0' }, /RETENTION_DAYS="0": must be at least 1/],
+      [{ RETENTION_DAYS: '1.5' }, /RETENTION_DAYS="1.5": must be a whole number of days/],
+      [{ PURGE_INTERVAL_SECONDS: '30' }, /PURGE_INTERVAL_SECONDS="30": must be 0 \(off\) or at least 60/],
+      [{ PURGE_BATCH_SIZE: '1000000' }, /PURGE_BATCH_SIZE="1000000": must be at most 10000/],
+    ]
+    for (const [env, message] of refused) expect(() => loadConfig(env), JSON.stringify(env)).toThrow(message)
+  })
+
   it('parses every documented variable', () => {
     const c = loadConfig({ PORT: '8080', ACCESS_TOKEN_TTL: '120', CORS_ORIGINS: 'http://a.test, https://b.test', RATE_LIMIT_ENABLED: 'false', DATABASE_URL: 'postgres://u@h/db' })
     expect(c).toMatchObject({ port: 8080, accessTokenTtl: 120, corsOrigins: ['http://a.test', 'https://b.test'], rateLimitEnabled: false, databaseUrl: 'postgres://u@h/db' })
