@@ -1,7 +1,6 @@
 import { createCipheriv, pbkdf2, scrypt, timingSafeEqual, type BinaryLike, type ScryptOptions } from 'node:crypto'
 import { promisify } from 'node:util'
 import argon2 from 'argon2'
-import bcrypt from '@node-rs/bcrypt'
 
 /**
  * Password hashes made by other systems (DESIGN §8), kept as imported until the user's next sign-in
@@ -202,9 +201,12 @@ export async function verifyLegacyHash(h: LegacyHash, password: string): Promise
     case 'argon2id':
     case 'argon2i':
       return argon2.verify(h.encoded, password)
-    case 'bcrypt':
+    case 'bcrypt': {
+      // Loaded with the first imported bcrypt hash (~8 MB resident): most instances have none.
+      const { default: bcrypt } = await import('@node-rs/bcrypt')
       // $2y$ (PHP) and $2a$ are the same algorithm as $2b$ for any password under 256 bytes.
       return bcrypt.verify(password, h.encoded.replace(/^\$2[ay]\$/, '$2b$'))
+    }
     case 'scrypt':
       return sameBytes(
         await scryptAsync(password, h.salt, h.hash.length, { N: 2 ** h.ln, r: h.r, p: h.p, maxmem: scryptMemory(h.ln, h.r) * h.p + 1024 * 1024 }),

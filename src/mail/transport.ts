@@ -1,7 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
-import nodemailer, { type Transporter } from 'nodemailer'
+import type nodemailer from 'nodemailer'
+import type { Transporter } from 'nodemailer'
 import type { RenderedMail } from './templates.ts'
 
 export interface OutgoingMail extends RenderedMail {
@@ -46,23 +47,39 @@ function envelope(options: MailTransportOptions, mail: OutgoingMail) {
   }
 }
 
+type TransportOptions = Parameters<typeof nodemailer.createTransport>[0]
+
+/**
+ * A nodemailer transporter made on the first message: nodemailer costs ~20 MB resident, which an
+ * instance that sends no mail (or not yet) need not carry. close() closes it only if it was made.
+ */
+function lazyTransporter(options: TransportOptions): { get(): Promise<Transporter>; close(): void } {
+  let made: Promise<Transporter> | undefined
+  return {
+    get: () => (made ??= import('nodemailer').then(({ default: mailer }) => mailer.createTransport(options))),
+    close() {
+      void made?.then((t) => t.close(), () => undefined)
+    },
+  }
+}
+
 /**
  * SMTP through a nodemailer pool. nodemailer upgrades an smtp:// connection with STARTTLS whenever
  * the server offers it (and verifies the certificate), and speaks TLS from the start for smtps://.
  */
 export function createSmtpTransport(options: MailTransportOptions & { smtpUrl: string }): MailTransport {
-  const transporter: Transporter = nodemailer.createTransport({
+  const transporter = lazyTransporter({
     url: options.smtpUrl,
     pool: true,
     maxConnections: 4,
     connectionTimeout: options.timeoutMs,
     greetingTimeout: options.timeoutMs,
     socketTimeout: options.timeoutMs,
-  } as Parameters<typeof nodemailer.createTransport>[0])
+  } as TransportOptions)
   return {
     kind: 'smtp',
     async send(mail) {
-      await transporter.sendMail(envelope(options, mail))
+      await (await transporter.get()).sendMail(envelope(options, mail))
     },
     close() {
       transporter.close()
@@ -77,12 +94,12 @@ export function createSmtpTransport(options: MailTransportOptions & { smtpUrl: s
  * deployment that sends real mail never uses.
  */
 export function createFileTransport(options: MailTransportOptions): MailTransport {
-  const transporter: Transporter = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' })
+  const transporter = lazyTransporter({ streamTransport: true, buffer: true, newline: 'unix' })
   let dirReady: Promise<unknown> | undefined
   return {
     kind: 'file',
     async send(mail) {
-      const info = (await transporter.sendMail(envelope(options, mail))) as { message: Buffer }
+      const info = (await (await transporter.get()).sendMail(envelope(options, mail))) as { message: Buffer }
       dirReady ??= mkdir(options.mailDir, { recursive: true, mode: 0o700 })
       await dirReady
       const file = join(options.mailDir, `${mail.id}.eml`)

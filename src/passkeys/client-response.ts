@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto'
-import { decodeAttestationObject, parseAuthenticatorData } from '@simplewebauthn/server/helpers'
 import { z } from 'zod'
 import { AppError } from '../errors.ts'
 
@@ -72,7 +71,11 @@ export function checkOrigin(origin: string, allowed: readonly string[]): void {
   if (!allowed.includes(origin)) throw new AppError('passkey_origin_mismatch', `origin ${JSON.stringify(origin.slice(0, 200))} is not allowed for passkeys`)
 }
 
-function checkRpIdHash(authData: Uint8Array<ArrayBuffer>, rpId: string): void {
+/** The library's CBOR and authenticator-data parsers, loaded with the first ceremony (see passkey-service.ts). */
+const helpers = () => import('@simplewebauthn/server/helpers')
+
+async function checkRpIdHash(authData: Uint8Array<ArrayBuffer>, rpId: string): Promise<void> {
+  const { parseAuthenticatorData } = await helpers()
   let rpIdHash: Uint8Array
   try {
     rpIdHash = parseAuthenticatorData(authData).rpIdHash
@@ -84,7 +87,8 @@ function checkRpIdHash(authData: Uint8Array<ArrayBuffer>, rpId: string): void {
 }
 
 /** The attestation's authenticator data must parse and name this relying party. */
-export function checkAttestationRpId(attestationObject: string, rpId: string): void {
+export async function checkAttestationRpId(attestationObject: string, rpId: string): Promise<void> {
+  const { decodeAttestationObject } = await helpers()
   let authData: Uint8Array<ArrayBuffer>
   try {
     authData = decodeAttestationObject(Buffer.from(attestationObject, 'base64url')).get('authData')
@@ -92,9 +96,9 @@ export function checkAttestationRpId(attestationObject: string, rpId: string): v
     throw new AppError('passkey_response_invalid', 'attestationObject is not valid CBOR')
   }
   if (!(authData instanceof Uint8Array)) throw new AppError('passkey_response_invalid', 'attestationObject has no authenticator data')
-  checkRpIdHash(authData, rpId)
+  await checkRpIdHash(authData, rpId)
 }
 
-export function checkAssertionRpId(authenticatorData: string, rpId: string): void {
-  checkRpIdHash(Buffer.from(authenticatorData, 'base64url'), rpId)
+export async function checkAssertionRpId(authenticatorData: string, rpId: string): Promise<void> {
+  await checkRpIdHash(Buffer.from(authenticatorData, 'base64url'), rpId)
 }

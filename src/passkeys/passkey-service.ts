@@ -1,12 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-} from '@simplewebauthn/server'
+import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
 import type { AuditLog, RequestContext } from '../accounts/audit-log.ts'
 import { checkClientId, type DpopBinding, type TokenResponse } from '../accounts/auth-service.ts'
 import { normalizeEmail } from '../accounts/password-policy.ts'
@@ -25,6 +18,12 @@ import {
   type RegistrationResponse,
 } from './client-response.ts'
 import { decoyCredentials } from './decoy-credentials.ts'
+
+/**
+ * The WebAuthn library (~30 MB of resident memory with its CBOR, ASN.1 and COSE parts), loaded on
+ * the first passkey ceremony: an instance whose users never use passkeys does not carry it.
+ */
+const webauthn = () => import('@simplewebauthn/server')
 
 /** How long a ceremony's options stay usable: WebAuthn's recommended ceiling for a prompt (§15.1). */
 export const CHALLENGE_TTL_MS = 5 * 60_000
@@ -120,6 +119,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
     async registrationOptions(user: User): Promise<PublicKeyCredentialCreationOptionsJSON> {
       const existing = await store.passkeys.listForUser(user.id)
       const challenge = await issueChallenge('register', user.id)
+      const { generateRegistrationOptions } = await webauthn()
       return generateRegistrationOptions({
         rpName,
         rpID: rpId,
@@ -139,7 +139,8 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
         const challenge = await spendChallenge(clientData.challenge, 'register')
         if (challenge.userId !== userId) throw new AppError('passkey_challenge_unknown', 'this challenge was issued to another account')
         checkOrigin(clientData.origin, origins)
-        checkAttestationRpId(response.response.attestationObject, rpId)
+        await checkAttestationRpId(response.response.attestationObject, rpId)
+        const { verifyRegistrationResponse } = await webauthn()
         let info
         try {
           const verified = await verifyRegistrationResponse({
@@ -195,6 +196,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
         }
       }
       const challenge = await issueChallenge('login', userId)
+      const { generateAuthenticationOptions } = await webauthn()
       return generateAuthenticationOptions({
         rpID: rpId,
         challenge: Buffer.from(challenge, 'base64url'),
@@ -272,13 +274,14 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
     const clientData = readClientData(response.response.clientDataJSON, 'webauthn.get')
     const challenge = await spendChallenge(clientData.challenge, 'login')
     checkOrigin(clientData.origin, origins)
-    checkAssertionRpId(response.response.authenticatorData, rpId)
+    await checkAssertionRpId(response.response.authenticatorData, rpId)
     const passkey = await store.passkeys.findByCredentialId(response.id)
     const handle = response.response.userHandle === undefined ? undefined : Buffer.from(response.response.userHandle, 'base64url').toString('utf8')
     const wrongAccount = (challenge.userId !== null && challenge.userId !== passkey?.userId) || (expectedUserId !== undefined && expectedUserId !== passkey?.userId)
     if (!passkey || wrongAccount || (handle !== undefined && handle !== passkey.userId)) {
       return refuse(ctx, 'unknown_credential', null, 'passkey_unknown_credential', 'no passkey with this credential id is registered here')
     }
+    const { verifyAuthenticationResponse } = await webauthn()
     let verified
     try {
       // The stored counter is checked below, after the signature, so that only its holder can trip the clone alarm.
