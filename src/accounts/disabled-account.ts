@@ -8,7 +8,7 @@ export interface DisabledAccountDeps {
 
 /**
  * What follows disabling an account, whoever disabled it (POST /admin/users/{id}/disable,
- * `latchkey users import` with `disabled: true`): every session revoked with reason
+ * `latchkey users disable`, `latchkey users import` with `disabled: true`): every session revoked with reason
  * `account_disabled`, each audited, and published to the revoked-session set by the store's
  * revocation feed, so the account's access tokens stop at revocation-checked routes at once; then
  * `account_disabled` audited, only when this call is the one that disabled it. Revokes even when it

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import { createAuditLog } from '../accounts/audit-log.ts'
+import { endDisabledAccountSessions } from '../accounts/disabled-account.ts'
 import { normalizeEmail, passwordProblem } from '../accounts/password-policy.ts'
 import { createPasswordHasher } from '../accounts/passwords.ts'
+import { createSessionService } from '../accounts/session-service.ts'
 import type { Config } from '../config.ts'
 import { CommandError, UsageError, type CliIo } from './cli-io.ts'
 import { CLI_CONTEXT, withStore } from './cli-store.ts'
@@ -47,20 +49,26 @@ export async function createUser(config: Config, io: CliIo, rawEmail: string, ad
   })
 }
 
+/**
+ * Disables the account and ends its sessions exactly as `POST /admin/users/{id}/disable` and
+ * `users import` do (endDisabledAccountSessions): each session revoked and audited, published to
+ * the revoked-session set (Redis when REDIS_URL is set), and one `account_disabled` event
+ * (`via: "cli"`) only when this run is what disabled it.
+ */
 export async function disableUser(config: Config, io: CliIo, rawEmail: string): Promise<void> {
   const email = parseEmail(rawEmail)
   const now = io.now().getTime()
   await withStore(config, async (store) => {
     const user = await store.findUserByEmail(email)
     if (!user) throw new CommandError(`no account with email ${email}`)
-    if (user.disabledAt === null) await store.setUserDisabled(user.id, now)
-    // Revoke even when it was already disabled: a session created by a race must not survive.
-    const revoked = await store.revokeUserSessions(user.id, 'account_disabled', now)
-    await createAuditLog(store, { now: () => now }).record('account_disabled', CLI_CONTEXT, {
-      userId: user.id,
-      details: { via: 'cli', sessions_revoked: revoked.length },
-    })
-    io.out(`${email} ${user.disabledAt === null ? 'disabled' : 'was already disabled'}; revoked ${revoked.length} session(s)`)
+    const newlyDisabled = user.disabledAt === null
+    // Disable before revoking: a refresh racing with this then meets `disabled` or `revoked`, never a live session.
+    if (newlyDisabled && !(await store.setUserDisabled(user.id, now))) throw new CommandError(`no account with email ${email}`)
+    const clock = { now: () => now }
+    const audit = createAuditLog(store, clock)
+    const sessions = createSessionService({ store, clock, audit })
+    const revoked = await endDisabledAccountSessions({ sessions, audit }, user.id, CLI_CONTEXT, { actorId: null, newlyDisabled, details: { via: 'cli' } })
+    io.out(`${email} ${newlyDisabled ? 'disabled' : 'was already disabled'}; revoked ${revoked.length} session(s)`)
   })
 }
 

@@ -63,7 +63,7 @@ describe('latchkey users and migrate', () => {
       expect(res.stdout).toBe('victim@example.com disabled; revoked 2 session(s)\n')
       expect((await store.findUserById(user.id))?.disabledAt).not.toBeNull()
       for (const s of sessions) expect((await store.findSession(s.id))?.revokedAt).not.toBeNull()
-      expect((await store.listAudit({ limit: 5 })).map((e) => e.type)).toEqual(['account_disabled', 'register'])
+      expect((await store.listAudit({ limit: 5 })).map((e) => e.type)).toEqual(['account_disabled', 'session_revoked', 'session_revoked', 'register'])
     } finally {
       await store.close()
     }
