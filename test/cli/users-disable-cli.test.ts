@@ -1,39 +1,21 @@
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { openStore } from '../../src/store/open-store.ts'
-import type { Store } from '../../src/store/store.ts'
 import { bearer, createTestApp, DPOP_CHALLENGE, loginAs, registerUser, type TestApp } from '../helpers/app.ts'
+import { cliBackends, type CliBackend } from '../helpers/cli-backends.ts'
 import { runLatchkey } from '../helpers/cli.ts'
 import { tempDir } from '../helpers/key-dir.ts'
-import { freshPostgresStore } from '../helpers/pg-schema.ts'
 
 const databaseUrl = process.env.TEST_DATABASE_URL
 if (!databaseUrl) console.warn('latchkey users disable on PostgreSQL SKIPPED: TEST_DATABASE_URL is not set')
 
-interface Backend {
-  store: Store
-  env: Record<string, string>
-  dispose(): Promise<void>
-}
-
-const backends: Array<[string, (dir: string) => Promise<Backend>, boolean]> = [
-  ['SQLite', async (dir) => {
-    const url = `sqlite:${join(dir, 'latchkey.db')}`
-    const store = await openStore(url)
-    return { store, env: { DATABASE_URL: url }, dispose: () => store.close() }
-  }, true],
-  ['PostgreSQL', async () => {
-    const pg = await freshPostgresStore(databaseUrl!)
-    return { store: pg.store, env: { DATABASE_URL: databaseUrl!, DATABASE_SCHEMA: pg.schema }, dispose: pg.dispose }
-  }, databaseUrl !== undefined],
-]
+const backends = cliBackends(databaseUrl)
 
 // The CLI ends an account's sessions through the same code as POST /admin/users/{id}/disable and
 // `users import` (src/accounts/disabled-account.ts): same revocations, same audit trail.
 describe.each(backends)('latchkey users disable (%s)', (_name, open, enabled) => {
   let dir: Awaited<ReturnType<typeof tempDir>>
-  let backend: Backend
+  let backend: CliBackend
   let t: TestApp
   const disable = (email: string) => runLatchkey(['users', 'disable', '--email', email], { env: { ...backend.env, KEYS_DIR: join(dir.path, 'keys') } })
 

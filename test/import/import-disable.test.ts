@@ -3,38 +3,21 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openStore } from '../../src/store/open-store.ts'
-import type { Store } from '../../src/store/store.ts'
 import { bearer, createTestApp, DPOP_CHALLENGE, loginAs, registerUser, type TestApp } from '../helpers/app.ts'
+import { cliBackends, type CliBackend } from '../helpers/cli-backends.ts'
 import { runLatchkey } from '../helpers/cli.ts'
 import { tempDir } from '../helpers/key-dir.ts'
-import { freshPostgresStore } from '../helpers/pg-schema.ts'
 import { connectTestRedis, deleteRedisPrefix, testRedisUrl, uniqueRedisPrefix } from '../helpers/redis.ts'
 import { ndjson } from './fixtures.ts'
 
 const databaseUrl = process.env.TEST_DATABASE_URL
 if (!databaseUrl) console.warn('users import disabling accounts on PostgreSQL SKIPPED: TEST_DATABASE_URL is not set')
 
-interface Backend {
-  store: Store
-  env: Record<string, string>
-  dispose(): Promise<void>
-}
-
-const backends: Array<[string, (dir: string) => Promise<Backend>, boolean]> = [
-  ['SQLite', async (dir) => {
-    const url = `sqlite:${join(dir, 'latchkey.db')}`
-    const store = await openStore(url)
-    return { store, env: { DATABASE_URL: url }, dispose: () => store.close() }
-  }, true],
-  ['PostgreSQL', async () => {
-    const pg = await freshPostgresStore(databaseUrl!)
-    return { store: pg.store, env: { DATABASE_URL: databaseUrl!, DATABASE_SCHEMA: pg.schema }, dispose: pg.dispose }
-  }, databaseUrl !== undefined],
-]
+const backends = cliBackends(databaseUrl)
 
 describe.each(backends)('latchkey users import with disabled: true (%s)', (_name, open, enabled) => {
   let dir: Awaited<ReturnType<typeof tempDir>>
-  let backend: Backend
+  let backend: CliBackend
   let t: TestApp
   const importFile = async (records: unknown[], args: string[] = ['--on-conflict', 'update']) => {
     const path = join(dir.path, `${randomUUID()}.ndjson`)
