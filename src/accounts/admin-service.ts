@@ -28,12 +28,6 @@ async function page<T>(limit: number, fetch: (n: number) => Promise<T[]>): Promi
 
 /** What scope `admin` may do: list users, disable and enable accounts, read the audit log. */
 export function createAdminService({ store, clock, audit, sessions }: AdminServiceDeps) {
-  async function userOrNotFound(userId: string): Promise<User> {
-    const user = await store.findUserById(userId)
-    if (!user) throw new AppError('not_found', 'no such user')
-    return user
-  }
-
   return {
     listUsers(query: { emailPrefix?: string; afterEmail?: string; limit: number }): Promise<Page<User>> {
       return page(query.limit, (n) => store.listUsers({ ...query, limit: n }))
@@ -42,25 +36,26 @@ export function createAdminService({ store, clock, audit, sessions }: AdminServi
     /**
      * Disables the account and revokes every session, so refresh fails at once and the account's
      * access tokens are refused on revocation-checked routes. Idempotent: disabling a disabled
-     * account keeps its original time and audits nothing new.
+     * account keeps its original time and audits nothing new. The store's disable is conditional,
+     * so of racing disables (admin route, CLI) exactly one audits `account_disabled`; every one revokes.
      */
     async disableUser(userId: string, actorId: string, ctx: RequestContext): Promise<User> {
-      const user = await userOrNotFound(userId)
       // Disable before revoking: a refresh racing with this call then meets `disabled` or `revoked`, never a live session.
-      const updated = user.disabledAt === null ? await store.setUserDisabled(userId, clock.now()) : user
-      if (!updated) throw new AppError('not_found', 'no such user')
-      await endDisabledAccountSessions({ sessions, audit }, userId, ctx, { actorId, newlyDisabled: user.disabledAt === null })
-      return updated
+      const result = await store.setUserDisabled(userId, clock.now())
+      if (!result) throw new AppError('not_found', 'no such user')
+      await endDisabledAccountSessions({ sessions, audit }, userId, ctx, { actorId, newlyDisabled: result.changed })
+      return result.user
     },
 
-    /** Re-enables sign-in; sessions revoked by the disable stay revoked (the user signs in again). */
+    /**
+     * Re-enables sign-in; sessions revoked by the disable stay revoked (the user signs in again).
+     * `account_enabled` is audited only by the call that enabled it (conditional, as disable).
+     */
     async enableUser(userId: string, actorId: string, ctx: RequestContext): Promise<User> {
-      const user = await userOrNotFound(userId)
-      if (user.disabledAt === null) return user
-      const updated = await store.setUserDisabled(userId, null)
-      if (!updated) throw new AppError('not_found', 'no such user')
-      await audit.record('account_enabled', ctx, { userId, actorId })
-      return updated
+      const result = await store.setUserDisabled(userId, null)
+      if (!result) throw new AppError('not_found', 'no such user')
+      if (result.changed) await audit.record('account_enabled', ctx, { userId, actorId })
+      return result.user
     },
 
     listAudit(query: AuditQuery): Promise<Page<AuditEvent>> {

@@ -114,6 +114,10 @@ export async function importUsersCommand(config: Config, io: CliIo, file: string
             await endDisabledAccountSessions({ sessions, audit }, userId, CLI_CONTEXT, { actorId: null, newlyDisabled: newly, details: { via: 'import' } })
           }
         },
+        // As the admin enable does (without an actor): only accounts this import re-enabled.
+        onAccountsEnabled: async (accounts) => {
+          for (const { userId } of accounts) await audit.record('account_enabled', CLI_CONTEXT, { userId, details: { via: 'import' } })
+        },
         ...(onProgress && { onProgress }),
       })
       if (!opts.dryRun && result.imported + result.updated > 0) {

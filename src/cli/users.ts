@@ -61,9 +61,11 @@ export async function disableUser(config: Config, io: CliIo, rawEmail: string): 
   await withStore(config, async (store) => {
     const user = await store.findUserByEmail(email)
     if (!user) throw new CommandError(`no account with email ${email}`)
-    const newlyDisabled = user.disabledAt === null
     // Disable before revoking: a refresh racing with this then meets `disabled` or `revoked`, never a live session.
-    if (newlyDisabled && !(await store.setUserDisabled(user.id, now))) throw new CommandError(`no account with email ${email}`)
+    // Conditional in the store: of racing disables (this, the admin route) only the winner audits.
+    const result = await store.setUserDisabled(user.id, now)
+    if (!result) throw new CommandError(`no account with email ${email}`)
+    const newlyDisabled = result.changed
     const clock = { now: () => now }
     const audit = createAuditLog(store, clock)
     const sessions = createSessionService({ store, clock, audit })

@@ -143,8 +143,8 @@ async function writeBatch(client: PoolClient, users: readonly ImportUser[], opti
   }
   if (existing.length > 0) {
     const rows = existing.map((i) => users[i]!)
-    // Locked and read before the update, in the batch's transaction: whether this write disables them.
-    const disabling = rows.filter((u) => u.disabled === true).map((u) => u.email)
+    // Locked and read before the update, in the batch's transaction: whether this write disables or enables them.
+    const disabling = rows.filter((u) => u.disabled !== null).map((u) => u.email)
     const before = disabling.length === 0
       ? new Map<string, { id: string; enabled: boolean }>()
       : new Map((await client.query<{ id: string; email: string; enabled: boolean }>(
@@ -166,7 +166,9 @@ async function writeBatch(client: PoolClient, users: readonly ImportUser[], opti
       const email = users[i]!.email
       const outcome = changed.has(email) ? 'updated' : 'unchanged'
       const account = before.get(email)
-      outcomes[i] = account ? { outcome, disables: { userId: account.id, newly: account.enabled } } : { outcome }
+      if (!account) outcomes[i] = { outcome }
+      else if (users[i]!.disabled) outcomes[i] = { outcome, disables: { userId: account.id, newly: account.enabled } }
+      else outcomes[i] = account.enabled ? { outcome } : { outcome, enables: { userId: account.id } }
     }
   }
   return outcomes as ImportOutcome[]

@@ -157,8 +157,13 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       await pool.query('UPDATE users SET password_hash = $1 WHERE id = $2', [passwordHash, userId])
     },
     async setUserDisabled(userId, disabledAt) {
-      const row = await one(pool, 'UPDATE users SET disabled_at = $1 WHERE id = $2 RETURNING *', [disabledAt, userId])
-      return row ? toUser(row) : null
+      // Under READ COMMITTED a racing UPDATE waits for the row lock, then re-checks the WHERE: one wins.
+      const row = disabledAt === null
+        ? await one(pool, 'UPDATE users SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL RETURNING *', [userId])
+        : await one(pool, 'UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL RETURNING *', [disabledAt, userId])
+      if (row) return { user: toUser(row), changed: true }
+      const user = await userOf(pool, userId)
+      return user ? { user, changed: false } : null
     },
     async listUsers(query: UserQuery) {
       const where: string[] = []

@@ -71,8 +71,8 @@ export function createSqliteUserTransfer(db: DatabaseSync, transaction: <T>(fn: 
         if (inserted.changes > 0) return { outcome: 'imported' }
         if (options.onConflict === 'skip') return { outcome: 'skipped' }
         if (options.onConflict === 'fail') throw new ConflictRollback()
-        // Read inside the batch's transaction, before the update: whether this write disables it.
-        const before = user.disabled === true ? (stmt.account.get(user.email) as Row) : undefined
+        // Read inside the batch's transaction, before the update: whether this write disables or enables it.
+        const before = user.disabled === null ? undefined : (stmt.account.get(user.email) as Row)
         const changed = stmt.update.run({
           email: user.email,
           emailVerified: bit(user.emailVerified),
@@ -85,7 +85,9 @@ export function createSqliteUserTransfer(db: DatabaseSync, transaction: <T>(fn: 
         }).changes
         const outcome = changed > 0 ? 'updated' : 'unchanged'
         if (!before) return { outcome }
-        return { outcome, disables: { userId: String(before.id), newly: before.disabled_at === null } }
+        const userId = String(before.id)
+        if (user.disabled) return { outcome, disables: { userId, newly: before.disabled_at === null } }
+        return before.disabled_at === null ? { outcome } : { outcome, enables: { userId } }
       }
 
       return {

@@ -97,7 +97,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     userById: db.prepare('SELECT * FROM users WHERE id = ?'),
     updatePassword: db.prepare('UPDATE users SET password_hash = ? WHERE id = ?'),
     rehashPassword: db.prepare('UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?'),
-    setDisabled: db.prepare('UPDATE users SET disabled_at = ? WHERE id = ?'),
+    disable: db.prepare('UPDATE users SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL'),
+    enable: db.prepare('UPDATE users SET disabled_at = NULL WHERE id = ? AND disabled_at IS NOT NULL'),
     insertSession: db.prepare(
       `INSERT INTO sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip, dpop_jkt, amr, acr, auth_time, client_id)
        VALUES (:id, :userId, :createdAt, :createdAt, :idleExpiresAt, :absoluteExpiresAt, :userAgent, :ip, :dpopJkt, :amr, :acr, :authTime, :clientId)`,
@@ -264,8 +265,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       stmt.updatePassword.run(passwordHash, userId)
     },
     async setUserDisabled(userId, disabledAt) {
-      const result = stmt.setDisabled.run(disabledAt, userId)
-      return result.changes === 0 ? null : userOf(userId)
+      const result = disabledAt === null ? stmt.enable.run(userId) : stmt.disable.run(disabledAt, userId)
+      const user = userOf(userId)
+      return user ? { user, changed: result.changes > 0 } : null
     },
     async listUsers(query: UserQuery) {
       const where: string[] = []

@@ -240,8 +240,13 @@ export interface Store {
   findUserByEmail(email: string): Promise<User | null>
   findUserById(id: string): Promise<User | null>
   updatePasswordHash(userId: string, passwordHash: string): Promise<void>
-  /** Sets or clears disabledAt; returns the updated user, or null when there is no such user. */
-  setUserDisabled(userId: string, disabledAt: number | null): Promise<User | null>
+  /**
+   * Disables (a time) or enables (null) the account, conditionally and atomically: a time is set only
+   * when the account is enabled (an existing disabledAt is kept), null only when it is disabled.
+   * `changed` is true for the one call that made the change, so of racing calls exactly one wins
+   * (and audits). Null when there is no such user.
+   */
+  setUserDisabled(userId: string, disabledAt: number | null): Promise<{ user: User; changed: boolean } | null>
   listUsers(query: UserQuery): Promise<User[]>
 
   createSession(session: NewSession): Promise<Session>

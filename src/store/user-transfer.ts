@@ -37,7 +37,7 @@ export interface ImportUser {
  */
 export type ImportOutcome =
   | { outcome: 'imported' | 'skipped' | 'conflict' }
-  | { outcome: 'updated' | 'unchanged'; disables?: DisabledByImport }
+  | { outcome: 'updated' | 'unchanged'; disables?: DisabledByImport; enables?: EnabledByImport }
   | { outcome: 'duplicate'; firstLine: number }
 
 /**
@@ -48,6 +48,15 @@ export type ImportOutcome =
 export interface DisabledByImport {
   userId: string
   newly: boolean
+}
+
+/**
+ * An existing account that this batch re-enabled: its `update` record says `disabled: false` and the
+ * account was disabled, read inside the batch's transaction. The caller audits `account_enabled`, as
+ * the admin enable does; only the batch that enabled it reports it, so a re-run audits nothing.
+ */
+export interface EnabledByImport {
+  userId: string
 }
 
 export interface UserImport {

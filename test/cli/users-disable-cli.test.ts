@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { bearer, createTestApp, DPOP_CHALLENGE, loginAs, registerUser, type TestApp } from '../helpers/app.ts'
+import { bearer, createAdmin, createTestApp, DPOP_CHALLENGE, loginAs, registerUser, type TestApp } from '../helpers/app.ts'
 import { cliBackends, type CliBackend } from '../helpers/cli-backends.ts'
 import { runLatchkey } from '../helpers/cli.ts'
 import { tempDir } from '../helpers/key-dir.ts'
@@ -97,5 +97,34 @@ describe.each(backends)('latchkey users disable (%s)', (_name, open, enabled) =>
     const refresh = await t.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: victim.refresh_token } })
     expect(refresh.statusCode).toBe(403)
     expect(refresh.json().code).toBe('account_disabled')
+  })
+
+  it.skipIf(!enabled)('racing disables (10 admin requests and 2 CLI runs) audit account_disabled once and keep its time; racing enables audit once', async () => {
+    const admin = await createAdmin(t)
+    const victim = await registerUser(t)
+    await loginAs(t, victim.email, 'phone')
+    const victimId = (await backend.store.findUserByEmail(victim.email))!.id
+    const post = (action: 'disable' | 'enable') => t.inject({ method: 'POST', url: `/admin/users/${victimId}/${action}`, headers: bearer(admin.access_token) })
+
+    const [responses, runs] = await Promise.all([Promise.all(Array.from({ length: 10 }, () => post('disable'))), Promise.all([disable(victim.email), disable(victim.email)])])
+    for (const run of runs) expect(run.code, run.stderr).toBe(0)
+    const disabledAt = (await backend.store.findUserById(victimId))!.disabledAt
+    expect(disabledAt).not.toBeNull()
+    for (const res of responses) {
+      expect(res.statusCode).toBe(200)
+      // Every loser answers with the winner's time: none overwrote it.
+      expect(res.json().disabled_at).toBe(new Date(disabledAt!).toISOString())
+    }
+    const disabled = await backend.store.listAudit({ userId: victimId, type: 'account_disabled', limit: 20 })
+    expect(disabled).toHaveLength(1)
+    expect(disabled[0]!.details).toMatchObject({ revoked_sessions: 2 })
+    // Every call revokes; each session is revoked (and audited) once.
+    expect(await backend.store.listAudit({ userId: victimId, type: 'session_revoked', limit: 20 })).toHaveLength(2)
+
+    const enables = await Promise.all(Array.from({ length: 10 }, () => post('enable')))
+    for (const res of enables) expect(res.json().disabled_at).toBeNull()
+    const enabled = await backend.store.listAudit({ userId: victimId, type: 'account_enabled', limit: 20 })
+    expect(enabled).toHaveLength(1)
+    expect(enabled[0]!.actorId).toBe(admin.user.id)
   })
 })

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openStore } from '../../src/store/open-store.ts'
-import { bearer, createTestApp, DPOP_CHALLENGE, loginAs, registerUser, type TestApp } from '../helpers/app.ts'
+import { bearer, createAdmin, createTestApp, DPOP_CHALLENGE, loginAs, PASSWORD, registerUser, type TestApp } from '../helpers/app.ts'
 import { cliBackends, type CliBackend } from '../helpers/cli-backends.ts'
 import { runLatchkey } from '../helpers/cli.ts'
 import { tempDir } from '../helpers/key-dir.ts'
@@ -95,6 +95,30 @@ describe.each(backends)('latchkey users import with disabled: true (%s)', (_name
     expect((await importFile([{ email: user.email, disabled: false }])).stdout).toContain('unchanged 1')
     expect((await t.inject({ method: 'GET', url: '/me/sessions', headers: bearer(user.access_token) })).statusCode).toBe(200)
     expect((await t.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: user.refresh_token } })).statusCode).toBe(200)
+  })
+
+  it.skipIf(!enabled)('disabled: false on a disabled account re-enables it and audits account_enabled via import once; a re-run audits nothing', async () => {
+    const admin = await createAdmin(t)
+    const victim = await registerUser(t)
+    const bystander = await registerUser(t)
+    const victimId = (await backend.store.findUserByEmail(victim.email))!.id
+    expect((await t.inject({ method: 'POST', url: `/admin/users/${victimId}/disable`, headers: bearer(admin.access_token) })).statusCode).toBe(200)
+
+    const records = [{ email: victim.email, disabled: false }, { email: bystander.email, disabled: false }]
+    const run = await importFile(records)
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stdout).toContain('updated 1, unchanged 1')
+    expect((await backend.store.findUserById(victimId))!.disabledAt).toBeNull()
+    const login = await t.inject({ method: 'POST', url: '/auth/login', payload: { email: victim.email, password: PASSWORD } })
+    expect(login.statusCode).toBe(200)
+    const enabledEvents = await backend.store.listAudit({ type: 'account_enabled', limit: 10 })
+    expect(enabledEvents).toHaveLength(1)
+    expect(enabledEvents[0]).toMatchObject({ userId: victimId, actorId: null, userAgent: 'latchkey-cli', details: { via: 'import' } })
+
+    const again = await importFile(records)
+    expect(again.code, again.stderr).toBe(0)
+    expect(again.stdout).toContain('updated 0, unchanged 2')
+    expect(await backend.store.listAudit({ type: 'account_enabled', limit: 10 })).toHaveLength(1)
   })
 })
 

@@ -73,9 +73,26 @@ export function runStoreConformance(
       await store.createUser(u)
       await store.updatePasswordHash(u.id, '$argon2id$new')
       expect((await store.findUserById(u.id))?.passwordHash).toBe('$argon2id$new')
-      expect((await store.setUserDisabled(u.id, T0 + 5))?.disabledAt).toBe(T0 + 5)
-      expect((await store.setUserDisabled(u.id, null))?.disabledAt).toBeNull()
+      expect(await store.setUserDisabled(u.id, T0 + 5)).toMatchObject({ changed: true, user: { disabledAt: T0 + 5 } })
+      // Disabling a disabled account keeps its original time and reports no change.
+      expect(await store.setUserDisabled(u.id, T0 + 9)).toMatchObject({ changed: false, user: { disabledAt: T0 + 5 } })
+      expect(await store.setUserDisabled(u.id, null)).toMatchObject({ changed: true, user: { disabledAt: null } })
+      expect(await store.setUserDisabled(u.id, null)).toMatchObject({ changed: false, user: { disabledAt: null } })
       expect(await store.setUserDisabled(randomUUID(), T0)).toBeNull()
+      expect(await store.setUserDisabled(randomUUID(), null)).toBeNull()
+    })
+
+    it('lets exactly one of racing disables (and enables) win', async () => {
+      const u = newUser()
+      await store.createUser(u)
+      const disables = await Promise.all(Array.from({ length: 10 }, (_, i) => store.setUserDisabled(u.id, T0 + i)))
+      expect(disables.filter((r) => r?.changed)).toHaveLength(1)
+      const winner = disables.find((r) => r?.changed)!.user.disabledAt
+      expect((await store.findUserById(u.id))?.disabledAt).toBe(winner)
+      for (const r of disables) expect(r?.user.disabledAt).toBe(winner)
+      const enables = await Promise.all(Array.from({ length: 10 }, () => store.setUserDisabled(u.id, null)))
+      expect(enables.filter((r) => r?.changed)).toHaveLength(1)
+      expect((await store.findUserById(u.id))?.disabledAt).toBeNull()
     })
 
     it('lists users by email with a prefix filter and keyset pages', async () => {

@@ -106,6 +106,28 @@ export function runUserTransferConformance(
       expect(await once([user('other@example.com', { disabled: true })], { onConflict: 'update', dryRun: true })).toEqual([{ outcome: 'skipped' }])
     })
 
+    it('update names each existing account a record re-enables, only when this write enabled it', async () => {
+      await once([user('off@example.com', { disabled: true }), user('on@example.com'), user('also-off@example.com', { disabled: true })])
+      const off = await store.findUserByEmail('off@example.com')
+      const batch = () => [
+        user('off@example.com', { disabled: false }),
+        user('on@example.com', { disabled: false }),
+        user('also-off@example.com', { externalId: 'x' }),
+      ]
+      expect(await once(batch(), { onConflict: 'update' })).toEqual([
+        { outcome: 'updated', enables: { userId: off!.id } },
+        { outcome: 'unchanged' },
+        { outcome: 'updated' },
+      ])
+      expect(await store.findUserByEmail('off@example.com')).toMatchObject({ disabledAt: null })
+      expect(await store.findUserByEmail('also-off@example.com')).toMatchObject({ disabledAt: NOW })
+      // A re-run changes nothing and names nothing; skip and dry runs enable nothing.
+      expect(await once(batch(), { onConflict: 'update' })).toEqual([{ outcome: 'unchanged' }, { outcome: 'unchanged' }, { outcome: 'unchanged' }])
+      expect(await once([user('also-off@example.com', { disabled: false })])).toEqual([{ outcome: 'skipped' }])
+      expect(await once([user('also-off@example.com', { disabled: false })], { onConflict: 'update', dryRun: true })).toEqual([{ outcome: 'skipped' }])
+      expect(await store.findUserByEmail('also-off@example.com')).toMatchObject({ disabledAt: NOW })
+    })
+
     it('fail rolls back the whole batch at the first existing email and reports up to it', async () => {
       await once([user('taken@example.com')])
       const result = await once([user('new1@example.com'), user('taken@example.com'), user('new2@example.com')], { onConflict: 'fail' })
