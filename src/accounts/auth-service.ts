@@ -67,8 +67,8 @@ export type RegisterResult = { tokens: TokenResponse } | { verificationRequired:
 export interface SecondFactorGate {
   /** The methods the account must still pass, or null when it has no second factor. */
   methodsOf(userId: string): Promise<string[] | null>
-  /** Starts the second step: a challenge instead of tokens. */
-  challenge(user: User, ctx: RequestContext): Promise<MfaRequiredResponse>
+  /** Starts the second step: a challenge instead of tokens, remembering the client (RFC 9068 `client_id`) the sign-in named. */
+  challenge(user: User, ctx: RequestContext, clientId?: string): Promise<MfaRequiredResponse>
 }
 
 /** POST /auth/login's answer for an account with a second factor (no tokens). */
@@ -100,6 +100,20 @@ export type AuthService = ReturnType<typeof createAuthService>
 export function checkClientId(clientIds: readonly string[], clientId: string | undefined): string | undefined {
   if (clientId === undefined || clientIds.includes(clientId)) return clientId
   throw new AppError('validation_failed', 'client_id is not a client this server knows', { errors: [{ field: 'client_id', message: 'is not one of the configured CLIENT_IDS' }] })
+}
+
+/**
+ * The client (RFC 9068 `client_id`) an MFA challenge completes into: the one its password step
+ * named, fixed there. The second step may repeat it, not change it, and may not add one to a
+ * challenge made without: a session's client is chosen with the password, never after it.
+ * Throws validation_failed before anything is spent.
+ */
+export function clientOfChallenge(remembered: string | null, requested: string | undefined): string | undefined {
+  if (requested !== undefined && requested !== remembered) {
+    const message = remembered === null ? 'this sign-in was started without a client_id' : 'is not the client_id this sign-in was started with'
+    throw new AppError('validation_failed', 'client_id is not the client of this sign-in: repeat the one sent to /auth/login, or none', { errors: [{ field: 'client_id', message }] })
+  }
+  return remembered ?? undefined
 }
 
 /** Sign-up, sign-in and the refresh-session lifecycle; routes only parse and reply. */
@@ -283,7 +297,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       // The password was right; an account with a second factor gets a challenge, not tokens.
       if (deps.secondFactor && (await deps.secondFactor.methodsOf(user.id))) {
         if (upgrade) await store.updatePasswordHash(user.id, upgrade.passwordHash)
-        return deps.secondFactor.challenge(user, ctx)
+        return deps.secondFactor.challenge(user, ctx, clientId)
       }
       return signIn(user, assuranceOf(['pwd'], clock, config), ctx, binding, { upgrade, clientId })
     },

@@ -7,7 +7,7 @@ import type { Store, User } from '../store/store.ts'
 import { hashOneTimeToken, isOneTimeTokenShaped, mintOneTimeToken } from '../tokens/one-time-token.ts'
 import { assuranceOf } from './assurance.ts'
 import type { AuditLog, RequestContext } from './audit-log.ts'
-import { checkClientId, type DpopBinding, type MfaRequiredResponse, type TokenResponse } from './auth-service.ts'
+import { checkClientId, clientOfChallenge, type DpopBinding, type MfaRequiredResponse, type TokenResponse } from './auth-service.ts'
 import type { PasswordHasher } from './passwords.ts'
 import { hashRecoveryCode, newRecoveryCodes } from './recovery-codes.ts'
 import type { SecretBox } from './secret-box.ts'
@@ -117,11 +117,11 @@ export function createMfaService(deps: MfaServiceDeps) {
       return (await confirmedFactor(userId)) ? METHODS : null
     },
 
-    /** A password sign-in of an account with a factor: a challenge instead of tokens. */
-    async challenge(user: User, ctx: RequestContext): Promise<MfaRequired> {
+    /** A password sign-in of an account with a factor: a challenge instead of tokens, remembering the sign-in's client. */
+    async challenge(user: User, ctx: RequestContext, clientId?: string): Promise<MfaRequired> {
       const token = mintOneTimeToken()
       const now = clock.now()
-      await factors.createChallenge({ hash: hashOneTimeToken(token), userId: user.id, createdAt: now, expiresAt: now + config.mfa.challengeTtl * 1000 })
+      await factors.createChallenge({ hash: hashOneTimeToken(token), userId: user.id, createdAt: now, expiresAt: now + config.mfa.challengeTtl * 1000, clientId: clientId ?? null })
       await audit.record('mfa_challenge_issued', ctx, { userId: user.id })
       deps.events?.challenged?.()
       // A passkey of the account completes the challenge too (POST /auth/passkeys/login/verify with mfa_token, issue 22).
@@ -131,10 +131,11 @@ export function createMfaService(deps: MfaServiceDeps) {
 
     /**
      * POST /auth/login/mfa: the challenge and one proof; tokens of a two-factor sign-in, for the
-     * client (RFC 9068 `client_id`) the request names — checked first, so an unknown one spends nothing.
+     * client (RFC 9068 `client_id`) the password step named and the challenge remembers. A request
+     * naming another (or one for a challenge made without) is refused before anything is spent.
      */
-    async completeLogin(challengeToken: string, proof: FactorProof, ctx: RequestContext, binding?: DpopBinding, clientId?: string): Promise<TokenResponse> {
-      checkClientId(config.clientIds, clientId)
+    async completeLogin(challengeToken: string, proof: FactorProof, ctx: RequestContext, binding?: DpopBinding, requestedClientId?: string): Promise<TokenResponse> {
+      checkClientId(config.clientIds, requestedClientId)
       const hash = isOneTimeTokenShaped(challengeToken) ? hashOneTimeToken(challengeToken) : null
       const challenge = hash === null ? null : await factors.findChallenge(hash)
       const now = clock.now()
@@ -142,6 +143,7 @@ export function createMfaService(deps: MfaServiceDeps) {
       if (challenge.lockedAt !== null) throw new AppError('mfa_challenge_locked', 'too many wrong codes for this sign-in: sign in again with your password')
       if (challenge.consumedAt !== null) throw new AppError('invalid_mfa_challenge', 'this MFA challenge was already used: sign in again')
       if (challenge.expiresAt <= now) throw new AppError('invalid_mfa_challenge', 'this MFA challenge has expired: sign in again')
+      const clientId = clientOfChallenge(challenge.clientId, requestedClientId)
       const user = await store.findUserById(challenge.userId)
       const factor = user && (await confirmedFactor(user.id))
       if (!user || !factor) throw new AppError('invalid_mfa_challenge', 'this account no longer has a second factor: sign in again')

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
 import type { AuditLog, RequestContext } from '../accounts/audit-log.ts'
-import { checkClientId, type DpopBinding, type TokenResponse } from '../accounts/auth-service.ts'
+import { checkClientId, clientOfChallenge, type DpopBinding, type TokenResponse } from '../accounts/auth-service.ts'
 import { normalizeEmail } from '../accounts/password-policy.ts'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
@@ -93,14 +93,14 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
    * The account a password sign-in's MFA challenge (`mfa_token`) waits on, refused exactly as
    * POST /auth/login/mfa refuses it; nothing is spent here.
    */
-  async function openMfaChallenge(token: string): Promise<{ hash: string; userId: string }> {
+  async function openMfaChallenge(token: string): Promise<{ hash: string; userId: string; clientId: string | null }> {
     const hash = isOneTimeTokenShaped(token) ? hashOneTimeToken(token) : null
     const challenge = hash === null ? null : await store.factors.findChallenge(hash)
     if (!challenge || hash === null) throw new AppError('invalid_mfa_challenge', 'this MFA challenge is not valid: sign in again')
     if (challenge.lockedAt !== null) throw new AppError('mfa_challenge_locked', 'too many failed attempts for this sign-in: sign in again with your password')
     if (challenge.consumedAt !== null) throw new AppError('invalid_mfa_challenge', 'this MFA challenge was already used: sign in again')
     if (challenge.expiresAt <= clock.now()) throw new AppError('invalid_mfa_challenge', 'this MFA challenge has expired: sign in again')
-    return { hash, userId: challenge.userId }
+    return { hash, userId: challenge.userId, clientId: challenge.clientId }
   }
 
   /** Counts the ceremony's outcome, whatever it was. */
@@ -221,12 +221,14 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
     /**
      * A passkey as the second factor of a password sign-in: the assertion must come from a passkey
      * of the account the challenge names; a failure counts toward the challenge's lock like a wrong
-     * code. Success spends the challenge and signs in with the password's and the passkey's methods.
+     * code. Success spends the challenge and signs in with the password's and the passkey's methods,
+     * for the client the password step named (a request may repeat it, not change or add it).
      */
-    async completeMfa(mfaToken: string, response: AuthenticationResponse, ctx: RequestContext, binding?: DpopBinding, clientId?: string): Promise<TokenResponse> {
-      checkClientId(config.clientIds, clientId)
+    async completeMfa(mfaToken: string, response: AuthenticationResponse, ctx: RequestContext, binding?: DpopBinding, requestedClientId?: string): Promise<TokenResponse> {
+      checkClientId(config.clientIds, requestedClientId)
       return counted('login', async () => {
-        const { hash, userId } = await openMfaChallenge(mfaToken)
+        const { hash, userId, clientId: remembered } = await openMfaChallenge(mfaToken)
+        const clientId = clientOfChallenge(remembered, requestedClientId)
         let verified
         try {
           verified = await verifyAssertion(response, ctx, userId)

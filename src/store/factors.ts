@@ -23,9 +23,15 @@ export interface NewMfaChallenge {
   userId: string
   createdAt: number
   expiresAt: number
+  /**
+   * The known client (RFC 9068 `client_id`) the password step named, or null: the session the
+   * challenge completes into is for this client, whatever the second step sends. Absent: null.
+   */
+  clientId?: string | null
 }
 
 export interface MfaChallenge extends NewMfaChallenge {
+  clientId: string | null
   failures: number
   consumedAt: number | null
   lockedAt: number | null

@@ -57,7 +57,7 @@ export function createPostgresFactorStore(pool: Pool): FactorStore {
       })
     },
     async createChallenge(c) {
-      await pool.query('INSERT INTO mfa_challenges (hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)', [c.hash, c.userId, c.createdAt, c.expiresAt])
+      await pool.query('INSERT INTO mfa_challenges (hash, user_id, created_at, expires_at, client_id) VALUES ($1, $2, $3, $4, $5)', [c.hash, c.userId, c.createdAt, c.expiresAt, c.clientId ?? null])
     },
     async findChallenge(hash) {
       const { rows } = await pool.query<Row>('SELECT * FROM mfa_challenges WHERE hash = $1', [hash])

@@ -185,6 +185,10 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     failures INT NOT NULL
   );
   `,
+  // 11: the known client a password sign-in named, kept on its MFA challenge for the session it completes into
+  `
+  ALTER TABLE mfa_challenges ADD COLUMN client_id TEXT;
+  `,
 ]
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/

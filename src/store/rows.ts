@@ -95,6 +95,7 @@ export function toMfaChallenge(r: Row): MfaChallenge {
     userId: String(r.user_id),
     createdAt: Number(r.created_at),
     expiresAt: Number(r.expires_at),
+    clientId: nullableString(r.client_id),
     failures: Number(r.failures),
     consumedAt: nullableNumber(r.consumed_at),
     lockedAt: nullableNumber(r.locked_at),

@@ -24,7 +24,7 @@ export function createSqliteFactorStore(db: DatabaseSync, transaction: <T>(fn: (
     countCodes: db.prepare('SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = ? AND used_at IS NULL'),
     dropTotp: db.prepare('DELETE FROM totp_factors WHERE user_id = ?'),
     dropChallenges: db.prepare('DELETE FROM mfa_challenges WHERE user_id = ?'),
-    insertChallenge: db.prepare('INSERT INTO mfa_challenges (hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)'),
+    insertChallenge: db.prepare('INSERT INTO mfa_challenges (hash, user_id, created_at, expires_at, client_id) VALUES (?, ?, ?, ?, ?)'),
     challenge: db.prepare('SELECT * FROM mfa_challenges WHERE hash = ?'),
     consume: db.prepare('UPDATE mfa_challenges SET consumed_at = ? WHERE hash = ? AND consumed_at IS NULL AND locked_at IS NULL AND expires_at > ?'),
     fail: db.prepare(
@@ -82,7 +82,7 @@ export function createSqliteFactorStore(db: DatabaseSync, transaction: <T>(fn: (
       })
     },
     async createChallenge(c) {
-      stmt.insertChallenge.run(c.hash, c.userId, c.createdAt, c.expiresAt)
+      stmt.insertChallenge.run(c.hash, c.userId, c.createdAt, c.expiresAt, c.clientId ?? null)
     },
     async findChallenge(hash) {
       const row = stmt.challenge.get(hash) as Row | undefined

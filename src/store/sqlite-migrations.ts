@@ -180,4 +180,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     failures INTEGER NOT NULL
   ) STRICT;
   `,
+  // 11: the known client a password sign-in named, kept on its MFA challenge for the session it completes into
+  `
+  ALTER TABLE mfa_challenges ADD COLUMN client_id TEXT;
+  `,
 ]

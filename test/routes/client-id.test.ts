@@ -1,7 +1,7 @@
 import { decodeJwt } from 'jose'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { PASSWORD, bearer, createTestApp, registerUser, uniqueEmail, type TestApp } from '../helpers/app.ts'
-import { passwordStep, secondStep, userWithTotp } from '../helpers/mfa.ts'
+import { secondStep, userWithTotp } from '../helpers/mfa.ts'
 import { totpAt } from '../helpers/totp.ts'
 import { createSoftwarePasskey, type SoftwarePasskey } from '../helpers/webauthn.ts'
 
@@ -134,28 +134,29 @@ describe('client_id on the MFA and passkey sign-ins (CLIENT_IDS=web-app,ios-app)
     return ((await post('/auth/passkeys/login/options', body)).json() as { challenge: string }).challenge
   }
 
-  it('the MFA step carries the client it names into the tokens and the session', async () => {
+  const mfaTokenFor = async (email: string, clientId: string) => (await post('/auth/login', { email, password: PASSWORD, client_id: clientId })).json().mfa_token as string
+
+  it('the MFA step carries the client the password step named into the tokens and the session', async () => {
     const user = await userWithTotp(t)
     t.clock.advance(30_000)
-    const mfaToken = (await post('/auth/login', { email: user.email, password: PASSWORD, client_id: 'ios-app' })).json().mfa_token as string
-    const res = await secondStep(t, mfaToken, { code: totpAt(user.secret, t.clock.now()) }, {})
-    // The step names its client itself, as /auth/login does: the password step's is not carried over.
+    const res = await secondStep(t, await mfaTokenFor(user.email, 'ios-app'), { code: totpAt(user.secret, t.clock.now()) }, {})
+    // The challenge remembers the client: the step need not repeat it (test/routes/mfa-client-id.test.ts).
     expect(res.statusCode, res.body).toBe(200)
-    expect(clientIdOf(res)).toBeUndefined()
+    expect(clientIdOf(res)).toBe('ios-app')
     t.clock.advance(30_000)
-    const named = await post('/auth/login/mfa', { challenge: await passwordStep(t, user.email), code: totpAt(user.secret, t.clock.now()), client_id: 'ios-app' })
+    const named = await post('/auth/login/mfa', { challenge: await mfaTokenFor(user.email, 'ios-app'), code: totpAt(user.secret, t.clock.now()), client_id: 'ios-app' })
     expect(named.statusCode, named.body).toBe(200)
     expect(decodeJwt(named.json().access_token)).toMatchObject({ client_id: 'ios-app', amr: ['pwd', 'otp'] })
     await expectRefreshKeeps(named, 'ios-app')
-    // A recovery code names it the same way.
-    const recovered = await post('/auth/login/mfa', { challenge: await passwordStep(t, user.email), recovery_code: user.recoveryCodes[0], client_id: 'web-app' })
+    // A recovery code carries it the same way.
+    const recovered = await post('/auth/login/mfa', { challenge: await mfaTokenFor(user.email, 'web-app'), recovery_code: user.recoveryCodes[0], client_id: 'web-app' })
     expect(clientIdOf(recovered)).toBe('web-app')
   })
 
   it('an unknown client at the MFA step is a 400 that spends neither the code nor the challenge', async () => {
     const user = await userWithTotp(t)
     t.clock.advance(30_000)
-    const challenge = await passwordStep(t, user.email)
+    const challenge = await mfaTokenFor(user.email, 'web-app')
     const code = totpAt(user.secret, t.clock.now())
     const unknown = await post('/auth/login/mfa', { challenge, code, client_id: 'android-app' })
     expect(unknown.statusCode).toBe(400)
@@ -210,7 +211,7 @@ describe('client_id on the MFA and passkey sign-ins (CLIENT_IDS=web-app,ios-app)
   it('a passkey as the second factor carries the client too', async () => {
     const user = await userWithTotp(t)
     const passkey = await addPasskey(user.access_token)
-    const mfaToken = await passwordStep(t, user.email)
+    const mfaToken = await mfaTokenFor(user.email, 'ios-app')
     const challenge = await passkeyChallenge({ mfa_token: mfaToken })
     const res = await post('/auth/passkeys/login/verify', { response: passkey.assert({ ...ceremony, challenge }), mfa_token: mfaToken, client_id: 'ios-app' })
     expect(res.statusCode, res.body).toBe(200)

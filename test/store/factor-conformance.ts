@@ -73,7 +73,7 @@ export function runFactorStoreConformance(
     it('consumes a challenge once, not after it expired or locked; counts failures and locks at the limit', async () => {
       const u = await user()
       await store.factors.createChallenge({ hash: 'c1', userId: u, createdAt: T0, expiresAt: T0 + 300_000 })
-      expect(await store.factors.findChallenge('c1')).toEqual({ hash: 'c1', userId: u, createdAt: T0, expiresAt: T0 + 300_000, failures: 0, consumedAt: null, lockedAt: null })
+      expect(await store.factors.findChallenge('c1')).toEqual({ hash: 'c1', userId: u, createdAt: T0, expiresAt: T0 + 300_000, clientId: null, failures: 0, consumedAt: null, lockedAt: null })
       const race = await Promise.all(Array.from({ length: 8 }, () => store.factors.consumeChallenge('c1', T0 + 1)))
       expect(race.filter(Boolean)).toHaveLength(1)
       expect((await store.factors.findChallenge('c1'))?.consumedAt).toBe(T0 + 1)
@@ -92,6 +92,18 @@ export function runFactorStoreConformance(
 
       expect(await store.factors.pruneChallenges(T0 + 300_001)).toBe(3)
       expect(await store.factors.findChallenge('c1')).toBeNull()
+    })
+
+    it('keeps the client a challenge was created for (RFC 9068 client_id), null when none', async () => {
+      const u = await user()
+      await store.factors.createChallenge({ hash: 'cc1', userId: u, createdAt: T0, expiresAt: T0 + 300_000, clientId: 'web-app' })
+      await store.factors.createChallenge({ hash: 'cc2', userId: u, createdAt: T0, expiresAt: T0 + 300_000, clientId: null })
+      expect(await store.factors.findChallenge('cc1')).toEqual({ hash: 'cc1', userId: u, createdAt: T0, expiresAt: T0 + 300_000, clientId: 'web-app', failures: 0, consumedAt: null, lockedAt: null })
+      expect((await store.factors.findChallenge('cc2'))?.clientId).toBeNull()
+      // Failures and consumption leave the client as it was.
+      await store.factors.recordChallengeFailure('cc1', T0 + 1, 3)
+      expect(await store.factors.consumeChallenge('cc1', T0 + 2)).toBe(true)
+      expect((await store.factors.findChallenge('cc1'))?.clientId).toBe('web-app')
     })
 
     it('counts second-factor attempts per account in a fixed window, opens a new one after it closes, and clears on request', async () => {
