@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { bearer, createAdmin, createTestApp, DPOP_CHALLENGE, loginAs, registerUser, type TestApp } from '../helpers/app.ts'
-import { cliBackends, type CliBackend } from '../helpers/cli-backends.ts'
+import { bearer, createAdmin, DPOP_CHALLENGE, loginAs, registerUser, type TestApp } from '../helpers/app.ts'
+import { cliBackends, startCliTestApp, stopCliTestApp, type CliBackend, type CliTestApp } from '../helpers/cli-backends.ts'
 import { runLatchkey } from '../helpers/cli.ts'
-import { tempDir } from '../helpers/key-dir.ts'
 
 const databaseUrl = process.env.TEST_DATABASE_URL
 if (!databaseUrl) console.warn('latchkey users disable on PostgreSQL SKIPPED: TEST_DATABASE_URL is not set')
@@ -14,24 +12,18 @@ const backends = cliBackends(databaseUrl)
 // The CLI ends an account's sessions through the same code as POST /admin/users/{id}/disable and
 // `users import` (src/accounts/disabled-account.ts): same revocations, same audit trail.
 describe.each(backends)('latchkey users disable (%s)', (_name, open, enabled) => {
-  let dir: Awaited<ReturnType<typeof tempDir>>
   let backend: CliBackend
   let t: TestApp
-  const disable = (email: string) => runLatchkey(['users', 'disable', '--email', email], { env: { ...backend.env, KEYS_DIR: join(dir.path, 'keys') } })
+  let h: CliTestApp
+  const disable = (email: string) => runLatchkey(['users', 'disable', '--email', email], { env: h.env })
 
   beforeEach(async () => {
     if (!enabled) return
-    dir = await tempDir('users-disable')
-    backend = await open(dir.path)
-    t = await createTestApp({ store: backend.store })
-    // The CLI runs on the real clock: sessions must be live at its time.
-    t.clock.set(Date.now())
+    h = await startCliTestApp(open, 'users-disable')
+    ;({ backend, t } = h)
   })
   afterEach(async () => {
-    if (!enabled) return
-    await t.app.close()
-    await backend.dispose()
-    await dir.remove()
+    if (enabled) await stopCliTestApp(h)
   })
 
   it.skipIf(!enabled)('revokes both live sessions, audits each and one account_disabled via cli; refresh answers 403 account_disabled', async () => {

@@ -3,8 +3,8 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openStore } from '../../src/store/open-store.ts'
-import { bearer, createAdmin, createTestApp, DPOP_CHALLENGE, loginAs, PASSWORD, registerUser, type TestApp } from '../helpers/app.ts'
-import { cliBackends, type CliBackend } from '../helpers/cli-backends.ts'
+import { bearer, createAdmin, DPOP_CHALLENGE, loginAs, PASSWORD, registerUser, type TestApp } from '../helpers/app.ts'
+import { cliBackends, startCliTestApp, stopCliTestApp, type CliBackend, type CliTestApp } from '../helpers/cli-backends.ts'
 import { runLatchkey } from '../helpers/cli.ts'
 import { tempDir } from '../helpers/key-dir.ts'
 import { connectTestRedis, deleteRedisPrefix, testRedisUrl, uniqueRedisPrefix } from '../helpers/redis.ts'
@@ -16,28 +16,23 @@ if (!databaseUrl) console.warn('users import disabling accounts on PostgreSQL SK
 const backends = cliBackends(databaseUrl)
 
 describe.each(backends)('latchkey users import with disabled: true (%s)', (_name, open, enabled) => {
-  let dir: Awaited<ReturnType<typeof tempDir>>
+  let dir: CliTestApp['dir']
   let backend: CliBackend
   let t: TestApp
   const importFile = async (records: unknown[], args: string[] = ['--on-conflict', 'update']) => {
     const path = join(dir.path, `${randomUUID()}.ndjson`)
     await writeFile(path, ndjson(records))
-    return runLatchkey(['users', 'import', ...args, path], { env: { ...backend.env, KEYS_DIR: join(dir.path, 'keys') } })
+    return runLatchkey(['users', 'import', ...args, path], { env: h.env })
   }
 
+  let h: CliTestApp
   beforeEach(async () => {
     if (!enabled) return
-    dir = await tempDir('import-disable')
-    backend = await open(dir.path)
-    t = await createTestApp({ store: backend.store })
-    // The CLI runs on the real clock: sessions must be live at its time.
-    t.clock.set(Date.now())
+    h = await startCliTestApp(open, 'import-disable')
+    ;({ dir, backend, t } = h)
   })
   afterEach(async () => {
-    if (!enabled) return
-    await t.app.close()
-    await backend.dispose()
-    await dir.remove()
+    if (enabled) await stopCliTestApp(h)
   })
 
   it.skipIf(!enabled)('revokes every session of an account it disables, as the admin disable does: tokens refused on checked routes, audited', async () => {

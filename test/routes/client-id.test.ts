@@ -1,6 +1,7 @@
 import { decodeJwt } from 'jose'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { PASSWORD, bearer, createTestApp, registerUser, uniqueEmail, type TestApp } from '../helpers/app.ts'
+import { clientIdOf, expectRefreshKeepsClient } from '../helpers/client-id.ts'
 import { secondStep, userWithTotp } from '../helpers/mfa.ts'
 import { totpAt } from '../helpers/totp.ts'
 import { createSoftwarePasskey, type SoftwarePasskey } from '../helpers/webauthn.ts'
@@ -111,16 +112,6 @@ describe('client_id on the MFA and passkey sign-ins (CLIENT_IDS=web-app,ios-app)
   afterEach(() => t.close())
 
   const post = (url: string, payload: object, headers: Record<string, string> = {}) => t.inject({ method: 'POST', url, payload, headers })
-  const clientIdOf = (res: { json(): { access_token: string } }) => decodeJwt(res.json().access_token).client_id
-
-  /** The session's next tokens: a refresh that does not repeat the client still carries it. */
-  async function expectRefreshKeeps(res: { json(): { refresh_token: string } }, clientId: string | undefined) {
-    const next = await post('/auth/refresh', { refresh_token: res.json().refresh_token })
-    expect(next.statusCode, next.body).toBe(200)
-    expect(clientIdOf(next)).toBe(clientId)
-    const claims = await t.inject({ method: 'GET', url: '/me/claims', headers: bearer(next.json().access_token) })
-    expect(claims.json().client_id).toBe(clientId)
-  }
 
   async function addPasskey(accessToken: string): Promise<SoftwarePasskey> {
     const passkey = createSoftwarePasskey()
@@ -147,7 +138,7 @@ describe('client_id on the MFA and passkey sign-ins (CLIENT_IDS=web-app,ios-app)
     const named = await post('/auth/login/mfa', { challenge: await mfaTokenFor(user.email, 'ios-app'), code: totpAt(user.secret, t.clock.now()), client_id: 'ios-app' })
     expect(named.statusCode, named.body).toBe(200)
     expect(decodeJwt(named.json().access_token)).toMatchObject({ client_id: 'ios-app', amr: ['pwd', 'otp'] })
-    await expectRefreshKeeps(named, 'ios-app')
+    await expectRefreshKeepsClient(t, named, 'ios-app')
     // A recovery code carries it the same way.
     const recovered = await post('/auth/login/mfa', { challenge: await mfaTokenFor(user.email, 'web-app'), recovery_code: user.recoveryCodes[0], client_id: 'web-app' })
     expect(clientIdOf(recovered)).toBe('web-app')
@@ -172,7 +163,7 @@ describe('client_id on the MFA and passkey sign-ins (CLIENT_IDS=web-app,ios-app)
     const res = await post('/auth/passkeys/login/verify', { response: passkey.assert({ ...ceremony, challenge: await passkeyChallenge() }), client_id: 'web-app' })
     expect(res.statusCode, res.body).toBe(200)
     expect(decodeJwt(res.json().access_token)).toMatchObject({ client_id: 'web-app', amr: ['hwk', 'user', 'mfa'] })
-    await expectRefreshKeeps(res, 'web-app')
+    await expectRefreshKeepsClient(t, res, 'web-app')
     const plain = await post('/auth/passkeys/login/verify', { response: passkey.assert({ ...ceremony, challenge: await passkeyChallenge() }) })
     expect(clientIdOf(plain)).toBeUndefined()
   })
@@ -205,7 +196,7 @@ describe('client_id on the MFA and passkey sign-ins (CLIENT_IDS=web-app,ios-app)
     const unnamed = await post('/auth/step-up', { password: PASSWORD }, bearer(named.json().access_token))
     expect(unnamed.statusCode, unnamed.body).toBe(200)
     expect(clientIdOf(unnamed)).toBe('ios-app')
-    await expectRefreshKeeps(unnamed, 'ios-app')
+    await expectRefreshKeepsClient(t, unnamed, 'ios-app')
   })
 
   it('a passkey as the second factor carries the client too', async () => {
@@ -216,7 +207,7 @@ describe('client_id on the MFA and passkey sign-ins (CLIENT_IDS=web-app,ios-app)
     const res = await post('/auth/passkeys/login/verify', { response: passkey.assert({ ...ceremony, challenge }), mfa_token: mfaToken, client_id: 'ios-app' })
     expect(res.statusCode, res.body).toBe(200)
     expect(decodeJwt(res.json().access_token)).toMatchObject({ client_id: 'ios-app', amr: ['pwd', 'hwk', 'user', 'mfa'] })
-    await expectRefreshKeeps(res, 'ios-app')
+    await expectRefreshKeepsClient(t, res, 'ios-app')
   })
 })
 

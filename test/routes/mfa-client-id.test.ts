@@ -4,6 +4,7 @@ import { createSqliteStore } from '../../src/store/sqlite.ts'
 import type { Store } from '../../src/store/store.ts'
 import { hashOneTimeToken } from '../../src/tokens/one-time-token.ts'
 import { bearer, createTestApp, PASSWORD, type TestApp } from '../helpers/app.ts'
+import { clientIdOf, expectRefreshKeepsClient } from '../helpers/client-id.ts'
 import { userWithTotp } from '../helpers/mfa.ts'
 import { freshPostgresStore } from '../helpers/pg-schema.ts'
 import { totpAt } from '../helpers/totp.ts'
@@ -44,21 +45,12 @@ describe.each(backends)('the MFA challenge keeps the sign-in\'s client_id (%s)',
   })
 
   const post = (url: string, payload: object, headers: Record<string, string> = {}) => t.inject({ method: 'POST', url, payload, headers })
-  const clientIdOf = (res: { json(): { access_token: string } }) => decodeJwt(res.json().access_token).client_id
 
   async function passwordStep(email: string, clientId?: string): Promise<string> {
     const res = await post('/auth/login', { email, password: PASSWORD, ...(clientId === undefined ? {} : { client_id: clientId }) })
     expect(res.statusCode, res.body).toBe(200)
     expect(res.json().mfa_required).toBe(true)
     return res.json().mfa_token as string
-  }
-
-  async function expectRefreshKeeps(res: { json(): { refresh_token: string } }, clientId: string | undefined) {
-    const next = await post('/auth/refresh', { refresh_token: res.json().refresh_token })
-    expect(next.statusCode, next.body).toBe(200)
-    expect(clientIdOf(next)).toBe(clientId)
-    const claims = await t.inject({ method: 'GET', url: '/me/claims', headers: bearer(next.json().access_token) })
-    expect(claims.json().client_id).toBe(clientId)
   }
 
   function expectClientRefused(res: { statusCode: number; json(): unknown }, message: string) {
@@ -82,7 +74,7 @@ describe.each(backends)('the MFA challenge keeps the sign-in\'s client_id (%s)',
     const res = await post('/auth/login/mfa', { challenge: await passwordStep(user.email, 'ios-app'), code: totpAt(user.secret, t.clock.now()) })
     expect(res.statusCode, res.body).toBe(200)
     expect(decodeJwt(res.json().access_token)).toMatchObject({ client_id: 'ios-app', amr: ['pwd', 'otp'] })
-    await expectRefreshKeeps(res, 'ios-app')
+    await expectRefreshKeepsClient(t, res, 'ios-app')
     // Repeating it is fine; a recovery code carries it the same way.
     t.clock.advance(30_000)
     const repeated = await post('/auth/login/mfa', { challenge: await passwordStep(user.email, 'web-app'), code: totpAt(user.secret, t.clock.now()), client_id: 'web-app' })
@@ -96,7 +88,7 @@ describe.each(backends)('the MFA challenge keeps the sign-in\'s client_id (%s)',
     const plain = await post('/auth/login/mfa', { challenge: await passwordStep(user.email), code: totpAt(user.secret, t.clock.now()) })
     expect(plain.statusCode, plain.body).toBe(200)
     expect(clientIdOf(plain)).toBeUndefined()
-    await expectRefreshKeeps(plain, undefined)
+    await expectRefreshKeepsClient(t, plain, undefined)
   })
 
   it.runIf(enabled)('another client at the MFA step is a 400 that spends neither the code nor the challenge', async () => {
@@ -138,7 +130,7 @@ describe.each(backends)('the MFA challenge keeps the sign-in\'s client_id (%s)',
     const res = await post('/auth/passkeys/login/verify', { response: passkey.assert({ ...ceremony, challenge }), mfa_token: mfaToken })
     expect(res.statusCode, res.body).toBe(200)
     expect(decodeJwt(res.json().access_token)).toMatchObject({ client_id: 'ios-app', amr: ['pwd', 'hwk', 'user', 'mfa'] })
-    await expectRefreshKeeps(res, 'ios-app')
+    await expectRefreshKeepsClient(t, res, 'ios-app')
 
     // Without a client at the password step, naming one at the passkey step is refused too.
     const bare = await passwordStep(user.email)
