@@ -105,6 +105,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     ),
     insertToken: db.prepare('INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)'),
     tokenByHash: db.prepare('SELECT * FROM refresh_tokens WHERE hash = ?'),
+    // A rotation's three reads in one statement: the token, its session (s.*) and the session's user (u_*).
+    rotationRead: db.prepare(
+      `SELECT t.rotated_at AS t_rotated_at, t.child_hash AS t_child_hash, t.child_sealed AS t_child_sealed, s.*,
+              u.id AS u_id, u.email AS u_email, u.password_hash AS u_password_hash, u.scope AS u_scope,
+              u.created_at AS u_created_at, u.disabled_at AS u_disabled_at, u.email_verified AS u_email_verified
+       FROM refresh_tokens t LEFT JOIN sessions s ON s.id = t.session_id LEFT JOIN users u ON u.id = s.user_id
+       WHERE t.hash = ?`,
+    ),
     sessionById: db.prepare('SELECT * FROM sessions WHERE id = ?'),
     sessionByTokenHash: db.prepare(
       'SELECT s.* FROM sessions s JOIN refresh_tokens t ON t.session_id = s.id WHERE t.hash = ?',
@@ -165,16 +173,30 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     return row ? toUser(row) : null
   }
 
+  /** The user's columns of a rotationRead row, under their own names. */
+  function userColumns(row: Row): Parameters<typeof toUser>[0] {
+    return {
+      id: row.u_id,
+      email: row.u_email,
+      password_hash: row.u_password_hash,
+      scope: row.u_scope,
+      created_at: row.u_created_at,
+      disabled_at: row.u_disabled_at,
+      email_verified: row.u_email_verified,
+    }
+  }
+
   function sessionOf(id: string): Session | null {
     const row = stmt.sessionById.get(id) as Row | undefined
     return row ? toSession(row) : null
   }
 
   function rotate(input: RotateRefreshTokenInput): RotateRefreshTokenResult {
-    const token = stmt.tokenByHash.get(input.tokenHash) as Row | undefined
-    if (!token) return { outcome: 'unknown' }
-    const session = sessionOf(String(token.session_id))
-    const user = session && userOf(session.userId)
+    const row = stmt.rotationRead.get(input.tokenHash) as Row | undefined
+    if (!row) return { outcome: 'unknown' }
+    const token = { rotated_at: row.t_rotated_at, child_hash: row.t_child_hash, child_sealed: row.t_child_sealed }
+    const session = row.id === null ? null : toSession(row)
+    const user = row.u_id === null ? null : toUser(userColumns(row))
     const refused = refusal(session, user, input)
     if (refused || !session || !user) return refused ?? { outcome: 'unknown' }
 
@@ -204,7 +226,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   /**
    * Group commit. Rotations asked for in one turn of the event loop run in arrival order inside one
-   * transaction, each in its own savepoint, and are answered once it commits. Each outcome is what
+   * transaction and are answered once it commits; one that fails takes only its own writes back. Each outcome is what
    * the same calls made one after another would give (a second presentation of a token sees the
    * first one's rotation), and nothing is answered before it is in the WAL. A batch of n costs one
    * COMMIT instead of n: the WAL frames of the pages the rotations share (the audit table's tail,
@@ -219,15 +241,41 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     if (batch.length === 0) return // committed by close() meanwhile
     let outcomes: Outcome<RotateRefreshTokenResult>[]
     try {
-      // Alone, a rotation needs no savepoint: its failure rolls the whole transaction back.
-      outcomes = transaction(() =>
-        batch.length === 1 ? [{ ok: true, value: rotateAndAudit(batch[0]!.input) }] : batch.map(({ input }) => inSavepoint(() => rotateAndAudit(input))),
-      )
+      // Savepoints cost every rotation three statements, and a rotation almost never fails: the
+      // batch first runs without them. Only if a rotation throws is the batch rolled back and run
+      // again with a savepoint each, so that the failure undoes its own writes only.
+      outcomes = transaction(() => batch.map(({ input }) => ({ ok: true, value: rotationOrFailure(input) }) as const))
     } catch (err) {
-      for (const p of batch) p.reject(err)
-      return
+      if (!(err instanceof RotationFailure)) {
+        for (const p of batch) p.reject(err) // BEGIN or COMMIT failed: nothing was written
+        return
+      }
+      if (batch.length === 1) outcomes = [{ ok: false, error: err.error }]
+      else {
+        try {
+          outcomes = transaction(() => batch.map(({ input }) => inSavepoint(() => rotateAndAudit(input))))
+        } catch (retryErr) {
+          for (const p of batch) p.reject(retryErr)
+          return
+        }
+      }
     }
     outcomes.forEach((outcome, i) => (outcome.ok ? batch[i]!.resolve(outcome.value) : batch[i]!.reject(outcome.error)))
+  }
+
+  /** A rotation that threw, told apart from a failure of the batch's BEGIN or COMMIT. */
+  class RotationFailure {
+    readonly error: unknown
+    constructor(error: unknown) {
+      this.error = error
+    }
+  }
+  function rotationOrFailure(input: RotateRefreshTokenInput): RotateRefreshTokenResult {
+    try {
+      return rotateAndAudit(input)
+    } catch (error) {
+      throw new RotationFailure(error)
+    }
   }
 
   /** Runs fn in a savepoint: its failure undoes its own writes only, not the batch's. */

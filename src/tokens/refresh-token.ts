@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync } from 'node:crypto'
+import { randomBase64url, randomBuffer } from './random-bytes.ts'
 
 /**
  * Opaque refresh tokens: a recognisable prefix and 256 random bits, stored only as a SHA-256 hash.
@@ -12,7 +13,7 @@ export const REFRESH_TOKEN_PREFIX = 'lkr_'
 const REFRESH_TOKEN_SHAPE = /^lkr_[A-Za-z0-9_-]{43}$/
 
 export function mintRefreshToken(): string {
-  return REFRESH_TOKEN_PREFIX + randomBytes(32).toString('base64url')
+  return REFRESH_TOKEN_PREFIX + randomBase64url(32)
 }
 
 /** True when the string could be one of our tokens; anything else is refused without a lookup. */
@@ -42,7 +43,7 @@ function legacySealingKey(parentToken: string): Buffer {
 }
 
 export function sealSuccessor(parentToken: string, successor: string): string {
-  const iv = randomBytes(12)
+  const iv = randomBuffer(12)
   const cipher = createCipheriv('aes-256-gcm', sealingKey(parentToken), iv)
   const body = Buffer.concat([cipher.update(successor, 'utf8'), cipher.final()])
   return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url')

@@ -1,3 +1,4 @@
+import { DatabaseSync } from 'node:sqlite'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -97,6 +98,49 @@ describe('sqlite group commit', () => {
       const reopened = createSqliteStore({ path })
       expect((await reopened.findSessionByTokenHash('child'))?.id).toBe(session.id)
       await reopened.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('sqlite group commit, a rotation that fails', () => {
+  it('takes back its own writes only: the rest of its batch rotates and is committed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'latchkey-store-'))
+    try {
+      const path = join(dir, 'test.db')
+      const store = createSqliteStore({ path })
+      const userId = randomUUID()
+      await store.createUser({ id: userId, email: `${userId}@example.com`, passwordHash: 'x', scope: 'user', createdAt: 1 })
+      const sessionIds = ['first', 'doomed', 'last']
+      for (const id of sessionIds) {
+        await store.createSession({ id, userId, createdAt: 1, idleExpiresAt: 1e13, absoluteExpiresAt: 1e13, userAgent: null, ip: null, tokenHash: `${id}-token` })
+      }
+      // The doomed session's audit row fails after its rotation has written its token rows and touched the session.
+      const other = new DatabaseSync(path)
+      other.exec(`CREATE TRIGGER refuse_doomed BEFORE INSERT ON audit_events WHEN NEW.session_id = 'doomed' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`)
+      const audit = { ip: null, userAgent: null, requestId: null }
+      const rotate = (id: string) =>
+        store.rotateRefreshToken({ tokenHash: `${id}-token`, newTokenHash: `${id}-child`, newTokenSealed: 's', now: 2, graceMs: 0, idleMs: 1000, audit })
+      // One turn of the event loop: one batch.
+      const outcomes = await Promise.allSettled(sessionIds.map(rotate))
+      expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value.outcome : 'rejected'))).toEqual(['rotated', 'rejected', 'rotated'])
+      expect(String((outcomes[1] as PromiseRejectedResult).reason)).toContain('refused by the test')
+
+      // The others' writes are committed, the doomed one's are not: no child, the parent unspent, the session untouched.
+      expect((await store.findSessionByTokenHash('first-child'))?.id).toBe('first')
+      expect((await store.findSessionByTokenHash('last-child'))?.id).toBe('last')
+      expect(await store.findSessionByTokenHash('doomed-child')).toBeNull()
+      expect(other.prepare("SELECT rotated_at FROM refresh_tokens WHERE hash = 'doomed-token'").get()).toEqual({ rotated_at: null })
+      expect((await store.findSession('doomed'))?.lastUsedAt).toBe(1)
+      const audited = other.prepare("SELECT session_id FROM audit_events WHERE type = 'refresh' ORDER BY seq").all()
+      expect(audited).toEqual([{ session_id: 'first' }, { session_id: 'last' }])
+
+      // Once the cause is gone the same token rotates: it was never spent.
+      other.exec('DROP TRIGGER refuse_doomed')
+      other.close()
+      expect((await rotate('doomed')).outcome).toBe('rotated')
+      await store.close()
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
