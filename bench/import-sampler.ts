@@ -22,7 +22,7 @@ const report = await importUsers({
   input: createReadStream(file, { highWaterMark: 64 * 1024 }),
   format: 'ndjson',
   store: store.userTransfer,
-  options: { onConflict: 'skip', dryRun: false, now: Date.now() },
+  options: { onConflict: 'skip', dryRun: false, now: Date.now(), audit: { ip: null, userAgent: 'import-sampler', requestId: null } },
   onReject: (r) => {
     throw new Error(`unexpected reject on line ${r.line}: ${r.reason}`)
   },

@@ -25,6 +25,8 @@ export interface Metrics {
   readonly legacyPasswordUpgrades: Counter<'algorithm'>
   /** Rows the retention job deleted, by kind (store/retention.ts PURGE_KINDS). */
   readonly purgedRows: Counter<'kind'>
+  /** Scheduled purge runs that failed (the server's retention job; `latchkey purge` reports by its exit code). */
+  readonly purgeFailures: Counter
   /**
    * Adds `latchkey_active_sessions`: sessions neither revoked nor expired, counted by the store when
    * Prometheus scrapes (one COUNT query per scrape, nothing per request). Workers share one store,
@@ -60,6 +62,7 @@ export interface Metrics {
 }
 
 const KEY_STATES = ['next', 'current', 'previous'] as const
+const MFA_EVENTS = ['challenge', 'success', 'failure', 'lockout', 'account_lockout', 'account_locked_refusal'] as const
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
 
 export interface MetricsOptions {
@@ -96,6 +99,20 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers,
   })
   for (const kind of PURGE_KINDS) purgedRows.inc({ kind }, 0)
+  const purgeFailures = new Counter({
+    name: 'latchkey_purge_failures_total',
+    help: 'Scheduled retention purges that failed (each is logged as "retention: purge failed")',
+    registers,
+  })
+
+  const mfaEvents = new Counter({
+    name: 'latchkey_mfa_events_total',
+    help: 'Second-factor events: challenge (a sign-in asked for a code), success, failure (wrong or replayed code), lockout (of a challenge), account_lockout (MFA_ACCOUNT_MAX_FAILURES reached), account_locked_refusal (a code refused unchecked while the account is locked)',
+    labelNames: ['event'] as const,
+    registers,
+  })
+  // From 0 like the audit types: increase() then sees the first account lockout after a start.
+  for (const event of MFA_EVENTS) mfaEvents.inc({ event }, 0)
 
   const httpRequests = new Counter({
     name: 'latchkey_http_requests_total',
@@ -121,6 +138,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registry,
     auditEvents,
     purgedRows,
+    purgeFailures,
+    mfaEvents,
     observeRequest(route, status, seconds) {
       byClass[Math.min(4, Math.max(0, Math.floor(status / 100) - 1))]!.inc()
       const key = route ?? 'unmatched'
@@ -265,12 +284,6 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       name: 'latchkey_passkey_ceremonies_total',
       help: 'Passkey (WebAuthn) ceremonies, by ceremony (register, login) and outcome (ok, or the problem code)',
       labelNames: ['ceremony', 'outcome'] as const,
-      registers,
-    }),
-    mfaEvents: new Counter({
-      name: 'latchkey_mfa_events_total',
-      help: 'Second-factor events: challenge (a sign-in asked for a code), success, failure (wrong or replayed code), lockout (of a challenge), account_lockout (MFA_ACCOUNT_MAX_FAILURES reached), account_locked_refusal (a code refused unchecked while the account is locked)',
-      labelNames: ['event'] as const,
       registers,
     }),
     legacyPasswordUpgrades: new Counter({

@@ -35,7 +35,7 @@ export interface RetentionDeps {
   store: Pick<Store, 'retention'>
   clock: Clock
   logger?: FastifyBaseLogger | undefined
-  metrics?: Pick<Metrics, 'purgedRows'> | undefined
+  metrics?: Pick<Metrics, 'purgedRows' | 'purgeFailures'> | undefined
   policy: RetentionPolicy
 }
 
@@ -82,7 +82,10 @@ export function createRetentionJob(deps: RetentionDeps & { intervalMs: number; f
   function run(): void {
     controller = new AbortController()
     running = purgeOnce(deps, controller.signal)
-      .catch((err: unknown) => deps.logger?.error({ reason: err instanceof Error ? err.message : String(err) }, 'retention: purge failed; trying again at the next interval'))
+      .catch((err: unknown) => {
+        deps.metrics?.purgeFailures.inc()
+        deps.logger?.error({ reason: err instanceof Error ? err.message : String(err) }, 'retention: purge failed; trying again at the next interval')
+      })
       .finally(() => {
         running = undefined
         schedule(deps.intervalMs)

@@ -30,6 +30,14 @@ describe('metrics on their own listener', () => {
     return res.text()
   }
 
+  it('exports every second-factor event and the purge failures from 0, before any happens', async () => {
+    const text = await scrape()
+    for (const event of ['challenge', 'success', 'failure', 'lockout', 'account_lockout', 'account_locked_refusal']) {
+      expect(text).toMatch(new RegExp(`^latchkey_mfa_events_total\\{event="${event}"\\} 0$`, 'm'))
+    }
+    expect(text).toMatch(/^latchkey_purge_failures_total 0$/m)
+  })
+
   it('counts a failed login and a refresh-token reuse after they happen', async () => {
     const before = await scrape()
     expect(sample(before, 'latchkey_audit_events_total{type="login_failed"}')).toBe(0)

@@ -99,15 +99,17 @@ describe('the retention schedule', () => {
     await store.close()
   })
 
-  it('a failed run is logged and the schedule goes on', async () => {
+  it('a failed run is logged, counted in latchkey_purge_failures_total, and the schedule goes on', async () => {
     const store = createSqliteStore({ path: ':memory:' })
     await store.close()
     const { lines, logger } = logged()
-    const job = createRetentionJob({ store, clock: createFixedClock(Date.now()), logger, policy: { sessionRetentionDays: 30, batchSize: 1000 }, intervalMs: 20, firstDelayMs: 0 })
+    const metrics = createMetrics()
+    const job = createRetentionJob({ store, clock: createFixedClock(Date.now()), logger, metrics, policy: { sessionRetentionDays: 30, batchSize: 1000 }, intervalMs: 20, firstDelayMs: 0 })
     job.start()
     for (let i = 0; i < 100 && lines.length < 2; i++) await new Promise((r) => setTimeout(r, 10))
     await job.stop()
     expect(lines.length).toBeGreaterThanOrEqual(2)
-    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 50, msg: 'retention: purge failed; trying again at the next interval' })
+    for (const l of lines) expect(JSON.parse(l)).toMatchObject({ level: 50, msg: 'retention: purge failed; trying again at the next interval' })
+    expect(await metrics.registry.metrics()).toMatch(new RegExp(`^latchkey_purge_failures_total ${lines.length}$`, 'm'))
   })
 })

@@ -107,16 +107,13 @@ export async function importUsersCommand(config: Config, io: CliIo, file: string
         input,
         format,
         store: store.userTransfer,
-        options: { onConflict, dryRun: opts.dryRun, now },
+        // The store audits an account_enabled (no actor, as the admin enable's) in the batch that re-enables it.
+        options: { onConflict, dryRun: opts.dryRun, now, audit: audit.origin(CLI_CONTEXT) },
         onReject,
         onAccountsDisabled: async (accounts) => {
           for (const { userId, newly } of accounts) {
             await endDisabledAccountSessions({ sessions, audit }, userId, CLI_CONTEXT, { actorId: null, newlyDisabled: newly, details: { via: 'import' } })
           }
-        },
-        // As the admin enable does (without an actor): only accounts this import re-enabled.
-        onAccountsEnabled: async (accounts) => {
-          for (const { userId } of accounts) await audit.record('account_enabled', CLI_CONTEXT, { userId, details: { via: 'import' } })
         },
         ...(onProgress && { onProgress }),
       })

@@ -79,6 +79,4 @@ export interface FactorStore {
   countMfaAttempt(userId: string, now: number, windowMs: number): Promise<MfaAttemptCount>
   /** A correct code (or a removed factor): the account's count starts again. */
   clearMfaFailures(userId: string): Promise<void>
-  /** Deletes challenges that expired before `before`; returns how many. */
-  pruneChallenges(before: number): Promise<number>
 }

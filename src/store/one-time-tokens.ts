@@ -86,8 +86,6 @@ export interface OneTimeTokenStore {
   invalidateForUser(userId: string): Promise<number>
   /** Marks the account's email verified (CLI, admin) and drops its pending verification tokens; null when there is no such user. */
   markEmailVerified(userId: string): Promise<User | null>
-  /** Deletes tokens that expired before `before`; returns how many. */
-  prune(before: number): Promise<number>
 }
 
 /** Why a presented token cannot be consumed, or null when it can: the same rules in every adapter. */

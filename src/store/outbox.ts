@@ -77,6 +77,4 @@ export interface OutboxStore {
   /** A failed (or waiting) message that has not expired becomes due now with its attempts reset; false otherwise. */
   retry(id: string, now: number): Promise<boolean>
   stats(now: number): Promise<OutboxStats>
-  /** Deletes sent rows sent before `sentBefore` and unsent rows that expired before `expiredBefore`; returns how many. */
-  prune(cutoff: { sentBefore: number; expiredBefore: number }): Promise<number>
 }

@@ -96,9 +96,5 @@ export function createPostgresFactorStore(pool: Pool): FactorStore {
     async clearMfaFailures(userId) {
       await pool.query('DELETE FROM mfa_failures WHERE user_id = $1', [userId])
     },
-    async pruneChallenges(before) {
-      const { rowCount } = await pool.query('DELETE FROM mfa_challenges WHERE expires_at < $1', [before])
-      return rowCount ?? 0
-    },
   }
 }

@@ -123,10 +123,5 @@ export function createPostgresOneTimeTokenStore(pool: Pool, insertAudit: (db: Qu
         return toUser(rows[0])
       })
     },
-
-    async prune(before) {
-      const { rowCount } = await pool.query('DELETE FROM one_time_tokens WHERE expires_at < $1', [before])
-      return rowCount ?? 0
-    },
   }
 }

@@ -99,12 +99,5 @@ export function createPostgresOutboxStore(pool: Pool): OutboxStore {
       const row = rows[0]
       return { pending: Number(row?.n ?? 0), oldestPendingAt: row?.oldest == null ? null : Number(row.oldest) }
     },
-    async prune({ sentBefore, expiredBefore }) {
-      const { rowCount } = await pool.query(
-        "DELETE FROM outbox_messages WHERE (status = 'sent' AND sent_at < $1) OR (status <> 'sent' AND expires_at < $2)",
-        [sentBefore, expiredBefore],
-      )
-      return rowCount ?? 0
-    },
   }
 }

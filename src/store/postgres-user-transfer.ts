@@ -1,5 +1,8 @@
 import type { Pool, PoolClient } from 'pg'
-import { importedHashDigest, toExportedUser, type ImportOptions, type ImportOutcome, type ImportUser, type UserImport, type UserTransferStore } from './user-transfer.ts'
+import type { NewAuditEvent } from './store.ts'
+import { importEnabledEvent, importedHashDigest, toExportedUser, type ImportOptions, type ImportOutcome, type ImportUser, type UserImport, type UserTransferStore } from './user-transfer.ts'
+
+type InsertAudit = (db: Pick<PoolClient, 'query'>, event: NewAuditEvent) => Promise<void>
 
 /** One statement for a batch's existing accounts under `update`; only changed rows come back. */
 const UPDATE_USERS = `
@@ -25,7 +28,7 @@ const UPDATE_USERS = `
  * temporary table of that session. Each batch is one transaction of a few array statements
  * (unnest), not a round trip per record.
  */
-export function createPostgresUserTransfer(pool: Pool): UserTransferStore {
+export function createPostgresUserTransfer(pool: Pool, insertAudit: InsertAudit): UserTransferStore {
   return {
     async beginImport(options: ImportOptions): Promise<UserImport> {
       const client = await pool.connect()
@@ -41,7 +44,7 @@ export function createPostgresUserTransfer(pool: Pool): UserTransferStore {
         async writeBatch(users) {
           try {
             await client.query('BEGIN')
-            const outcomes = await writeBatch(client, users, options)
+            const outcomes = await writeBatch(client, users, options, insertAudit)
             await client.query(outcomes.some((o) => o.outcome === 'conflict') && !options.dryRun ? 'ROLLBACK' : 'COMMIT')
             return outcomes
           } catch (err) {
@@ -68,7 +71,12 @@ export function createPostgresUserTransfer(pool: Pool): UserTransferStore {
   }
 }
 
-async function writeBatch(client: PoolClient, users: readonly ImportUser[], options: ImportOptions): Promise<ImportOutcome[]> {
+async function writeBatch(
+  client: PoolClient,
+  users: readonly ImportUser[],
+  options: ImportOptions,
+  insertAudit: InsertAudit,
+): Promise<ImportOutcome[]> {
   const outcomes: Array<ImportOutcome | undefined> = new Array(users.length)
   // First occurrence within the batch (a map of at most one batch), then across batches (the table).
   const firstInBatch = new Map<string, number>()
@@ -143,7 +151,7 @@ async function writeBatch(client: PoolClient, users: readonly ImportUser[], opti
   }
   if (existing.length > 0) {
     const rows = existing.map((i) => users[i]!)
-    // Locked and read before the update, in the batch's transaction: whether this write disables or enables them.
+    // Locked and read before the update, in the batch's transaction: whether this write disables or re-enables them.
     const disabling = rows.filter((u) => u.disabled !== null).map((u) => u.email)
     const before = disabling.length === 0
       ? new Map<string, { id: string; enabled: boolean }>()
@@ -166,9 +174,13 @@ async function writeBatch(client: PoolClient, users: readonly ImportUser[], opti
       const email = users[i]!.email
       const outcome = changed.has(email) ? 'updated' : 'unchanged'
       const account = before.get(email)
-      if (!account) outcomes[i] = { outcome }
-      else if (users[i]!.disabled) outcomes[i] = { outcome, disables: { userId: account.id, newly: account.enabled } }
-      else outcomes[i] = account.enabled ? { outcome } : { outcome, enables: { userId: account.id } }
+      if (account && users[i]!.disabled) {
+        outcomes[i] = { outcome, disables: { userId: account.id, newly: account.enabled } }
+      } else {
+        outcomes[i] = { outcome }
+        // Rare (an account re-enabled by a file): one statement each, in the batch's transaction.
+        if (account && !account.enabled) await insertAudit(client, importEnabledEvent(account.id, options))
+      }
     }
   }
   return outcomes as ImportOutcome[]

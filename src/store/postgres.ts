@@ -130,7 +130,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     outbox: withUnavailableErrors(createPostgresOutboxStore(pool), isPostgresUnavailable),
     passkeys: withUnavailableErrors(createPostgresPasskeyStore(pool), isPostgresUnavailable),
     factors: withUnavailableErrors(createPostgresFactorStore(pool), isPostgresUnavailable),
-    userTransfer: withUnavailableErrors(createPostgresUserTransfer(pool), isPostgresUnavailable),
+    userTransfer: withUnavailableErrors(createPostgresUserTransfer(pool, insertAudit), isPostgresUnavailable),
     retention: withUnavailableErrors(createPostgresRetentionStore(pool), isPostgresUnavailable),
 
     async migrate() {

@@ -32,7 +32,6 @@ export function createSqliteFactorStore(db: DatabaseSync, transaction: <T>(fn: (
          locked_at = CASE WHEN locked_at IS NULL AND failures + 1 >= ? THEN ? ELSE locked_at END
        WHERE hash = ? RETURNING failures, locked_at`,
     ),
-    prune: db.prepare('DELETE FROM mfa_challenges WHERE expires_at < ?'),
     // SET reads the row as it was: both CASEs test the old window.
     countAttempt: db.prepare(
       `INSERT INTO mfa_failures (user_id, window_start, failures) VALUES (:user, :now, 1)
@@ -101,9 +100,6 @@ export function createSqliteFactorStore(db: DatabaseSync, transaction: <T>(fn: (
     },
     async clearMfaFailures(userId) {
       stmt.clearFailures.run(userId)
-    },
-    async pruneChallenges(before) {
-      return Number(stmt.prune.run(before).changes)
     },
   }
 }

@@ -40,7 +40,6 @@ export function createSqliteOneTimeTokenStore(
     resetPassword: db.prepare('UPDATE users SET password_hash = ?, email_verified = 1 WHERE id = ?'),
     dropAll: db.prepare('DELETE FROM one_time_tokens WHERE user_id = ? AND consumed_at IS NULL'),
     dropVerify: db.prepare("DELETE FROM one_time_tokens WHERE user_id = ? AND purpose = 'verify_email' AND consumed_at IS NULL"),
-    prune: db.prepare('DELETE FROM one_time_tokens WHERE expires_at < ?'),
     dropByHash: db.prepare('DELETE FROM one_time_tokens WHERE hash = ?'),
   }
 
@@ -131,10 +130,6 @@ export function createSqliteOneTimeTokenStore(
         stmt.dropVerify.run(userId)
         return userOf(userId)
       })
-    },
-
-    async prune(before) {
-      return Number(stmt.prune.run(before).changes)
     },
   }
 }

@@ -47,9 +47,6 @@ export function createSqliteOutbox(db: DatabaseSync, transaction: <T>(fn: () => 
     stats: db.prepare(
       `SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox_messages WHERE status = 'pending' AND expires_at > ?`,
     ),
-    prune: db.prepare(
-      `DELETE FROM outbox_messages WHERE (status = 'sent' AND sent_at < ?) OR (status <> 'sent' AND expires_at < ?)`,
-    ),
   }
 
   function insert(messages: readonly NewOutboxMessage[]): void {
@@ -100,9 +97,6 @@ export function createSqliteOutbox(db: DatabaseSync, transaction: <T>(fn: () => 
       async stats(now) {
         const row = stmt.stats.get(now) as Row
         return { pending: Number(row.n), oldestPendingAt: row.oldest === null ? null : Number(row.oldest) }
-      },
-      async prune({ sentBefore, expiredBefore }) {
-        return Number(stmt.prune.run(sentBefore, expiredBefore).changes)
       },
     },
   }

@@ -1,5 +1,6 @@
 import type { DatabaseSync, SQLInputValue } from 'node:sqlite'
-import { importedHashDigest, toExportedUser, type ImportOptions, type ImportOutcome, type ImportUser, type UserImport, type UserTransferStore } from './user-transfer.ts'
+import type { NewAuditEvent } from './store.ts'
+import { importEnabledEvent, importedHashDigest, toExportedUser, type ImportOptions, type ImportOutcome, type ImportUser, type UserImport, type UserTransferStore } from './user-transfer.ts'
 
 type Row = Record<string, SQLInputValue>
 
@@ -8,7 +9,11 @@ class ConflictRollback extends Error {}
 
 const bit = (v: boolean | null) => (v === null ? null : v ? 1 : 0)
 
-export function createSqliteUserTransfer(db: DatabaseSync, transaction: <T>(fn: () => T) => T): UserTransferStore {
+export function createSqliteUserTransfer(
+  db: DatabaseSync,
+  transaction: <T>(fn: () => T) => T,
+  insertAudit: (event: NewAuditEvent) => void,
+): UserTransferStore {
   let imports = 0
   const exportPage = db.prepare(
     `SELECT email, email_verified, created_at, disabled_at, external_id, password_hash FROM users
@@ -71,7 +76,7 @@ export function createSqliteUserTransfer(db: DatabaseSync, transaction: <T>(fn: 
         if (inserted.changes > 0) return { outcome: 'imported' }
         if (options.onConflict === 'skip') return { outcome: 'skipped' }
         if (options.onConflict === 'fail') throw new ConflictRollback()
-        // Read inside the batch's transaction, before the update: whether this write disables or enables it.
+        // Read inside the batch's transaction, before the update: whether this write disables or re-enables it.
         const before = user.disabled === null ? undefined : (stmt.account.get(user.email) as Row)
         const changed = stmt.update.run({
           email: user.email,
@@ -87,7 +92,8 @@ export function createSqliteUserTransfer(db: DatabaseSync, transaction: <T>(fn: 
         if (!before) return { outcome }
         const userId = String(before.id)
         if (user.disabled) return { outcome, disables: { userId, newly: before.disabled_at === null } }
-        return before.disabled_at === null ? { outcome } : { outcome, enables: { userId } }
+        if (before.disabled_at !== null) insertAudit(importEnabledEvent(userId, options))
+        return { outcome }
       }
 
       return {

@@ -162,7 +162,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const outbox = createSqliteOutbox(db, transaction)
   const oneTimeTokens = createSqliteOneTimeTokenStore(db, transaction, outbox, insertAudit)
   const factors = createSqliteFactorStore(db, transaction)
-  const userTransfer = createSqliteUserTransfer(db, transaction)
+  const userTransfer = createSqliteUserTransfer(db, transaction, insertAudit)
 
   function insertAudit(event: NewAuditEvent): void {
     stmt.insertAudit.run({ ...event, details: JSON.stringify(event.details) })

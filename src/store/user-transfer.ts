@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import type { AuditOrigin, NewAuditEvent } from './store.ts'
 
 /**
  * Bulk import and export of users (`latchkey users import|export`, DESIGN §8). Adapters implement
@@ -31,13 +32,16 @@ export interface ImportUser {
  * Per record, in the batch's order:
  * - imported: a new account (in a dry run: would be).
  * - updated / unchanged: the email had an account and `update` changed it, or found it identical.
+ *   An update that re-enables a disabled account (`disabled: false`) appends its `account_enabled`
+ *   event (importEnabledEvent) in the batch's transaction: no re-enabled account without its event,
+ *   and a re-run that changes nothing appends nothing.
  * - skipped: the email had an account (`skip`, or any mode in a dry run).
  * - duplicate: an earlier record of this import has the same email (`firstLine`).
  * - conflict: the email had an account under `fail`; the whole batch was rolled back.
  */
 export type ImportOutcome =
   | { outcome: 'imported' | 'skipped' | 'conflict' }
-  | { outcome: 'updated' | 'unchanged'; disables?: DisabledByImport; enables?: EnabledByImport }
+  | { outcome: 'updated' | 'unchanged'; disables?: DisabledByImport }
   | { outcome: 'duplicate'; firstLine: number }
 
 /**
@@ -48,15 +52,6 @@ export type ImportOutcome =
 export interface DisabledByImport {
   userId: string
   newly: boolean
-}
-
-/**
- * An existing account that this batch re-enabled: its `update` record says `disabled: false` and the
- * account was disabled, read inside the batch's transaction. The caller audits `account_enabled`, as
- * the admin enable does; only the batch that enabled it reports it, so a re-run audits nothing.
- */
-export interface EnabledByImport {
-  userId: string
 }
 
 export interface UserImport {
@@ -70,8 +65,10 @@ export interface ImportOptions {
   onConflict: OnConflict
   /** Validate and classify only: no account is written. */
   dryRun: boolean
-  /** Creation time of accounts whose record has no created_at. */
+  /** Creation time of accounts whose record has no created_at; time of the audit events the store appends. */
   now: number
+  /** Where the import runs from (the CLI), recorded by the audit events the store appends. */
+  audit: AuditOrigin
 }
 
 export interface ExportedUser {
@@ -99,6 +96,12 @@ export interface UserTransferStore {
  */
 export function importedHashDigest(passwordHash: string): string {
   return createHash('sha256').update(passwordHash).digest('base64url')
+}
+
+/** The event of an account an import re-enabled, as the admin enable records it but with no actor. */
+export function importEnabledEvent(userId: string, options: ImportOptions): NewAuditEvent {
+  const { ip, userAgent, requestId } = options.audit
+  return { type: 'account_enabled', at: options.now, userId, actorId: null, sessionId: null, ip, userAgent, requestId, details: { via: 'import' } }
 }
 
 /** A users row (either adapter) as exported. */

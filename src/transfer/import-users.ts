@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream'
-import type { DisabledByImport, EnabledByImport, ImportOptions, ImportUser, UserTransferStore } from '../store/user-transfer.ts'
+import type { DisabledByImport, ImportOptions, ImportUser, UserTransferStore } from '../store/user-transfer.ts'
 import { isRejection, parseImportRecord, type Rejection } from './import-record.ts'
 import { recordsOf, type ImportFormat } from './record-sources.ts'
 
@@ -33,11 +33,6 @@ export interface ImportUsersInput {
    * `update`), so their sessions end as with any disable (disabled-account.ts). Awaited.
    */
   onAccountsDisabled?: (accounts: DisabledByImport[]) => Promise<void>
-  /**
-   * Called after each batch is committed with the existing accounts it re-enabled (under `update`,
-   * `disabled: false` on a disabled account), to audit `account_enabled`. Awaited.
-   */
-  onAccountsEnabled?: (accounts: EnabledByImport[]) => Promise<void>
   /** Called after each batch is written. */
   onProgress?: (report: Readonly<ImportReport>) => void
 }
@@ -75,14 +70,12 @@ export async function importUsers(input: ImportUsersInput): Promise<ImportReport
       return false
     }
     const disabled: DisabledByImport[] = []
-    const enabled: EnabledByImport[] = []
     for (const [i, o] of outcomes.entries()) {
       const user = users[i]!
       switch (o.outcome) {
         case 'updated':
         case 'unchanged':
           if (o.disables) disabled.push(o.disables)
-          if (o.enables) enabled.push(o.enables)
           report[o.outcome]++
           break
         case 'imported':
@@ -98,7 +91,6 @@ export async function importUsers(input: ImportUsersInput): Promise<ImportReport
       }
     }
     if (disabled.length > 0) await input.onAccountsDisabled?.(disabled)
-    if (enabled.length > 0) await input.onAccountsEnabled?.(enabled)
     input.onProgress?.(report)
     return true
   }

@@ -69,6 +69,9 @@ export function fixtureRecord(fx: LegacyFixture): Record<string, unknown> {
   return { email: fx.email, email_verified: true, created_at: '2021-06-01T12:00:00Z', external_id: `legacy|${fx.name}`, password_hash: fx.passwordHash }
 }
 
+/** The audit origin of imports run by tests. */
+export const NO_ORIGIN = { ip: null, userAgent: null, requestId: null }
+
 export const ndjson = (records: unknown[]) => records.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join('\n') + '\n'
 
 /** Runs the streaming import over `text`, collecting rejections. */
@@ -82,7 +85,7 @@ export async function importText(
     input: Readable.from([Buffer.from(text)]),
     format: options.format ?? 'ndjson',
     store,
-    options: { onConflict: options.onConflict ?? 'skip', dryRun: options.dryRun ?? false, now: options.now ?? Date.parse('2026-01-01T00:00:00Z') },
+    options: { onConflict: options.onConflict ?? 'skip', dryRun: options.dryRun ?? false, now: options.now ?? Date.parse('2026-01-01T00:00:00Z'), audit: NO_ORIGIN },
     onReject: (r) => void rejects.push(r),
     ...(options.batchSize !== undefined && { batchSize: options.batchSize }),
   })

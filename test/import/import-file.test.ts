@@ -4,7 +4,7 @@ import { createSqliteStore } from '../../src/store/sqlite.ts'
 import type { Store } from '../../src/store/store.ts'
 import { MAX_LINE_BYTES } from '../../src/transfer/record-sources.ts'
 import { exportUsers } from '../../src/transfer/export-users.ts'
-import { FIREBASE_VECTOR, importText, ndjson } from './fixtures.ts'
+import { FIREBASE_VECTOR, importText, ndjson, NO_ORIGIN } from './fixtures.ts'
 
 const BCRYPT = '$2y$10$.vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a'
 const NOW = Date.parse('2026-01-01T00:00:00Z')
@@ -137,7 +137,7 @@ describe('importing a file of users', () => {
       input: Readable.from(chunks),
       format: 'ndjson',
       store: store.userTransfer,
-      options: { onConflict: 'skip', dryRun: false, now: NOW },
+      options: { onConflict: 'skip', dryRun: false, now: NOW, audit: NO_ORIGIN },
       onReject: (r) => void rejects.push(r),
       batchSize: 8,
     })

@@ -232,20 +232,13 @@ export function runMailStoreConformance(
         expect(await store.outbox.list({ now: T0, limit: 50 })).toHaveLength(1)
       })
 
-      it('markEmailVerified verifies the account and drops its pending verify tokens; prune deletes expired tokens', async () => {
+      it('markEmailVerified verifies the account and drops its pending verify tokens', async () => {
         const u = await user()
         const t = token(u.id, u.email)
         await store.oneTimeTokens.issue({ token: t, messages: [] })
         expect(await store.oneTimeTokens.markEmailVerified(u.id)).toMatchObject({ id: u.id, emailVerified: true })
         expect(await store.oneTimeTokens.markEmailVerified(randomUUID())).toBeNull()
         expect((await store.oneTimeTokens.consume({ hash: t.hash, purposes: ['verify_email'], now: T0 })).outcome).toBe('unknown')
-
-        const live = token(u.id, u.email, { purpose: 'reset_password', expiresAt: T0 + 2 * HOUR })
-        const dead = token(u.id, u.email, { purpose: 'change_email', email: 'x@example.com', expiresAt: T0 + 10 })
-        await store.oneTimeTokens.issue({ token: live, messages: [] })
-        await store.oneTimeTokens.issue({ token: dead, messages: [] })
-        expect(await store.oneTimeTokens.prune(T0 + HOUR)).toBe(1)
-        expect((await store.oneTimeTokens.consume({ hash: live.hash, purposes: ['reset_password'], now: T0, newPasswordHash: 'x' })).outcome).toBe('consumed')
       })
     })
 
@@ -303,21 +296,6 @@ export function runMailStoreConformance(
         expect((await store.outbox.list({ status: 'expired', now: T0 + 100, limit: 10 })).map((m) => m.id)).toEqual([expired.id])
         expect(await store.outbox.retry(expired.id, T0 + 100)).toBe(false)
         expect(await store.outbox.stats(T0 + HOUR)).toEqual({ pending: 0, oldestPendingAt: null })
-      })
-
-      it('prune deletes mail sent before the cutoff and mail that expired unsent, and keeps the rest', async () => {
-        // Due first (a row is due from its creation), so the claim below takes exactly these two.
-        const sentOld = message({ createdAt: T0 - 2 })
-        const sentNew = message({ createdAt: T0 - 1 })
-        const expired = message({ expiresAt: T0 + 10 })
-        const waiting = message({ expiresAt: T0 + 10 * HOUR })
-        await store.outbox.enqueue([sentOld, sentNew, expired, waiting])
-        const c = randomUUID()
-        await store.outbox.claim({ now: T0, limit: 2, leaseMs: 1000, claimId: c })
-        await store.outbox.markSent(sentOld.id, c, T0 + 1)
-        await store.outbox.markSent(sentNew.id, c, T0 + 3 * HOUR)
-        expect(await store.outbox.prune({ sentBefore: T0 + HOUR, expiredBefore: T0 + HOUR })).toBe(2)
-        expect((await store.outbox.list({ now: T0, limit: 10 })).map((m) => m.id).sort()).toEqual([sentNew.id, waiting.id].sort())
       })
 
       it('concurrent claims take disjoint messages: 60 messages, 12 claimers of 5, each claimed once', async () => {

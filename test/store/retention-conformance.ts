@@ -139,6 +139,11 @@ export function runRetentionConformance(
       const other = await user()
       await store.factors.createChallenge({ hash: 'mfa-old', userId: u, createdAt: T0, expiresAt: CUT - 1 })
       await store.factors.createChallenge({ hash: 'mfa-new', userId: u, createdAt: T0, expiresAt: CUT })
+      // Used or locked makes no difference: expired before the cut-off, they go too.
+      await store.factors.createChallenge({ hash: 'mfa-used', userId: u, createdAt: T0, expiresAt: CUT - 1 })
+      expect(await store.factors.consumeChallenge('mfa-used', T0 + 1)).toBe(true)
+      await store.factors.createChallenge({ hash: 'mfa-locked', userId: u, createdAt: T0, expiresAt: CUT - 1 })
+      expect(await store.factors.recordChallengeFailure('mfa-locked', T0 + 1, 1)).toEqual({ failures: 1, locked: true })
       await store.passkeys.issueChallenge({ hash: 'wa-old', purpose: 'login', userId: null, createdAt: T0, expiresAt: CUT - 1 })
       await store.passkeys.issueChallenge({ hash: 'wa-new', purpose: 'register', userId: u, createdAt: T0, expiresAt: CUT + 1 })
       await store.oneTimeTokens.issue({ token: { hash: 'ott-old', purpose: 'reset_password', userId: u, email: 'a@example.com', createdAt: T0, expiresAt: CUT - 1 }, messages: [] })
@@ -160,8 +165,8 @@ export function runRetentionConformance(
       await store.outbox.markFailed('failed-live', claimId, { now: T0 + 6, error: 'refused', retryAt: null })
 
       const result = await store.retention.purge(input())
-      expect(result.counts).toEqual({ refresh_tokens: 0, sessions: 0, mfa_challenges: 1, webauthn_challenges: 1, one_time_tokens: 1, outbox_messages: 3 })
-      expect(await store.factors.findChallenge('mfa-old')).toBeNull()
+      expect(result.counts).toEqual({ refresh_tokens: 0, sessions: 0, mfa_challenges: 3, webauthn_challenges: 1, one_time_tokens: 1, outbox_messages: 3 })
+      for (const hash of ['mfa-old', 'mfa-used', 'mfa-locked']) expect(await store.factors.findChallenge(hash)).toBeNull()
       expect(await store.factors.findChallenge('mfa-new')).not.toBeNull()
       expect((await store.passkeys.consumeChallenge({ hash: 'wa-old', purpose: 'login', now: T0 })).outcome).toBe('unknown')
       expect((await store.passkeys.consumeChallenge({ hash: 'wa-new', purpose: 'register', now: T0 })).outcome).toBe('consumed')

@@ -23,7 +23,8 @@ export function runUserTransferConformance(
     const user = (email: string, over: Partial<ImportUser> = {}): ImportUser => ({
       line: ++line, id: randomUUID(), email, emailVerified: null, createdAt: null, disabled: null, externalId: null, passwordHash: null, ...over,
     })
-    const opts = (over: Partial<ImportOptions> = {}): ImportOptions => ({ onConflict: 'skip', dryRun: false, now: NOW, ...over })
+    const ORIGIN = { ip: null, userAgent: 'latchkey-cli', requestId: null }
+    const opts = (over: Partial<ImportOptions> = {}): ImportOptions => ({ onConflict: 'skip', dryRun: false, now: NOW, audit: ORIGIN, ...over })
     async function once(users: ImportUser[], over: Partial<ImportOptions> = {}) {
       const session = await store.userTransfer.beginImport(opts(over))
       try {
@@ -106,26 +107,43 @@ export function runUserTransferConformance(
       expect(await once([user('other@example.com', { disabled: true })], { onConflict: 'update', dryRun: true })).toEqual([{ outcome: 'skipped' }])
     })
 
-    it('update names each existing account a record re-enables, only when this write enabled it', async () => {
+    it('update re-enables a disabled account and appends its account_enabled event in the batch, only when this write enabled it', async () => {
       await once([user('off@example.com', { disabled: true }), user('on@example.com'), user('also-off@example.com', { disabled: true })])
       const off = await store.findUserByEmail('off@example.com')
+      const enabledEvents = () => store.listAudit({ type: 'account_enabled', limit: 10 })
       const batch = () => [
         user('off@example.com', { disabled: false }),
         user('on@example.com', { disabled: false }),
         user('also-off@example.com', { externalId: 'x' }),
       ]
-      expect(await once(batch(), { onConflict: 'update' })).toEqual([
-        { outcome: 'updated', enables: { userId: off!.id } },
-        { outcome: 'unchanged' },
-        { outcome: 'updated' },
-      ])
+      const session = await store.userTransfer.beginImport(opts({ onConflict: 'update', now: NOW + 3 }))
+      try {
+        expect(outcomes(await session.writeBatch(batch()))).toEqual(['updated', 'unchanged', 'updated'])
+        // Written by the store with the batch: there before the caller does anything else.
+        expect(await enabledEvents()).toEqual([expect.objectContaining({
+          type: 'account_enabled', at: NOW + 3, userId: off!.id, actorId: null, sessionId: null, ...ORIGIN, details: { via: 'import' },
+        })])
+      } finally {
+        await session.close()
+      }
       expect(await store.findUserByEmail('off@example.com')).toMatchObject({ disabledAt: null })
       expect(await store.findUserByEmail('also-off@example.com')).toMatchObject({ disabledAt: NOW })
-      // A re-run changes nothing and names nothing; skip and dry runs enable nothing.
-      expect(await once(batch(), { onConflict: 'update' })).toEqual([{ outcome: 'unchanged' }, { outcome: 'unchanged' }, { outcome: 'unchanged' }])
-      expect(await once([user('also-off@example.com', { disabled: false })])).toEqual([{ outcome: 'skipped' }])
-      expect(await once([user('also-off@example.com', { disabled: false })], { onConflict: 'update', dryRun: true })).toEqual([{ outcome: 'skipped' }])
+      // A re-run changes nothing and appends nothing; skip and dry runs enable nothing.
+      expect(outcomes(await once(batch(), { onConflict: 'update' }))).toEqual(['unchanged', 'unchanged', 'unchanged'])
+      expect(outcomes(await once([user('also-off@example.com', { disabled: false })]))).toEqual(['skipped'])
+      expect(outcomes(await once([user('also-off@example.com', { disabled: false })], { onConflict: 'update', dryRun: true }))).toEqual(['skipped'])
       expect(await store.findUserByEmail('also-off@example.com')).toMatchObject({ disabledAt: NOW })
+      expect(await enabledEvents()).toHaveLength(1)
+    })
+
+    it('a batch that fails after re-enabling an account keeps neither the enable nor its event', async () => {
+      await once([user('off@example.com', { disabled: true }), user('taken@example.com')])
+      const taken = await store.findUserByEmail('taken@example.com')
+      // A new email with an id already in use: the insert fails and the batch's transaction rolls back.
+      const failing = [user('off@example.com', { disabled: false }), user('new@example.com', { id: taken!.id })]
+      await expect(once(failing, { onConflict: 'update' })).rejects.toThrow()
+      expect(await store.findUserByEmail('off@example.com')).toMatchObject({ disabledAt: NOW })
+      expect(await store.listAudit({ type: 'account_enabled', limit: 10 })).toEqual([])
     })
 
     it('fail rolls back the whole batch at the first existing email and reports up to it', async () => {
