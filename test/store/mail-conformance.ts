@@ -162,6 +162,12 @@ export function runMailStoreConformance(
         expect((await store.oneTimeTokens.consume({ hash: disabled.token.hash, purposes: ['reset_password'], now: T0, newPasswordHash: 'x' })).outcome).toBe('unknown')
         const events = await store.listAudit({ type: 'password_reset_requested', limit: 10 })
         expect(events.map((e) => [e.requestId, e.userId]).sort()).toEqual([['disabled', off.id], ['known', u.id], ['unknown', null]])
+        // The decoy work of the unknown and disabled addresses left the other accounts' links alone (a
+        // link of another purpose is refused without being spent, so this only looks), and kept no row.
+        expect((await store.oneTimeTokens.consume({ hash: known.token.hash, purposes: ['verify_email'], now: T0 })).outcome).toBe('wrong_purpose')
+        for (const decoy of [unknown, disabled]) {
+          expect((await store.oneTimeTokens.consume({ hash: `${decoy.token.hash}-decoy`, purposes: ['reset_password'], now: T0, newPasswordHash: 'x' })).outcome).toBe('unknown')
+        }
         // A second request replaces the first link.
         const again = forgot(u.email, 'again')
         await store.oneTimeTokens.issueForAddress({ email: u.email, token: again.token, messages: [again.message], audit: audit('again') })
