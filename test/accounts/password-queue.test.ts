@@ -8,7 +8,10 @@ describe('argon2 isolation under a login storm', () => {
 
   it('sheds logins beyond the queue with 503 server_busy at once, while the event loop keeps serving', async () => {
     // One hash at a time, two waiting: the third concurrent login onwards must be refused, not queued.
-    const passwords = createPasswordHasher({ memoryCost: 19456, timeCost: 2, parallelism: 1, concurrency: 1, queueLimit: 2 })
+    // Hashes slow enough (64 MiB, 3 passes: ~0.1 s here) that all eight logins reach the queue before
+    // the first one finishes, even on a loaded machine; with faster ones the queue could drain first
+    // and the wait below would never end.
+    const passwords = createPasswordHasher({ memoryCost: 65536, timeCost: 3, parallelism: 1, concurrency: 1, queueLimit: 2 })
     t = await createTestApp({ deps: { passwords } })
     const { email } = await registerUser(t)
 
