@@ -7,13 +7,17 @@ export interface DisabledAccountDeps {
 }
 
 /**
- * What follows disabling an account, whoever disabled it (POST /admin/users/{id}/disable,
- * `latchkey users disable`, `latchkey users import` with `disabled: true`): every session revoked with reason
- * `account_disabled`, each audited, and published to the revoked-session set by the store's
- * revocation feed, so the account's access tokens stop at revocation-checked routes at once; then
- * `account_disabled` audited, only when this call is the one that disabled it. Revokes even when it
- * was disabled already: a session created by a racing sign-in must not survive. The caller disables
- * first, so a refresh racing with this meets `disabled` or `revoked`, never a live session.
+ * What follows disabling an account (POST /admin/users/{id}/disable, `latchkey users disable`):
+ * every session revoked with reason `account_disabled`, each audited, and published to the
+ * revoked-session set by the store's revocation feed, so the account's access tokens stop at
+ * revocation-checked routes at once; then `account_disabled` audited, only when this call is the
+ * one that disabled it. Revokes even when it was disabled already: a session created by a racing
+ * sign-in must not survive. The caller disables first, so a refresh racing with this meets
+ * `disabled` or `revoked`, never a live session.
+ *
+ * `latchkey users import` with `disabled: true` writes the same events (importDisabledEvents) from
+ * the store, in the transaction of the batch that disables the account, then calls revokeAll once
+ * the batch is committed, for the publication and the racing sign-ins.
  */
 export async function endDisabledAccountSessions(
   { sessions, audit }: DisabledAccountDeps,

@@ -4,7 +4,6 @@ import { once } from 'node:events'
 import { finished } from 'node:stream/promises'
 import type { Readable, Writable } from 'node:stream'
 import { createAuditLog } from '../accounts/audit-log.ts'
-import { endDisabledAccountSessions } from '../accounts/disabled-account.ts'
 import { createSessionService } from '../accounts/session-service.ts'
 import type { Config } from '../config.ts'
 import type { OnConflict } from '../store/user-transfer.ts'
@@ -107,13 +106,13 @@ export async function importUsersCommand(config: Config, io: CliIo, file: string
         input,
         format,
         store: store.userTransfer,
-        // The store audits an account_enabled (no actor, as the admin enable's) in the batch that re-enables it.
+        // The store audits an account_enabled, or revokes the sessions and audits an account_disabled
+        // (no actor, as the admin route's), in the batch that re-enables or disables the account.
         options: { onConflict, dryRun: opts.dryRun, now, audit: audit.origin(CLI_CONTEXT) },
         onReject,
+        // Once committed, as any disable (disabled-account.ts): publishes the revocations, ends racing sign-ins.
         onAccountsDisabled: async (accounts) => {
-          for (const { userId, newly } of accounts) {
-            await endDisabledAccountSessions({ sessions, audit }, userId, CLI_CONTEXT, { actorId: null, newlyDisabled: newly, details: { via: 'import' } })
-          }
+          for (const { userId } of accounts) await sessions.revokeAll(userId, 'account_disabled', CLI_CONTEXT, { actorId: null })
         },
         ...(onProgress && { onProgress }),
       })

@@ -50,8 +50,8 @@ export async function createUser(config: Config, io: CliIo, rawEmail: string, ad
 }
 
 /**
- * Disables the account and ends its sessions exactly as `POST /admin/users/{id}/disable` and
- * `users import` do (endDisabledAccountSessions): each session revoked and audited, published to
+ * Disables the account and ends its sessions exactly as `POST /admin/users/{id}/disable` does
+ * (endDisabledAccountSessions; `users import` from its batch): each session revoked and audited, published to
  * the revoked-session set (Redis when REDIS_URL is set), and one `account_disabled` event
  * (`via: "cli"`) only when this run is what disabled it.
  */

@@ -29,8 +29,6 @@ const webauthn = () => import('@simplewebauthn/server')
 export const CHALLENGE_TTL_MS = 5 * 60_000
 /** No account has this id (they are UUIDs v4): what an unknown address's passkey lookup asks for. */
 const NO_ACCOUNT = '00000000-0000-0000-0000-000000000000'
-/** Expired challenges are deleted every this many issued. */
-const PRUNE_EVERY = 100
 
 /**
  * Starts the session once a passkey proved who the user is; `amr` are the RFC 8176 methods it
@@ -64,7 +62,6 @@ const CHALLENGE_REFUSALS: Record<Exclude<ConsumeWebauthnChallengeResult['outcome
 export function createPasskeyService(deps: PasskeyServiceDeps) {
   const { config, store, clock, audit } = deps
   const { rpId, rpName, origins } = config.webauthn
-  let issued = 0
   // Read once per process; every instance sharing the store gets the same key, so decoys agree.
   let decoyKey: Promise<Uint8Array> | undefined = deps.decoyKey && Promise.resolve(deps.decoyKey)
   const sharedDecoyKey = () => {
@@ -77,8 +74,9 @@ export function createPasskeyService(deps: PasskeyServiceDeps) {
   async function issueChallenge(purpose: WebauthnChallengePurpose, userId: string | null): Promise<string> {
     const challenge = randomBytes(32).toString('base64url')
     const now = clock.now()
+    // Deleted by the retention purge a day after expiry (retention-job.ts), not here: until then a
+    // late answer is told its challenge expired rather than that it is unknown.
     await store.passkeys.issueChallenge({ hash: hashOneTimeToken(challenge), purpose, userId, createdAt: now, expiresAt: now + CHALLENGE_TTL_MS })
-    if (++issued % PRUNE_EVERY === 0) await store.passkeys.pruneChallenges(now)
     return challenge
   }
 

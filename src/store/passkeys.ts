@@ -90,8 +90,6 @@ export interface PasskeyStore {
 
   issueChallenge(challenge: NewWebauthnChallenge): Promise<void>
   consumeChallenge(input: ConsumeWebauthnChallengeInput): Promise<ConsumeWebauthnChallengeResult>
-  /** Deletes challenges that expired before `before`; returns how many. */
-  pruneChallenges(before: number): Promise<number>
 
   /**
    * The key of email-first sign-in's decoy credentials, the same for every instance sharing the

@@ -67,10 +67,6 @@ export function createPostgresPasskeyStore(pool: Pool): PasskeyStore {
       const challenge = found.rows[0] ? toWebauthnChallenge(found.rows[0]) : null
       return webauthnChallengeRefusal(challenge, input) ?? { outcome: 'used' }
     },
-    async pruneChallenges(before) {
-      const { rowCount } = await pool.query('DELETE FROM webauthn_challenges WHERE expires_at < $1', [before])
-      return rowCount ?? 0
-    },
     async decoyKey(candidate) {
       // One statement: the first instance's candidate wins, every other reads it back.
       const { rows } = await pool.query<{ value: string }>(

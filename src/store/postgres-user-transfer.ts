@@ -1,8 +1,18 @@
 import type { Pool, PoolClient } from 'pg'
 import type { NewAuditEvent } from './store.ts'
-import { importEnabledEvent, importedHashDigest, toExportedUser, type ImportOptions, type ImportOutcome, type ImportUser, type UserImport, type UserTransferStore } from './user-transfer.ts'
+import {
+  IMPORT_DISABLE_REASON, importDisabledEvents, importEnabledEvent, importedHashDigest, toExportedUser,
+  type ImportOptions, type ImportOutcome, type ImportUser, type UserImport, type UserTransferStore,
+} from './user-transfer.ts'
 
-type InsertAudit = (db: Pick<PoolClient, 'query'>, event: NewAuditEvent) => Promise<void>
+type Queryable = Pick<PoolClient, 'query'>
+
+/** The store's own statements, run on the import's connection inside a batch's transaction. */
+export interface InBatch {
+  insertAudit: (db: Queryable, event: NewAuditEvent) => Promise<void>
+  /** Revokes the user's live sessions; returns the ids it revoked. */
+  revokeUserSessions: (db: Queryable, userId: string, reason: string, now: number) => Promise<string[]>
+}
 
 /** One statement for a batch's existing accounts under `update`; only changed rows come back. */
 const UPDATE_USERS = `
@@ -28,7 +38,7 @@ const UPDATE_USERS = `
  * temporary table of that session. Each batch is one transaction of a few array statements
  * (unnest), not a round trip per record.
  */
-export function createPostgresUserTransfer(pool: Pool, insertAudit: InsertAudit): UserTransferStore {
+export function createPostgresUserTransfer(pool: Pool, inBatch: InBatch): UserTransferStore {
   return {
     async beginImport(options: ImportOptions): Promise<UserImport> {
       const client = await pool.connect()
@@ -44,7 +54,7 @@ export function createPostgresUserTransfer(pool: Pool, insertAudit: InsertAudit)
         async writeBatch(users) {
           try {
             await client.query('BEGIN')
-            const outcomes = await writeBatch(client, users, options, insertAudit)
+            const outcomes = await writeBatch(client, users, options, inBatch)
             await client.query(outcomes.some((o) => o.outcome === 'conflict') && !options.dryRun ? 'ROLLBACK' : 'COMMIT')
             return outcomes
           } catch (err) {
@@ -75,7 +85,7 @@ async function writeBatch(
   client: PoolClient,
   users: readonly ImportUser[],
   options: ImportOptions,
-  insertAudit: InsertAudit,
+  { insertAudit, revokeUserSessions }: InBatch,
 ): Promise<ImportOutcome[]> {
   const outcomes: Array<ImportOutcome | undefined> = new Array(users.length)
   // First occurrence within the batch (a map of at most one batch), then across batches (the table).
@@ -174,12 +184,17 @@ async function writeBatch(
       const email = users[i]!.email
       const outcome = changed.has(email) ? 'updated' : 'unchanged'
       const account = before.get(email)
+      // Rare (an account disabled or re-enabled by a file): a few statements each, in the batch's transaction.
       if (account && users[i]!.disabled) {
-        outcomes[i] = { outcome, disables: { userId: account.id, newly: account.enabled } }
+        outcomes[i] = { outcome, disables: { userId: account.id } }
+        if (account.enabled && changed.has(email)) {
+          // User row locked above, sessions now: no other path locks a session, then waits on its user.
+          const revoked = await revokeUserSessions(client, account.id, IMPORT_DISABLE_REASON, options.now)
+          for (const event of importDisabledEvents(account.id, revoked, options)) await insertAudit(client, event)
+        }
       } else {
         outcomes[i] = { outcome }
-        // Rare (an account re-enabled by a file): one statement each, in the batch's transaction.
-        if (account && !account.enabled) await insertAudit(client, importEnabledEvent(account.id, options))
+        if (account && !account.enabled && changed.has(email)) await insertAudit(client, importEnabledEvent(account.id, options))
       }
     }
   }

@@ -75,6 +75,26 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     )
   }
 
+  /**
+   * Revokes the user's live sessions (but `exceptSessionId`). One statement, so it is atomic on its
+   * own; rows are locked in id order so two concurrent calls for the same user queue instead of
+   * deadlocking.
+   */
+  async function revokeLiveSessions(db: Queryable, userId: string, reason: string, now: number, exceptSessionId?: string): Promise<string[]> {
+    const { rows } = await db.query<{ id: string }>(
+      `WITH target AS (
+         SELECT id FROM sessions
+         WHERE user_id = $1 AND revoked_at IS NULL AND idle_expires_at > $3 AND absolute_expires_at > $3
+           AND id IS DISTINCT FROM $4::text
+         ORDER BY id FOR NO KEY UPDATE
+       )
+       UPDATE sessions s SET revoked_at = $3, revoke_reason = $2 FROM target WHERE s.id = target.id
+       RETURNING s.id`,
+      [userId, reason, now, exceptSessionId ?? null],
+    )
+    return rows.map((r) => r.id)
+  }
+
   async function userOf(db: Queryable, id: string): Promise<User | null> {
     const row = await one(db, 'SELECT * FROM users WHERE id = $1', [id])
     return row ? toUser(row) : null
@@ -130,7 +150,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     outbox: withUnavailableErrors(createPostgresOutboxStore(pool), isPostgresUnavailable),
     passkeys: withUnavailableErrors(createPostgresPasskeyStore(pool), isPostgresUnavailable),
     factors: withUnavailableErrors(createPostgresFactorStore(pool), isPostgresUnavailable),
-    userTransfer: withUnavailableErrors(createPostgresUserTransfer(pool, insertAudit), isPostgresUnavailable),
+    userTransfer: withUnavailableErrors(createPostgresUserTransfer(pool, { insertAudit, revokeUserSessions: revokeLiveSessions }), isPostgresUnavailable),
     retention: withUnavailableErrors(createPostgresRetentionStore(pool), isPostgresUnavailable),
 
     async migrate() {
@@ -239,20 +259,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       return (rowCount ?? 0) > 0
     },
     async revokeUserSessions(userId, reason, now, exceptSessionId) {
-      // One statement, so it is atomic on its own; rows are locked in id order so two concurrent
-      // calls for the same user queue instead of deadlocking.
-      const { rows } = await pool.query<{ id: string }>(
-        `WITH target AS (
-           SELECT id FROM sessions
-           WHERE user_id = $1 AND revoked_at IS NULL AND idle_expires_at > $3 AND absolute_expires_at > $3
-             AND id IS DISTINCT FROM $4::text
-           ORDER BY id FOR NO KEY UPDATE
-         )
-         UPDATE sessions s SET revoked_at = $3, revoke_reason = $2 FROM target WHERE s.id = target.id
-         RETURNING s.id`,
-        [userId, reason, now, exceptSessionId ?? null],
-      )
-      return rows.map((r) => r.id)
+      return revokeLiveSessions(pool, userId, reason, now, exceptSessionId)
     },
 
     async countActiveSessions(now) {

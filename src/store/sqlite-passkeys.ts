@@ -30,7 +30,6 @@ export function createSqlitePasskeyStore(db: DatabaseSync, transaction: <T>(fn: 
     ),
     challenge: db.prepare('SELECT * FROM webauthn_challenges WHERE hash = ?'),
     consume: db.prepare('UPDATE webauthn_challenges SET consumed_at = ? WHERE hash = ? AND consumed_at IS NULL'),
-    prune: db.prepare('DELETE FROM webauthn_challenges WHERE expires_at < ?'),
     insertSecret: db.prepare('INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'),
     secret: db.prepare('SELECT value FROM server_secrets WHERE name = ?'),
   }
@@ -75,9 +74,6 @@ export function createSqlitePasskeyStore(db: DatabaseSync, transaction: <T>(fn: 
         stmt.consume.run(input.now, input.hash)
         return { outcome: 'consumed', challenge: { ...challenge, consumedAt: input.now } }
       })
-    },
-    async pruneChallenges(before) {
-      return Number(stmt.prune.run(before).changes)
     },
     async decoyKey(candidate) {
       stmt.insertSecret.run(DECOY_KEY, candidate)

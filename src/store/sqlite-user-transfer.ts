@@ -1,8 +1,18 @@
 import type { DatabaseSync, SQLInputValue } from 'node:sqlite'
 import type { NewAuditEvent } from './store.ts'
-import { importEnabledEvent, importedHashDigest, toExportedUser, type ImportOptions, type ImportOutcome, type ImportUser, type UserImport, type UserTransferStore } from './user-transfer.ts'
+import {
+  IMPORT_DISABLE_REASON, importDisabledEvents, importEnabledEvent, importedHashDigest, toExportedUser,
+  type ImportOptions, type ImportOutcome, type ImportUser, type UserImport, type UserTransferStore,
+} from './user-transfer.ts'
 
 type Row = Record<string, SQLInputValue>
+
+/** The store's own statements, run inside a batch's transaction (they open none of their own). */
+export interface InBatch {
+  insertAudit: (event: NewAuditEvent) => void
+  /** Revokes the user's live sessions; returns the ids it revoked. */
+  revokeUserSessions: (userId: string, reason: string, now: number) => string[]
+}
 
 /** Thrown inside a `fail` batch's transaction to roll it back. */
 class ConflictRollback extends Error {}
@@ -12,7 +22,7 @@ const bit = (v: boolean | null) => (v === null ? null : v ? 1 : 0)
 export function createSqliteUserTransfer(
   db: DatabaseSync,
   transaction: <T>(fn: () => T) => T,
-  insertAudit: (event: NewAuditEvent) => void,
+  { insertAudit, revokeUserSessions }: InBatch,
 ): UserTransferStore {
   let imports = 0
   const exportPage = db.prepare(
@@ -91,8 +101,15 @@ export function createSqliteUserTransfer(
         const outcome = changed > 0 ? 'updated' : 'unchanged'
         if (!before) return { outcome }
         const userId = String(before.id)
-        if (user.disabled) return { outcome, disables: { userId, newly: before.disabled_at === null } }
-        if (before.disabled_at !== null) insertAudit(importEnabledEvent(userId, options))
+        if (user.disabled) {
+          // Disabled by this write: its sessions end, and it is audited, in the batch's transaction.
+          if (changed > 0 && before.disabled_at === null) {
+            const revoked = revokeUserSessions(userId, IMPORT_DISABLE_REASON, options.now)
+            for (const event of importDisabledEvents(userId, revoked, options)) insertAudit(event)
+          }
+          return { outcome, disables: { userId } }
+        }
+        if (changed > 0 && before.disabled_at !== null) insertAudit(importEnabledEvent(userId, options))
         return { outcome }
       }
 

@@ -162,10 +162,21 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   const outbox = createSqliteOutbox(db, transaction)
   const oneTimeTokens = createSqliteOneTimeTokenStore(db, transaction, outbox, insertAudit)
   const factors = createSqliteFactorStore(db, transaction)
-  const userTransfer = createSqliteUserTransfer(db, transaction, insertAudit)
+  const userTransfer = createSqliteUserTransfer(db, transaction, { insertAudit, revokeUserSessions: revokeLiveSessions })
 
   function insertAudit(event: NewAuditEvent): void {
     stmt.insertAudit.run({ ...event, details: JSON.stringify(event.details) })
+  }
+
+  /** Revokes the user's live sessions (but `exceptSessionId`); the caller holds the transaction. */
+  function revokeLiveSessions(userId: string, reason: string, now: number, exceptSessionId?: string): string[] {
+    const live = (stmt.liveSessionsOfUser.all(userId, now, now) as Row[]).map(toSession)
+    const revoked: string[] = []
+    for (const s of live) {
+      if (s.id === exceptSessionId) continue
+      if (stmt.revokeSession.run(now, reason, s.id).changes > 0) revoked.push(s.id)
+    }
+    return revoked
   }
 
   function userOf(id: string): User | null {
@@ -370,15 +381,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       return stmt.revokeSession.run(now, reason, sessionId).changes > 0
     },
     async revokeUserSessions(userId, reason, now, exceptSessionId) {
-      return transaction(() => {
-        const live = (stmt.liveSessionsOfUser.all(userId, now, now) as Row[]).map(toSession)
-        const revoked: string[] = []
-        for (const s of live) {
-          if (s.id === exceptSessionId) continue
-          if (stmt.revokeSession.run(now, reason, s.id).changes > 0) revoked.push(s.id)
-        }
-        return revoked
-      })
+      return transaction(() => revokeLiveSessions(userId, reason, now, exceptSessionId))
     },
 
     async countActiveSessions(now) {

@@ -33,8 +33,10 @@ export interface ImportUser {
  * - imported: a new account (in a dry run: would be).
  * - updated / unchanged: the email had an account and `update` changed it, or found it identical.
  *   An update that re-enables a disabled account (`disabled: false`) appends its `account_enabled`
- *   event (importEnabledEvent) in the batch's transaction: no re-enabled account without its event,
- *   and a re-run that changes nothing appends nothing.
+ *   event (importEnabledEvent) in the batch's transaction; one that disables an enabled account
+ *   (`disabled: true`) revokes its live sessions and appends their `session_revoked` events and its
+ *   `account_disabled` event (importDisabledEvents) there too. No changed account without its
+ *   events, and a re-run that changes nothing appends nothing.
  * - skipped: the email had an account (`skip`, or any mode in a dry run).
  * - duplicate: an earlier record of this import has the same email (`firstLine`).
  * - conflict: the email had an account under `fail`; the whole batch was rolled back.
@@ -45,13 +47,14 @@ export type ImportOutcome =
   | { outcome: 'duplicate'; firstLine: number }
 
 /**
- * An existing account whose `update` record says `disabled: true`, changed or not: the caller ends
- * its sessions as any disable does (an unchanged record too, so a re-run after a crash between the
- * batch and the revocation still converges). `newly` is true when this batch disabled it.
+ * An existing account whose `update` record says `disabled: true`, changed or not. The batch that
+ * disabled it revoked its sessions already; the caller revokes again once the batch is committed,
+ * as any disable does (disabled-account.ts): that publishes them to a shared revoked-session set and
+ * ends a session a racing sign-in created meanwhile. An unchanged record too, so a re-run after a
+ * crash before that second step still converges.
  */
 export interface DisabledByImport {
   userId: string
-  newly: boolean
 }
 
 export interface UserImport {
@@ -102,6 +105,22 @@ export function importedHashDigest(passwordHash: string): string {
 export function importEnabledEvent(userId: string, options: ImportOptions): NewAuditEvent {
   const { ip, userAgent, requestId } = options.audit
   return { type: 'account_enabled', at: options.now, userId, actorId: null, sessionId: null, ip, userAgent, requestId, details: { via: 'import' } }
+}
+
+/** Why the sessions of an account an import disabled were revoked, as for any disable. */
+export const IMPORT_DISABLE_REASON = 'account_disabled'
+
+/**
+ * The events of an account an import disabled, as the admin disable records them but with no actor:
+ * one `session_revoked` per session the batch revoked, then `account_disabled` with their count.
+ */
+export function importDisabledEvents(userId: string, revokedSessionIds: readonly string[], options: ImportOptions): NewAuditEvent[] {
+  const { ip, userAgent, requestId } = options.audit
+  const event = { at: options.now, userId, actorId: null, ip, userAgent, requestId }
+  return [
+    ...revokedSessionIds.map((sessionId): NewAuditEvent => ({ ...event, type: 'session_revoked', sessionId, details: { reason: IMPORT_DISABLE_REASON } })),
+    { ...event, type: 'account_disabled', sessionId: null, details: { via: 'import', revoked_sessions: revokedSessionIds.length } },
+  ]
 }
 
 /** A users row (either adapter) as exported. */

@@ -30,7 +30,8 @@ export interface ImportUsersInput {
   onReject: (rejection: Rejection) => Promise<void> | void
   /**
    * Called after each batch is committed with the existing accounts its records disable (under
-   * `update`), so their sessions end as with any disable (disabled-account.ts). Awaited.
+   * `update`): the batch revoked the sessions of those it disabled; this revokes again, as any
+   * disable does once the account is disabled (disabled-account.ts). Awaited.
    */
   onAccountsDisabled?: (accounts: DisabledByImport[]) => Promise<void>
   /** Called after each batch is written. */

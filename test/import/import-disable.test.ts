@@ -67,12 +67,12 @@ describe.each(backends)('latchkey users import with disabled: true (%s)', (_name
     expect(await backend.store.listAudit({ userId: bystanderId, type: 'session_revoked', limit: 10 })).toEqual([])
   })
 
-  it.skipIf(!enabled)('a re-run audits no second disable, yet ends a session that appeared since (a crash between batch and revocation converges)', async () => {
+  it.skipIf(!enabled)('a re-run audits no second disable, yet ends a session that appeared since (a racing sign-in, or a crash before the sweep)', async () => {
     const victim = await registerUser(t)
     const victimId = (await backend.store.findUserByEmail(victim.email))!.id
     expect((await importFile([{ email: victim.email, disabled: true }])).code).toBe(0)
 
-    // As if the first run had stopped after its batch committed: a live session of the disabled account.
+    // A session the batch did not see: created by a racing sign-in, or left by a run that stopped before its sweep.
     const late = randomUUID()
     await backend.store.createSession({ id: late, userId: victimId, createdAt: t.clock.now(), idleExpiresAt: t.clock.now() + 3_600_000, absoluteExpiresAt: t.clock.now() + 3_600_000, userAgent: null, ip: null, tokenHash: randomUUID() })
     const again = await importFile([{ email: victim.email, disabled: true }])

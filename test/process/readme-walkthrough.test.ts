@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { EnvSchema } from '../../src/config.ts'
 import { ERROR_CODES } from '../../src/errors.ts'
+import { AUDIT_EVENT_TYPES } from '../../src/store/store.ts'
 import { docBlock, readDoc } from '../helpers/doc-blocks.ts'
 import { startServer } from '../helpers/server-process.ts'
 
@@ -56,6 +57,13 @@ describe('README examples', () => {
   it("the API guide's error section names every problem code the API can answer with", () => {
     const errors = section(readDoc('docs/api.md'), '## Errors')
     for (const code of ERROR_CODES) expect(errors, code).toContain(`\`${code}\``)
+  })
+
+  it("the operations guide's audit counter row names exactly the audit event types", () => {
+    const row = readDoc('docs/operations.md').split('\n').find((l) => l.startsWith('| `latchkey_audit_events_total` |'))
+    const types = /by type(.*)Every type is exported/.exec(row ?? '')?.[1] ?? ''
+    const named = [...types.matchAll(/`([a-z_]+)`/g)].map((m) => m[1])
+    expect(named.toSorted()).toEqual([...AUDIT_EVENT_TYPES].sort())
   })
 
   it('the configuration reference names every environment variable the server reads', () => {

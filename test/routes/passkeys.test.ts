@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMetrics } from '../../src/metrics.ts'
+import { CHALLENGE_TTL_MS } from '../../src/passkeys/passkey-service.ts'
+import { CHALLENGE_RETENTION_MS, purgeOnce } from '../../src/retention-job.ts'
 import { createSqliteStore } from '../../src/store/sqlite.ts'
 import type { Store } from '../../src/store/store.ts'
 import { bearer, createTestApp, PASSWORD, registerUser, uniqueEmail, type TestApp } from '../helpers/app.ts'
@@ -235,6 +237,30 @@ function passkeyRoutes(name: string, open: () => Promise<{ store: Store; dispose
       }
       const registration = await registrationOptions(user.access_token)
       expectProblem(await post('/auth/passkeys/login/verify', { response: passkey.assert({ ...ceremony, challenge: registration.challenge }) }), 400, 'passkey_challenge_unknown')
+    })
+
+    it('keeps an expired challenge until the retention purge a day later: a late answer hears expired, not unknown', async () => {
+      const { passkey } = await userWithPasskey()
+      const { challenge } = await loginChallenge()
+      const answer = () => post('/auth/passkeys/login/verify', { response: passkey.assert({ ...ceremony, challenge }) })
+      const purge = () => purgeOnce({ store: t.store, clock: t.clock, policy: { sessionRetentionDays: 30, batchSize: 1000 } })
+      let advanced = 0
+      const advance = (ms: number) => {
+        t.clock.advance(ms)
+        advanced += ms
+      }
+      try {
+        advance(CHALLENGE_TTL_MS + 1000)
+        // More ceremonies meanwhile (a busy instance) and a purge: neither deletes a challenge that expired a second ago.
+        for (let i = 0; i < 101; i++) await loginChallenge()
+        await purge()
+        expectProblem(await answer(), 400, 'passkey_challenge_expired')
+        advance(CHALLENGE_RETENTION_MS)
+        expect((await purge()).counts.webauthn_challenges).toBeGreaterThanOrEqual(1)
+        expectProblem(await answer(), 400, 'passkey_challenge_unknown')
+      } finally {
+        t.clock.advance(-advanced)
+      }
     })
 
     it("refuses a registration challenge issued to another account", async () => {

@@ -137,15 +137,5 @@ export function runPasskeyStoreConformance(
       expect(keys[0]).toMatch(/^candidate-[abcd]$/)
       expect(await store.passkeys.decoyKey('later')).toBe(keys[0])
     })
-
-    it('prunes only challenges that expired before the cut-off', async () => {
-      const old = challenge({ expiresAt: T0 })
-      const live = challenge({ expiresAt: T0 + 1000 })
-      await store.passkeys.issueChallenge(old)
-      await store.passkeys.issueChallenge(live)
-      expect(await store.passkeys.pruneChallenges(T0 + 1)).toBe(1)
-      expect(await store.passkeys.consumeChallenge({ hash: old.hash, purpose: 'login', now: T0 })).toEqual({ outcome: 'unknown' })
-      expect((await store.passkeys.consumeChallenge({ hash: live.hash, purpose: 'login', now: T0 })).outcome).toBe('consumed')
-    })
   })
 }

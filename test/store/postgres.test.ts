@@ -148,6 +148,49 @@ if (!url) {
       }
     })
 
+    // The adapter writes a batch's users before its events: only a failing event write shows they share a transaction.
+    it('an import batch whose disable or re-enable event cannot be written keeps none of its changes', async () => {
+      const store = await makeStore()
+      const schema = schemas.get(store)!
+      const T0 = 1_700_000_000_000
+      const origin = { ip: null, userAgent: 'latchkey-cli', requestId: null }
+      const batch = async (email: string, disabled: boolean) => {
+        const session = await store.userTransfer.beginImport({ onConflict: 'update', dryRun: false, now: T0 + 5, audit: origin })
+        try {
+          return await session.writeBatch([{ line: 1, id: randomUUID(), email, emailVerified: null, createdAt: null, disabled, externalId: 'crm', passwordHash: null }])
+        } finally {
+          await session.close()
+        }
+      }
+      try {
+        const on = (await store.createUser({ id: randomUUID(), email: 'on@example.com', passwordHash: 'x', scope: 'user', createdAt: T0 }))!
+        const off = (await store.createUser({ id: randomUUID(), email: 'off@example.com', passwordHash: 'x', scope: 'user', createdAt: T0 }))!
+        await store.setUserDisabled(off.id, T0)
+        const phone = randomUUID()
+        await store.createSession({ id: phone, userId: on.id, createdAt: T0, idleExpiresAt: T0 + 3_600_000, absoluteExpiresAt: T0 + 7_200_000, userAgent: null, ip: null, tokenHash: randomUUID() })
+        await admin.query(`CREATE FUNCTION ${schema}.refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$`)
+        await admin.query(`CREATE TRIGGER refuse_audit BEFORE INSERT ON ${schema}.audit_events FOR EACH ROW
+          WHEN (NEW.type IN ('account_disabled', 'account_enabled')) EXECUTE FUNCTION ${schema}.refuse_audit()`)
+
+        await expect(batch('on@example.com', true)).rejects.toThrow(/audit refused/)
+        await expect(batch('off@example.com', false)).rejects.toThrow(/audit refused/)
+        expect(await store.findUserById(on.id)).toMatchObject({ disabledAt: null })
+        expect(await store.findSession(phone)).toMatchObject({ revokedAt: null })
+        expect(await store.findUserById(off.id)).toMatchObject({ disabledAt: T0 })
+        expect(await store.userTransfer.exportUsers(null, 10)).toEqual([
+          expect.objectContaining({ email: 'off@example.com', externalId: null }),
+          expect.objectContaining({ email: 'on@example.com', externalId: null }),
+        ])
+        expect(await store.listAudit({ limit: 10 })).toEqual([])
+
+        await admin.query(`DROP TRIGGER refuse_audit ON ${schema}.audit_events`)
+        expect(await batch('on@example.com', true)).toEqual([{ outcome: 'updated', disables: { userId: on.id } }])
+        expect(await store.findSession(phone)).toMatchObject({ revokedAt: T0 + 5 })
+      } finally {
+        await dispose(store)
+      }
+    })
+
     it('refuses a schema name that is not a plain identifier', () => {
       expect(() => createPostgresStore({ connectionString: databaseUrl, schema: 'x; DROP TABLE users' })).toThrow(/schema name/)
     })

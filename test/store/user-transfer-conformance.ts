@@ -85,7 +85,13 @@ export function runUserTransferConformance(
       expect(exported?.externalId).toBe('one')
     })
 
-    it('update names each existing account a record disables, and whether this write disabled it, so its sessions can end', async () => {
+    const liveSession = async (userId: string, at = NOW) => {
+      const id = randomUUID()
+      await store.createSession({ id, userId, createdAt: at, idleExpiresAt: at + 3_600_000, absoluteExpiresAt: at + 7_200_000, userAgent: null, ip: null, tokenHash: randomUUID() })
+      return id
+    }
+
+    it('update names each existing account a record disables, changed or not, so its sessions can end', async () => {
       await once([user('on@example.com'), user('off@example.com', { disabled: true }), user('other@example.com')])
       const on = await store.findUserByEmail('on@example.com')
       const off = await store.findUserByEmail('off@example.com')
@@ -96,8 +102,8 @@ export function runUserTransferConformance(
         user('new@example.com', { disabled: true }),
       ], { onConflict: 'update', now: NOW + 7 })
       expect(result).toEqual([
-        { outcome: 'updated', disables: { userId: on!.id, newly: true } },
-        { outcome: 'unchanged', disables: { userId: off!.id, newly: false } },
+        { outcome: 'updated', disables: { userId: on!.id } },
+        { outcome: 'unchanged', disables: { userId: off!.id } },
         { outcome: 'updated' },
         { outcome: 'imported' },
       ])
@@ -105,6 +111,90 @@ export function runUserTransferConformance(
       // skip and dry runs disable nothing, so they name nothing.
       expect(await once([user('other@example.com', { disabled: true })])).toEqual([{ outcome: 'skipped' }])
       expect(await once([user('other@example.com', { disabled: true })], { onConflict: 'update', dryRun: true })).toEqual([{ outcome: 'skipped' }])
+    })
+
+    it('update disables an account, revokes its live sessions and appends its events in the batch, only when this write disabled it', async () => {
+      await once([user('on@example.com'), user('off@example.com', { disabled: true }), user('bystander@example.com')])
+      const on = (await store.findUserByEmail('on@example.com'))!
+      const off = (await store.findUserByEmail('off@example.com'))!
+      const bystander = (await store.findUserByEmail('bystander@example.com'))!
+      const phone = await liveSession(on.id)
+      const laptop = await liveSession(on.id)
+      const leftover = await liveSession(off.id)
+      const other = await liveSession(bystander.id)
+      const events = async () => (await store.listAudit({ limit: 20 })).filter((e) => e.type === 'account_disabled' || e.type === 'session_revoked')
+      const batch = () => [
+        user('on@example.com', { disabled: true }),
+        user('off@example.com', { disabled: true }),
+        user('bystander@example.com', { externalId: 'x' }),
+      ]
+      const session = await store.userTransfer.beginImport(opts({ onConflict: 'update', now: NOW + 3 }))
+      try {
+        expect(outcomes(await session.writeBatch(batch()))).toEqual(['updated', 'unchanged', 'updated'])
+        // Written by the store with the batch: there before the caller does anything else.
+        expect(await store.listActiveSessions(on.id, NOW + 3)).toEqual([])
+        for (const id of [phone, laptop]) expect(await store.findSession(id)).toMatchObject({ revokedAt: NOW + 3, revokeReason: 'account_disabled' })
+        const event = { at: NOW + 3, userId: on.id, actorId: null, ...ORIGIN }
+        const written = await events()
+        expect(written).toHaveLength(3)
+        expect(written).toEqual(expect.arrayContaining([
+          expect.objectContaining({ ...event, type: 'session_revoked', sessionId: phone, details: { reason: 'account_disabled' } }),
+          expect.objectContaining({ ...event, type: 'session_revoked', sessionId: laptop, details: { reason: 'account_disabled' } }),
+          expect.objectContaining({ ...event, type: 'account_disabled', sessionId: null, details: { via: 'import', revoked_sessions: 2 } }),
+        ]))
+      } finally {
+        await session.close()
+      }
+      expect(await store.findUserByEmail('on@example.com')).toMatchObject({ disabledAt: NOW + 3 })
+      // The account this write found disabled, and the bystander, are the caller's to sweep: untouched here.
+      expect(await store.findSession(leftover)).toMatchObject({ revokedAt: null })
+      expect(await store.findSession(other)).toMatchObject({ revokedAt: null })
+      // A re-run changes nothing and appends nothing; skip and dry runs disable nothing.
+      expect(outcomes(await once(batch(), { onConflict: 'update', now: NOW + 4 }))).toEqual(['unchanged', 'unchanged', 'unchanged'])
+      expect(outcomes(await once([user('bystander@example.com', { disabled: true })]))).toEqual(['skipped'])
+      expect(outcomes(await once([user('bystander@example.com', { disabled: true })], { onConflict: 'update', dryRun: true }))).toEqual(['skipped'])
+      expect(await store.findUserByEmail('bystander@example.com')).toMatchObject({ disabledAt: null })
+      expect(await events()).toHaveLength(3)
+    })
+
+    it('an import that disables an account with no live session audits account_disabled with revoked_sessions 0', async () => {
+      await once([user('quiet@example.com')])
+      const quiet = (await store.findUserByEmail('quiet@example.com'))!
+      expect(outcomes(await once([user('quiet@example.com', { disabled: true })], { onConflict: 'update' }))).toEqual(['updated'])
+      expect(await store.listAudit({ type: 'account_disabled', limit: 10 })).toEqual([
+        expect.objectContaining({ userId: quiet.id, details: { via: 'import', revoked_sessions: 0 } }),
+      ])
+      expect(await store.listAudit({ type: 'session_revoked', limit: 10 })).toEqual([])
+    })
+
+    it('of racing disables (imports and the store\'s own), exactly one audits account_disabled', async () => {
+      await once([user('raced@example.com')])
+      const raced = (await store.findUserByEmail('raced@example.com'))!
+      await liveSession(raced.id)
+      const results = await Promise.all([
+        ...Array.from({ length: 3 }, (_, i) => once([user('raced@example.com', { disabled: true })], { onConflict: 'update', now: NOW + 10 + i })),
+        ...Array.from({ length: 3 }, (_, i) => store.setUserDisabled(raced.id, NOW + 20 + i)),
+      ])
+      const byImport = await store.listAudit({ type: 'account_disabled', limit: 10 })
+      const byStore = results.filter((r) => !Array.isArray(r) && r?.changed)
+      expect(byImport.length + byStore.length).toBe(1)
+      // An import that won revoked the session in its batch; one that lost left it to its caller's sweep.
+      expect(await store.listAudit({ type: 'session_revoked', limit: 10 })).toHaveLength(byImport.length)
+    })
+
+    it('a batch that fails after disabling an account keeps neither the disable, the revocations nor their events', async () => {
+      await once([user('on@example.com'), user('taken@example.com')])
+      const on = (await store.findUserByEmail('on@example.com'))!
+      const taken = (await store.findUserByEmail('taken@example.com'))!
+      const phone = await liveSession(on.id)
+      // A new email with an id already in use: the insert fails and the batch's transaction rolls back.
+      // (PostgreSQL inserts a batch's new accounts before it updates: postgres.test.ts fails an event instead.)
+      const failing = [user('on@example.com', { disabled: true }), user('new@example.com', { id: taken.id })]
+      await expect(once(failing, { onConflict: 'update' })).rejects.toThrow()
+      expect(await store.findUserByEmail('on@example.com')).toMatchObject({ disabledAt: null })
+      expect(await store.findSession(phone)).toMatchObject({ revokedAt: null })
+      expect(await store.listAudit({ type: 'account_disabled', limit: 10 })).toEqual([])
+      expect(await store.listAudit({ type: 'session_revoked', limit: 10 })).toEqual([])
     })
 
     it('update re-enables a disabled account and appends its account_enabled event in the batch, only when this write enabled it', async () => {
