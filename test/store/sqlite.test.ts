@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createSqliteStore } from '../../src/store/sqlite.ts'
+import type { Store } from '../../src/store/store.ts'
 import { checkpointedRows } from '../helpers/checkpointed-rows.ts'
 import { runStoreConformance } from './conformance.ts'
 import { runFactorStoreConformance } from './factor-conformance.ts'
@@ -83,13 +84,22 @@ describe('sqlite background checkpoints', () => {
 })
 
 describe('sqlite group commit', () => {
-  it('commits rotations still waiting for their turn when the store closes, and answers them', async () => {
+  /** A store on a file of its own, with one account; the file is removed afterwards. */
+  async function withFileStore(test: (store: Store, path: string, userId: string) => Promise<void>): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'latchkey-store-'))
     try {
       const path = join(dir, 'test.db')
       const store = createSqliteStore({ path })
       const userId = randomUUID()
       await store.createUser({ id: userId, email: `${userId}@example.com`, passwordHash: 'x', scope: 'user', createdAt: 1 })
+      await test(store, path, userId)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
+  it('commits rotations still waiting for their turn when the store closes, and answers them', () =>
+    withFileStore(async (store, path, userId) => {
       const session = { id: randomUUID(), userId, createdAt: 1, idleExpiresAt: 1e13, absoluteExpiresAt: 1e13, userAgent: null, ip: null, tokenHash: 'parent' }
       await store.createSession(session)
       const rotation = store.rotateRefreshToken({ tokenHash: 'parent', newTokenHash: 'child', newTokenSealed: 's', now: 2, graceMs: 0, idleMs: 1000 })
@@ -98,20 +108,10 @@ describe('sqlite group commit', () => {
       const reopened = createSqliteStore({ path })
       expect((await reopened.findSessionByTokenHash('child'))?.id).toBe(session.id)
       await reopened.close()
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
-  })
-})
+    }))
 
-describe('sqlite group commit, a rotation that fails', () => {
-  it('takes back its own writes only: the rest of its batch rotates and is committed', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'latchkey-store-'))
-    try {
-      const path = join(dir, 'test.db')
-      const store = createSqliteStore({ path })
-      const userId = randomUUID()
-      await store.createUser({ id: userId, email: `${userId}@example.com`, passwordHash: 'x', scope: 'user', createdAt: 1 })
+  it('takes back the writes of a rotation that fails, and only those: the rest of its batch is committed', () =>
+    withFileStore(async (store, path, userId) => {
       const sessionIds = ['first', 'doomed', 'last']
       for (const id of sessionIds) {
         await store.createSession({ id, userId, createdAt: 1, idleExpiresAt: 1e13, absoluteExpiresAt: 1e13, userAgent: null, ip: null, tokenHash: `${id}-token` })
@@ -141,10 +141,7 @@ describe('sqlite group commit, a rotation that fails', () => {
       other.close()
       expect((await rotate('doomed')).outcome).toBe('rotated')
       await store.close()
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
-  })
+    }))
 })
 
 runMailStoreConformance('sqlite in memory', async () => createSqliteStore({ path: ':memory:' }))
