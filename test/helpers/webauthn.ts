@@ -1,5 +1,7 @@
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto'
 import { isoCBOR } from '@simplewebauthn/server/helpers'
+import { expect } from 'vitest'
+import { bearer, type TestApp } from './app.ts'
 
 /**
  * A software authenticator (WebAuthn Level 3, "none" attestation, ES256): what a platform
@@ -127,5 +129,19 @@ export function createSoftwarePasskey(): SoftwarePasskey {
       }
     },
   }
+  return passkey
+}
+
+/**
+ * A new software passkey registered on the signed-in account of `accessToken` through the API
+ * (options, then verify, which must answer 201), for tests that then sign in with it.
+ */
+export async function enrolSoftwarePasskey(t: TestApp, accessToken: string, ceremony: { origin: string; rpId: string }): Promise<SoftwarePasskey> {
+  const passkey = createSoftwarePasskey()
+  const headers = bearer(accessToken)
+  const options = (await t.inject({ method: 'POST', url: '/me/passkeys/register/options', payload: {}, headers })).json() as { challenge: string; user: { id: string } }
+  const userId = Buffer.from(options.user.id, 'base64url').toString()
+  const response = passkey.register({ ...ceremony, challenge: options.challenge, userId })
+  expect((await t.inject({ method: 'POST', url: '/me/passkeys/register/verify', payload: { response }, headers })).statusCode).toBe(201)
   return passkey
 }

@@ -4,7 +4,7 @@ import { PASSWORD, bearer, createTestApp, registerUser, uniqueEmail, type TestAp
 import { clientIdOf, expectRefreshKeepsClient } from '../helpers/client-id.ts'
 import { secondStep, userWithTotp } from '../helpers/mfa.ts'
 import { totpAt } from '../helpers/totp.ts'
-import { createSoftwarePasskey, type SoftwarePasskey } from '../helpers/webauthn.ts'
+import { enrolSoftwarePasskey } from '../helpers/webauthn.ts'
 
 /**
  * RFC 9068 §2.2 `client_id`: a sign-in may name one of the deployment's CLIENT_IDS; the session keeps
@@ -113,13 +113,7 @@ describe('client_id on the MFA and passkey sign-ins (CLIENT_IDS=web-app,ios-app)
 
   const post = (url: string, payload: object, headers: Record<string, string> = {}) => t.inject({ method: 'POST', url, payload, headers })
 
-  async function addPasskey(accessToken: string): Promise<SoftwarePasskey> {
-    const passkey = createSoftwarePasskey()
-    const options = (await post('/me/passkeys/register/options', {}, bearer(accessToken))).json() as { challenge: string; user: { id: string } }
-    const userId = Buffer.from(options.user.id, 'base64url').toString()
-    expect((await post('/me/passkeys/register/verify', { response: passkey.register({ ...ceremony, challenge: options.challenge, userId }) }, bearer(accessToken))).statusCode).toBe(201)
-    return passkey
-  }
+  const addPasskey = (accessToken: string) => enrolSoftwarePasskey(t, accessToken, ceremony)
 
   async function passkeyChallenge(body: object = {}): Promise<string> {
     return ((await post('/auth/passkeys/login/options', body)).json() as { challenge: string }).challenge

@@ -3,12 +3,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createSqliteStore } from '../../src/store/sqlite.ts'
 import type { Store } from '../../src/store/store.ts'
 import { hashOneTimeToken } from '../../src/tokens/one-time-token.ts'
-import { bearer, createTestApp, PASSWORD, type TestApp } from '../helpers/app.ts'
+import { createTestApp, PASSWORD, type TestApp } from '../helpers/app.ts'
 import { clientIdOf, expectRefreshKeepsClient } from '../helpers/client-id.ts'
 import { userWithTotp } from '../helpers/mfa.ts'
 import { freshPostgresStore } from '../helpers/pg-schema.ts'
 import { totpAt } from '../helpers/totp.ts'
-import { createSoftwarePasskey, type SoftwarePasskey } from '../helpers/webauthn.ts'
+import { enrolSoftwarePasskey } from '../helpers/webauthn.ts'
 
 /**
  * The MFA challenge remembers the client (RFC 9068 `client_id`) the password step named: the second
@@ -58,13 +58,7 @@ describe.each(backends)('the MFA challenge keeps the sign-in\'s client_id (%s)',
     expect(res.json()).toMatchObject({ code: 'validation_failed', errors: [{ field: 'client_id', message }] })
   }
 
-  async function addPasskey(accessToken: string): Promise<SoftwarePasskey> {
-    const passkey = createSoftwarePasskey()
-    const options = (await post('/me/passkeys/register/options', {}, bearer(accessToken))).json() as { challenge: string; user: { id: string } }
-    const userId = Buffer.from(options.user.id, 'base64url').toString()
-    expect((await post('/me/passkeys/register/verify', { response: passkey.register({ ...ceremony, challenge: options.challenge, userId }) }, bearer(accessToken))).statusCode).toBe(201)
-    return passkey
-  }
+  const addPasskey = (accessToken: string) => enrolSoftwarePasskey(t, accessToken, ceremony)
 
   const passkeyChallenge = async (mfaToken: string) => ((await post('/auth/passkeys/login/options', { mfa_token: mfaToken })).json() as { challenge: string }).challenge
 
